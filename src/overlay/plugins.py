@@ -1,0 +1,89 @@
+"""Backends plug in through one registration hook (pluggy, as in simonw/llm).
+
+A plugin module implements `register_stores(register)` and/or `register_embedders(register)`
+and is registered with the plugin manager, or exposed through the `overlay` entry-point group.
+The built-in backends use the same hooks (see `overlay.builtins`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pluggy
+
+from overlay.errors import PluginError
+
+hookspec = pluggy.HookspecMarker("overlay")
+hookimpl = pluggy.HookimplMarker("overlay")
+
+_NAME = re.compile(r"^[a-z][a-z0-9_.-]*$")
+
+
+class Hooks:
+    """The hook specifications a plugin may implement."""
+
+    @hookspec
+    def register_stores(self, register: Callable[[str, Callable[..., Any]], None]) -> None:
+        """Call `register(name, factory)`; `factory(path: Path)` returns a `Store`."""
+
+    @hookspec
+    def register_embedders(self, register: Callable[[str, Callable[..., Any]], None]) -> None:
+        """Call `register(name, factory)`; `factory(config)` returns an `Embedder`."""
+
+
+@dataclass
+class Registry:
+    """Named factories of one kind, filled through a hook, with validation that says the fix."""
+
+    kind: str
+    factories: dict[str, Callable[..., Any]] = field(default_factory=dict)
+
+    def register(self, name: str, factory: Callable[..., Any]) -> None:
+        if not isinstance(name, str) or not _NAME.match(name):
+            raise PluginError(
+                f"{self.kind} name {name!r} is invalid: use lower-case letters, digits, '_', '-', "
+                "'.', starting with a letter"
+            )
+        if not callable(factory):
+            raise PluginError(f"{self.kind} {name!r}: factory {factory!r} is not callable")
+        if name in self.factories:
+            raise PluginError(
+                f"{self.kind} {name!r} is already registered; pick another name for your plugin"
+            )
+        self.factories[name] = factory
+
+    def get(self, name: str) -> Callable[..., Any]:
+        try:
+            return self.factories[name]
+        except KeyError:
+            known = ", ".join(sorted(self.factories)) or "none"
+            raise PluginError(f"unknown {self.kind} {name!r}; registered: {known}") from None
+
+
+@dataclass
+class Plugins:
+    """The plugin manager and the registries it fills. Build one with `load_plugins()`."""
+
+    manager: pluggy.PluginManager
+    stores: Registry
+    embedders: Registry
+
+
+def load_plugins(*extra: object, entry_points: bool = True) -> Plugins:
+    """Register the built-ins, any `extra` plugin objects and installed entry points."""
+    from overlay import builtins
+
+    pm = pluggy.PluginManager("overlay")
+    pm.add_hookspecs(Hooks)
+    pm.register(builtins)
+    for plugin in extra:
+        pm.register(plugin)
+    if entry_points:
+        pm.load_setuptools_entrypoints("overlay")
+    stores, embedders = Registry("store"), Registry("embedder")
+    pm.hook.register_stores(register=stores.register)
+    pm.hook.register_embedders(register=embedders.register)
+    return Plugins(pm, stores, embedders)

