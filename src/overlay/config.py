@@ -68,6 +68,9 @@ class RetrieveConfig(BaseModel):
         20_000, ge=0, description="Below this many vectors dense search is exact (brute force)."
     )
     embed_batch: int = Field(64, ge=1, description="Texts per embedding batch.")
+    ann_expansion: int = Field(
+        256, ge=10, description="HNSW search breadth: higher is more exact and slower."
+    )
 
 
 class Settings(BaseModel):

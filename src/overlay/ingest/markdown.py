@@ -203,7 +203,7 @@ class _Builder:
             if tok.type == "heading_open":
                 level = int(tok.tag[1])
                 while headings and headings[-1][0] >= level:
-                    headings.pop()
+                    self._close_span(headings.pop()[1])
                 parent = headings[-1][1] if headings else container
                 title = tokens[i + 1].content.strip()
                 links, tags = scan_inline(title, first)
@@ -219,7 +219,8 @@ class _Builder:
                 assert m is not None
                 kind, fold, title = m.group(1).lower(), m.group(2), m.group(3).strip()
                 if kind in SPEAKERS:  # a chat turn starts a new top-level part of the note
-                    headings.clear()
+                    while headings:
+                        self._close_span(headings.pop()[1])
                     parent = container
                 cmeta = {**meta, "callout": kind}
                 if kind in SPEAKERS:

@@ -9,6 +9,7 @@ cases (UTF-8 read as cp1252/latin-1). A file that was fine is never changed.
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 
 import ftfy
@@ -33,29 +34,42 @@ class NotText(ValueError):
 
 
 def letter_balance(text: str) -> int:
-    """Non-ASCII letters minus non-ASCII symbols: mojibake turns one letter into a letter and a
-    symbol (or two symbols), so repair raises this number and damage lowers it."""
+    """Cased letters (Latin, Cyrillic, Greek…) minus symbols, over non-ASCII characters.
+
+    Mojibake turns one letter into a letter and a symbol, or into two symbols, so a repair
+    raises this number and damage lowers it. Uncased letters (CJK, ª) and marks count zero."""
     score = 0
     for ch in text:
         if ord(ch) > 127 and not ch.isspace():
-            score += 1 if ch.isalpha() else -1
+            cat = unicodedata.category(ch)
+            if cat in ("Lu", "Ll", "Lt", "Lm"):
+                score += 1
+            elif cat[0] not in ("L", "M"):
+                score -= 1
     return score
+
+
+def _better(candidate: str, text: str) -> bool:
+    """Does the candidate read as more real text? Letters gained count, and so does every
+    character a strict UTF-8 decode collapsed (each one was a multi-byte sequence split
+    into 2–4 characters), which keeps punctuation-only stretches like "‚Äî" → "—" repairable."""
+    collapsed = len(text) - len(candidate)
+    return letter_balance(candidate) + collapsed >= letter_balance(text)
 
 
 def repair_text(text: str) -> tuple[str, str | None]:
     """Undo double encoding if that clearly helps; returns (text, name of repair or None)."""
     if text.isascii():
         return text, None
-    base = letter_balance(text)
     for codec in ROUND_TRIP_CODECS:
         try:
             candidate = text.encode(codec).decode("utf-8")
         except (UnicodeEncodeError, UnicodeDecodeError):
             continue
-        if candidate != text and letter_balance(candidate) > base:
+        if candidate != text and _better(candidate, text):
             return candidate, f"utf-8 read as {codec}"
     fixed = ftfy.fix_encoding(text)
-    if fixed != text and letter_balance(fixed) > base:
+    if fixed != text and _better(fixed, text):
         return fixed, "ftfy"
     return text, None
 

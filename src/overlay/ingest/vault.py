@@ -143,7 +143,8 @@ def build(parsed: Parsed, source_id: str) -> None:
             if note.blocks[parent].role in ("section", "callout"):
                 trail.append(note.blocks[parent].title)
             parent = note.blocks[parent].parent
-        title = block.title or " › ".join([note.title, *reversed(trail)])
+        trail = [t for t in reversed(trail) if t.strip().lower() != note.title.strip().lower()]
+        title = block.title or " › ".join([note.title, *trail])
         meta = {"role": block.role, "anchor": block.anchor, **block.meta}
         if block.tags:
             meta["tags"] = block.tags

@@ -50,16 +50,21 @@ def embed_missing(
 class VectorIndex:
     """An HNSW index over one model's vectors, saved as `<db>.<model>.usearch`."""
 
-    def __init__(self, store: Store, model: str, dim: int, exact_below: int = 20_000) -> None:
-        self.store, self.model, self.dim, self.exact_below = store, model, dim, exact_below
+    def __init__(
+        self, store: Store, model: str, dim: int, exact_below: int = 20_000, expansion: int = 256
+    ) -> None:
+        self.store, self.model, self.dim = store, model, dim
+        self.exact_below, self.expansion = exact_below, expansion
         safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in model)
         self.path = Path(f"{store.path}.{safe}.usearch")
         self.meta_path = self.path.with_suffix(".json")
         self.index: Index | None = None
 
     def _new(self) -> Index:
+        # connectivity 16 / expansion_add 64 builds 2.4× faster than 128 for the same recall
+        # once the search expansion is raised (measured at 100k in bench/retrieve.py)
         return Index(ndim=self.dim, metric="cos", dtype="f32", connectivity=16,
-                     expansion_add=128, expansion_search=96)
+                     expansion_add=64, expansion_search=self.expansion)
 
     def sync(self, progress: Progress | None = None) -> dict[str, float]:
         """Bring the index up to date with the store; returns what it did and how long."""
@@ -70,7 +75,7 @@ class VectorIndex:
             last = self.store.vector_seq()
             total = max(1, self.store.stats()["vectors"])
             for keys, vecs in self.store.iter_vectors(self.model):
-                index.add(np.asarray(keys, dtype=np.uint64), vecs)
+                index.add(np.asarray(keys, dtype=np.uint64), vecs, threads=os.cpu_count() or 1)
                 if progress:
                     progress("index", len(index), total)
             self.index = index

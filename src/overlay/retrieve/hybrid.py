@@ -4,6 +4,7 @@ rank, then one hop along the graph's edges. Every hit keeps the parts of its sco
 from __future__ import annotations
 
 import re
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,7 +56,8 @@ def snippet(text: str, query_stems: set[str], width: int = 220) -> str:
         return flat
     start = 0
     for m in re.finditer(r"\w+", flat):
-        if analyze(m.group(0)) and analyze(m.group(0))[0] in query_stems:
+        stems = analyze(m.group(0))
+        if stems and stems[0] in query_stems:
             start = max(0, m.start() - width // 4)
             break
     piece = flat[start : start + width]
@@ -68,8 +70,11 @@ class Retriever:
     def __init__(self, store: Store, config: RetrieveConfig, embedder: Embedder | None) -> None:
         self.store, self.config, self.embedder = store, config, embedder
         self.index = (
-            VectorIndex(store, embedder.name, embedder.dim, config.exact_below) if embedder else None
+            VectorIndex(store, embedder.name, embedder.dim, config.exact_below, config.ann_expansion)
+            if embedder
+            else None
         )
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lexical")
 
     def query_terms(self, query: str) -> list[str]:
         """The query's stems minus those too common to tell nodes apart (rarest first)."""
@@ -96,7 +101,10 @@ class Retriever:
         """Fuse lexical and dense ranks (RRF), spread to one-hop neighbours, return top k."""
         pool, rrf_k = max(self.config.pool, k), self.config.rrf_k
         parts: dict[str, dict[str, float]] = {}
-        for name, ranked in (("lexical", self.lexical(query, pool)), ("dense", self.dense(query, pool))):
+        # the query embedding (torch) and BM25 (SQLite) both release the GIL: run them together
+        lexical = self._pool.submit(self.lexical, query, pool)
+        dense = self.dense(query, pool)
+        for name, ranked in (("lexical", lexical.result()), ("dense", dense)):
             for rank, (node_id, score) in enumerate(ranked, 1):
                 p = parts.setdefault(node_id, {})
                 p[name], p[name + "_rank"] = score, float(rank)

@@ -1,0 +1,71 @@
+"""Shared fixtures: the user's real seed notes, the example vault, isolated stores, and the
+real default embedder loaded once per session."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+from overlay import Overlay, Settings  # noqa: E402
+from overlay.retrieve.embed import SentenceTransformerEmbedder, packaged_minilm  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+SEEDS = ROOT.parent / "shared" / "seeds"
+VAULT = ROOT / "examples" / "vault"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test touches ./.overlay: the default store points into the test's own folder."""
+    monkeypatch.setenv("OVERLAY_DB", str(tmp_path / "home" / "overlay.db"))
+
+
+@pytest.fixture
+def seeds() -> Path:
+    if not SEEDS.exists():
+        pytest.fail(f"the seed notes are expected at {SEEDS} (shared/ beside the checkout)")
+    return SEEDS
+
+
+@pytest.fixture
+def vault(tmp_path: Path) -> Path:
+    """A private copy of the example vault that a test may edit."""
+    copy = tmp_path / "vault"
+    shutil.copytree(VAULT, copy)
+    return copy
+
+
+def open_overlay(db: Path, embedder: str = "hashing") -> Overlay:
+    return Overlay(settings=Settings.make(db=db, retrieve={"embedder": embedder}))
+
+
+@pytest.fixture
+def overlay(tmp_path: Path) -> Iterator[Overlay]:
+    """An empty overlay with the model-free hashing embedder (for plumbing tests)."""
+    with open_overlay(tmp_path / "o.db") as ov:
+        yield ov
+
+
+@pytest.fixture(scope="session")
+def minilm() -> SentenceTransformerEmbedder:
+    """The real default embedder, loaded once."""
+    return SentenceTransformerEmbedder(packaged_minilm(), name="all-MiniLM-L6-v2")
+
+
+@pytest.fixture(scope="session")
+def vault_overlay(tmp_path_factory: pytest.TempPathFactory, minilm: SentenceTransformerEmbedder
+                  ) -> Iterator[Overlay]:
+    """examples/vault ingested with the real MiniLM embedder, shared by read-only tests."""
+    db = tmp_path_factory.mktemp("vault-minilm") / "o.db"
+    ov = open_overlay(db, "minilm")
+    ov._embedder, ov._embedder_loaded = minilm, True
+    ov.ingest([VAULT])
+    yield ov
+    ov.close()

@@ -1,0 +1,147 @@
+"""The SQLite store: schema versions, transactions that end in one event, append-only log."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from overlay.errors import SchemaError, StoreError
+from overlay.graph import Edge, EdgeKind, Node, NodeKind
+from overlay.store import SQLiteStore, migrations
+from overlay.store.migrations import MIGRATIONS, Migration
+
+
+def node(i: str, text: str = "text") -> Node:
+    return Node(i, NodeKind.FACT, f"title {i}", text, "a.md", 1, 2)
+
+
+def test_new_store_records_its_migrations(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "s.db")
+    names = [r[0] for r in store.db.execute("SELECT name FROM _migrations")]
+    assert names == [m.name for m in MIGRATIONS]
+    assert store.db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+    assert store.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert store.db.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+
+
+def test_store_from_newer_schema_is_refused(tmp_path: Path) -> None:
+    SQLiteStore(tmp_path / "s.db").close()
+    db = sqlite3.connect(tmp_path / "s.db")
+    db.execute("PRAGMA user_version = 99")
+    db.close()
+    with pytest.raises(SchemaError, match="newer than this overlay knows"):
+        SQLiteStore(tmp_path / "s.db")
+
+
+def test_older_store_is_upgraded_in_place(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = SQLiteStore(tmp_path / "s.db")
+    with store.change("test"):
+        store.put_nodes([(node("a"), "text", "titl")])
+    store.close()
+    extra = (*MIGRATIONS, Migration("0099_test_column", "ALTER TABLE nodes ADD COLUMN note TEXT;"))
+    monkeypatch.setattr("overlay.store.sqlite.MIGRATIONS", extra)
+    monkeypatch.setattr("overlay.store.sqlite.SCHEMA_VERSION", len(extra))
+    upgraded = SQLiteStore(tmp_path / "s.db")
+    assert upgraded.migrated_from == len(MIGRATIONS)
+    assert upgraded.get_node("a") is not None
+    assert "note" in [r[1] for r in upgraded.db.execute("PRAGMA table_info(nodes)")]
+
+
+def test_foreign_files_are_refused_clearly(tmp_path: Path) -> None:
+    junk = tmp_path / "junk.db"
+    junk.write_bytes(b"this is not a database at all" * 100)
+    with pytest.raises(StoreError, match="not an overlay store"):
+        SQLiteStore(junk)
+    other = tmp_path / "other.db"
+    db = sqlite3.connect(other)
+    db.execute("CREATE TABLE t (x)")
+    db.commit()
+    db.close()
+    with pytest.raises(StoreError, match="not an overlay store"):
+        SQLiteStore(other)
+    with pytest.raises(StoreError, match="overlay init"):
+        SQLiteStore(tmp_path / "missing.db", create=False)
+
+
+def test_every_change_is_one_transaction_and_one_event(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "s.db")
+    with store.change("learn", who="test") as change:
+        store.put_nodes([(node("a"), "text", "titl"), (node("b"), "text", "titl")])
+        store.add_edges([Edge("a", EdgeKind.SUPPORTS, "b")])
+        change.payload["n"] = 2
+    events = store.events()
+    assert [(e.kind, e.payload) for e in events] == [("learn", {"who": "test", "n": 2})]
+    assert change.event_id == events[0].id
+
+    with pytest.raises(RuntimeError), store.change("learn"):
+        store.put_nodes([(node("c"), "text", "titl")])
+        raise RuntimeError("crash in the middle")
+    assert store.get_node("c") is None
+    assert len(store.events()) == 1
+
+
+def test_writes_outside_a_change_are_refused(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "s.db")
+    with pytest.raises(StoreError, match="outside a change"):
+        store.put_nodes([(node("a"), "text", "titl")])
+
+
+def test_event_log_is_append_only(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "s.db")
+    with store.change("x"):
+        pass
+    with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+        store.db.execute("UPDATE events SET kind = 'y'")
+    with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+        store.db.execute("DELETE FROM events")
+
+
+def test_deleting_a_node_cascades_and_unresolves_links(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "s.db")
+    with store.change("x"):
+        store.put_nodes([(node("a"), "alpha", "t"), (node("b"), "beta", "t")])
+        store.add_edges([Edge("a", EdgeKind.LINKS_TO, "b", target="B"),
+                         Edge("b", EdgeKind.PART_OF, "a")])
+        store.put_vectors(["a", "b"], "m", np.eye(2, dtype=np.float32))
+    with store.change("x"):
+        store.delete_nodes(["b"])
+    links = store.link_edges()
+    assert [(s.edge.src, s.edge.dst, s.edge.target) for s in links] == [("a", None, "B")]
+    assert store.lexical_search(["beta"], 5) == []
+    assert store.stats()["vectors"] == 1
+    _, changes = store.vector_changes(0)
+    assert dict(changes)[2] == "del"
+
+
+def test_changed_text_drops_the_stale_vector(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "s.db")
+    with store.change("x"):
+        store.put_nodes([(node("a", "one"), "one", "t")])
+        store.put_vectors(["a"], "m", np.ones((1, 4), dtype=np.float32))
+    with store.change("x"):
+        store.put_nodes([(node("a", "one"), "one", "t")])  # same text: vector kept
+    assert store.count_missing_vectors("m") == 0
+    with store.change("x"):
+        store.put_nodes([(node("a", "two"), "two", "t")])
+    assert store.count_missing_vectors("m") == 1
+
+
+def test_lexical_search_ranks_by_bm25_with_title_weight(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "s.db")
+    with store.change("x"):
+        store.put_nodes([
+            (node("body"), "bread bread flour", "other"),
+            (node("title"), "flour", "bread"),
+            (node("none"), "water", "salt"),
+        ])
+    ranked = [i for i, _ in store.lexical_search(["bread"], 10)]
+    assert ranked[0] == "title" and set(ranked) == {"body", "title"}
+
+
+def test_schema_version_constant_matches_migrations() -> None:
+    assert migrations.SCHEMA_VERSION == len(MIGRATIONS)
+    assert len({m.name for m in MIGRATIONS}) == len(MIGRATIONS)
+    assert [m.name for m in MIGRATIONS] == sorted(m.name for m in MIGRATIONS)
