@@ -13,7 +13,28 @@ from typing import Any
 RESULTS = Path(__file__).parent / "results"
 DATA = Path(__file__).parent / "data"
 
-SYLLABLES = "ka lo mi re su ta ne vo ri pa do ge lu fi mo sa te bi no ku".split()
+SYLLABLES = [
+    "ka",
+    "lo",
+    "mi",
+    "re",
+    "su",
+    "ta",
+    "ne",
+    "vo",
+    "ri",
+    "pa",
+    "do",
+    "ge",
+    "lu",
+    "fi",
+    "mo",
+    "sa",
+    "te",
+    "bi",
+    "no",
+    "ku",
+]
 
 
 def vocabulary(n: int, seed: int = 7) -> list[str]:
@@ -28,7 +49,9 @@ def vocabulary(n: int, seed: int = 7) -> list[str]:
 def zipf_sentence(rng: random.Random, vocab: list[str], length: int) -> str:
     """Words drawn with a Zipf-like law, as in real text: a few frequent, most rare."""
     n = len(vocab)
-    return " ".join(vocab[min(n - 1, int(n * rng.paretovariate(1.1) / 20) % n)] for _ in range(length))
+    return " ".join(
+        vocab[min(n - 1, int(n * rng.paretovariate(1.1) / 20) % n)] for _ in range(length)
+    )
 
 
 def percentiles(samples: list[float]) -> dict[str, float]:
@@ -46,8 +69,12 @@ def timed(fn: Any, *args: Any) -> tuple[Any, float]:
 
 
 def save(name: str, result: dict[str, Any]) -> None:
-    result = {"bench": name, "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
-              "when": time.strftime("%Y-%m-%d %H:%M"), **result}
+    result = {
+        "bench": name,
+        "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
+        "when": time.strftime("%Y-%m-%d %H:%M"),
+        **result,
+    }
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result))

@@ -22,15 +22,14 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import DATA, percentiles, save, vocabulary, zipf_sentence  # noqa: E402
-
-from overlay.config import RetrieveConfig  # noqa: E402
-from overlay.graph import Node, NodeKind  # noqa: E402
-from overlay.ingest.vault import index_rows  # noqa: E402
-from overlay.retrieve.dense import VectorIndex  # noqa: E402
-from overlay.retrieve.embed import SentenceTransformerEmbedder, packaged_minilm  # noqa: E402
-from overlay.retrieve.hybrid import Retriever  # noqa: E402
-from overlay.store import SQLiteStore  # noqa: E402
+from common import DATA, percentiles, save, vocabulary, zipf_sentence
+from overlay.config import RetrieveConfig
+from overlay.graph import Node, NodeKind
+from overlay.ingest.vault import index_rows
+from overlay.retrieve.dense import VectorIndex
+from overlay.retrieve.embed import SentenceTransformerEmbedder, packaged_minilm
+from overlay.retrieve.hybrid import Retriever
+from overlay.store import SQLiteStore
 
 DIM, LATENT, CLUSTERS, MODEL = 384, 32, 2000, "synthetic-384"
 
@@ -45,7 +44,9 @@ def synthetic_vectors(n: int, seed: int) -> np.ndarray:
     for start in range(0, n, 100_000):
         stop = min(n, start + 100_000)
         which = rng.integers(0, CLUSTERS, stop - start)
-        latent = centres[which] + 0.5 * rng.standard_normal((stop - start, LATENT)).astype(np.float32)
+        latent = centres[which] + 0.5 * rng.standard_normal((stop - start, LATENT)).astype(
+            np.float32
+        )
         block = latent @ project + 0.5 * rng.standard_normal((stop - start, DIM)).astype(np.float32)
         out[start:stop] = block / np.linalg.norm(block, axis=1, keepdims=True)
     return out
@@ -76,8 +77,15 @@ def build(path: Path, n: int, vocab: list[str]) -> tuple[SQLiteStore, np.ndarray
     step = 20_000
     for start in range(0, n, step):
         nodes = [
-            Node(f"n{i}", NodeKind.BLOCK, zipf_sentence(rng, vocab, 4),
-                 zipf_sentence(rng, vocab, 30), "synthetic.md", i, i)
+            Node(
+                f"n{i}",
+                NodeKind.BLOCK,
+                zipf_sentence(rng, vocab, 4),
+                zipf_sentence(rng, vocab, 30),
+                "synthetic.md",
+                i,
+                i,
+            )
             for i in range(start, min(n, start + step))
         ]
         with store.change("bench.load", nodes=len(nodes)):

@@ -13,8 +13,8 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from overlay import Overlay, Settings  # noqa: E402
-from overlay.retrieve.embed import SentenceTransformerEmbedder, packaged_minilm  # noqa: E402
+from overlay import Overlay, Settings
+from overlay.retrieve.embed import SentenceTransformerEmbedder, packaged_minilm
 
 ROOT = Path(__file__).resolve().parents[1]
 SEEDS = ROOT.parent / "shared" / "seeds"
@@ -60,8 +60,9 @@ def minilm() -> SentenceTransformerEmbedder:
 
 
 @pytest.fixture(scope="session")
-def vault_overlay(tmp_path_factory: pytest.TempPathFactory, minilm: SentenceTransformerEmbedder
-                  ) -> Iterator[Overlay]:
+def vault_overlay(
+    tmp_path_factory: pytest.TempPathFactory, minilm: SentenceTransformerEmbedder
+) -> Iterator[Overlay]:
     """examples/vault ingested with the real MiniLM embedder, shared by read-only tests."""
     db = tmp_path_factory.mktemp("vault-minilm") / "o.db"
     ov = open_overlay(db, "minilm")

@@ -46,12 +46,17 @@ def test_example_vault_resolves_every_link(overlay: Overlay, vault: Path) -> Non
     assert by_target[("vault/Sourdough.md", "Starter", None)]["to_title"] == "Starter"
     shaping = by_target[("vault/Shaping.md", "Bulk fermentation", "^bulk-done")]
     assert overlay.node(shaping["to"]).meta["block_id"] == "bulk-done"
-    journal = by_target[("vault/journal/2026-03-14 bake.md", "vault/Fermentation.md", "Temperature")]
+    journal = by_target[
+        ("vault/journal/2026-03-14 bake.md", "vault/Fermentation.md", "Temperature")
+    ]
     assert journal["to_title"] == "Temperature"
     alias = by_target[("vault/journal/2026-03-21 bake.md", "Dutch oven", None)]
     assert alias["to_title"] == "Baking in a Dutch oven"
-    method = next(n for n in overlay.store.iter_nodes() if n.title == "Bake a sourdough loaf"
-                  and n.kind is NodeKind.METHOD)
+    method = next(
+        n
+        for n in overlay.store.iter_nodes()
+        if n.title == "Bake a sourdough loaf" and n.kind is NodeKind.METHOD
+    )
     goal_edges = [e for e in overlay.store.edges_of(method.id) if e.kind is EdgeKind.SERVES]
     assert len(goal_edges) == 1 and overlay.node(goal_edges[0].dst or "").kind is NodeKind.GOAL
 
@@ -96,7 +101,9 @@ def test_rename_keeps_node_identity(overlay: Overlay, vault: Path) -> None:
     assert overlay.ingest([vault]).links_unresolved == 0  # [[Hooch]] still finds it by name
 
 
-def test_bad_inputs_warn_per_file_and_the_rest_is_ingested(tmp_path: Path, overlay: Overlay) -> None:
+def test_bad_inputs_warn_per_file_and_the_rest_is_ingested(
+    tmp_path: Path, overlay: Overlay
+) -> None:
     vault = tmp_path / "messy"
     vault.mkdir()
     (vault / "good.md").write_text("# Good\n\nThis one is fine and links [[broken yaml]].\n")
@@ -111,8 +118,10 @@ def test_bad_inputs_warn_per_file_and_the_rest_is_ingested(tmp_path: Path, overl
     outside.write_text("outside the vault")
     (vault / "link.md").symlink_to(outside)
     (vault / "picture.png").write_bytes(b"\x89PNG")
-    ov = Overlay(settings=overlay.settings.model_copy(
-        update={"ingest": IngestConfig(max_file_bytes=1000)}), create=True)
+    ov = Overlay(
+        settings=overlay.settings.model_copy(update={"ingest": IngestConfig(max_file_bytes=1000)}),
+        create=True,
+    )
     report = ov.ingest([vault])
     text = "\n".join(report.warnings)
     assert "binary.md: skipped, binary" in text

@@ -21,7 +21,7 @@ related: "[[Flour]]"
 Plain [[Note]], aliased [[Note|shown]], heading [[Note#Some Heading]],
 block [[Note#^abc-1]] and embed ![[Picture note]] and #inline-tag. ^para1
 
-Markdown [text](sub/other%20note.md#Part) but not [web](https://x.org/a.md) and `[[in code]] #nottag`.
+Markdown [text](sub/other%20note.md#Part) not [web](https://x.org/a.md) nor `[[in code]] #nottag`.
 
 > [!warning] Careful now
 > Inside a callout [[Callout link]].
@@ -70,7 +70,9 @@ def test_wikilink_forms(note) -> None:  # type: ignore[no-untyped-def]
     assert ("Callout link", None, None, False) in by
     assert all("in code" not in link.target and "not a link" not in link.target for link in links)
     md = [link for link in links if link.style == "markdown"]
-    assert [(link.target, link.anchor, link.line) for link in md] == [("sub/other note.md", "Part", 13)]
+    assert [(link.target, link.anchor, link.line) for link in md] == [
+        ("sub/other note.md", "Part", 13)
+    ]
     assert {link.line for link in links if link.target == "Note"} == {10, 11}
 
 
@@ -89,7 +91,9 @@ def test_blocks_have_line_spans_and_ids(note) -> None:  # type: ignore[no-untype
 def test_callouts_keep_who_said_what(note) -> None:  # type: ignore[no-untyped-def]
     callouts = [b for b in note.blocks if b.role == "callout"]
     assert [(c.meta["callout"], c.meta.get("speaker")) for c in callouts] == [
-        ("warning", None), ("nexus_user", "user"), ("nexus_agent", "agent")
+        ("warning", None),
+        ("nexus_user", "user"),
+        ("nexus_agent", "agent"),
     ]
     assert callouts[0].title == "Careful now"
     user = callouts[1]
@@ -136,8 +140,11 @@ def test_same_note_link() -> None:
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(st.sampled_from(list("ab #>[]!|^-`\n*:—я") + ["[[", "]]", "---\n", "> [!x] "]),
-               max_size=120).map("".join))
+@given(
+    st.lists(
+        st.sampled_from([*"ab #>[]!|^-`\n*:—я", "[[", "]]", "---\n", "> [!x] "]), max_size=120
+    ).map("".join)
+)
 def test_property_parser_never_crashes_and_spans_stay_in_file(text: str) -> None:
     try:
         note = parse_note(text, "p.md", "p")

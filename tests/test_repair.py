@@ -21,7 +21,9 @@ def test_every_seed_is_restored_exactly(seeds: Path) -> None:
         assert decoded.repaired == "utf-8 read as mac_roman", file.name
         assert decoded.text == expected
     text = decode((seeds / "003_88ea89ca3104fdae.txt").read_bytes()).text
-    assert "Харкевича" in text.split("\n")[1]  # the first paragraph, which ftfy alone leaves garbled
+    assert (
+        "Харкевича" in text.split("\n")[1]
+    )  # the first paragraph, which ftfy alone leaves garbled
 
 
 @pytest.mark.parametrize(
@@ -51,8 +53,10 @@ def test_binary_and_undecodable_bytes_are_refused() -> None:
 
 
 def test_cp1251_file_is_read_as_cp1251() -> None:
-    text = ("Информационная ценность сообщения по Харкевичу измеряется изменением "
-            "вероятности достижения цели. ") * 5
+    text = (
+        "Информационная ценность сообщения по Харкевичу измеряется изменением "
+        "вероятности достижения цели. "
+    ) * 5
     decoded = decode(text.encode("cp1251"))
     assert decoded.encoding != "utf-8"
     assert "Харкевичу" in decoded.text

@@ -103,8 +103,9 @@ def test_deleting_a_node_cascades_and_unresolves_links(tmp_path: Path) -> None:
     store = SQLiteStore(tmp_path / "s.db")
     with store.change("x"):
         store.put_nodes([(node("a"), "alpha", "t"), (node("b"), "beta", "t")])
-        store.add_edges([Edge("a", EdgeKind.LINKS_TO, "b", target="B"),
-                         Edge("b", EdgeKind.PART_OF, "a")])
+        store.add_edges(
+            [Edge("a", EdgeKind.LINKS_TO, "b", target="B"), Edge("b", EdgeKind.PART_OF, "a")]
+        )
         store.put_vectors(["a", "b"], "m", np.eye(2, dtype=np.float32))
     with store.change("x"):
         store.delete_nodes(["b"])
@@ -132,16 +133,18 @@ def test_changed_text_drops_the_stale_vector(tmp_path: Path) -> None:
 def test_lexical_search_ranks_by_bm25_with_title_weight(tmp_path: Path) -> None:
     store = SQLiteStore(tmp_path / "s.db")
     with store.change("x"):
-        store.put_nodes([
-            (node("body"), "bread bread flour", "other"),
-            (node("title"), "flour", "bread"),
-            (node("none"), "water", "salt"),
-        ])
+        store.put_nodes(
+            [
+                (node("body"), "bread bread flour", "other"),
+                (node("title"), "flour", "bread"),
+                (node("none"), "water", "salt"),
+            ]
+        )
     ranked = [i for i, _ in store.lexical_search(["bread"], 10)]
     assert ranked[0] == "title" and set(ranked) == {"body", "title"}
 
 
 def test_schema_version_constant_matches_migrations() -> None:
-    assert migrations.SCHEMA_VERSION == len(MIGRATIONS)
+    assert len(MIGRATIONS) == migrations.SCHEMA_VERSION
     assert len({m.name for m in MIGRATIONS}) == len(MIGRATIONS)
     assert [m.name for m in MIGRATIONS] == sorted(m.name for m in MIGRATIONS)

@@ -14,7 +14,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
-import click
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -27,10 +26,11 @@ from overlay.errors import OverlayError
 
 app = typer.Typer(
     name="overlay",
-    help="Keep knowledge outside the model: ingest notes, search them, see where every answer came from.",
+    help="Keep knowledge outside the model: ingest notes, search them, see their sources.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
 )
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
@@ -42,7 +42,9 @@ DbOpt = Annotated[
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 EmbedderOpt = Annotated[
     str | None,
-    typer.Option("--embedder", help="Embedder: minilm (default), hashing, none, or a model folder."),
+    typer.Option(
+        "--embedder", help="Embedder: minilm (default), hashing, none, or a model folder."
+    ),
 ]
 
 
@@ -69,8 +71,12 @@ def _progress(enabled: bool) -> Iterator[Callable[[str, int, int], None]]:
         yield lambda *_: None
         return
     with Progress(
-        TextColumn("{task.description:>8}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        console=err, transient=True,
+        TextColumn("{task.description:>8}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
     ) as bar:
         tasks: dict[str, Any] = {}
 
@@ -114,7 +120,8 @@ def ingest(
     )
     out.print(
         f"{data['nodes_written']} nodes written, {data['embedded']} embedded; links: "
-        f"{data['links']} ({data['links_resolved']} resolved, {data['links_unresolved']} unresolved)"
+        f"{data['links']} ({data['links_resolved']} resolved, "
+        f"{data['links_unresolved']} unresolved)"
     )
     for path, how in data["repaired_files"].items():
         out.print(f"  repaired {path} ({how})")
@@ -142,14 +149,19 @@ def search(
     for rank, hit in enumerate(hits, 1):
         parts = hit.parts
         why = [
-            f"{name} #{int(parts[name + '_rank'])}" for name in ("lexical", "dense")
+            f"{name} #{int(parts[name + '_rank'])}"
+            for name in ("lexical", "dense")
             if name + "_rank" in parts
         ]
         if "graph" in parts:
             why.append(f"graph +{parts['graph']:.4f} via {', '.join(hit.via)}")
         where = f"{hit.source_path}:{hit.line}" if hit.source_path else "(learned)"
-        out.print(f"[bold]{rank}. {hit.title}[/]  [dim]{hit.kind} {hit.node_id}[/]", highlight=False)
-        out.print(f"   [cyan]{where}[/]  score {hit.score:.4f} = {' + '.join(why)}", highlight=False)
+        out.print(
+            f"[bold]{rank}. {hit.title}[/]  [dim]{hit.kind} {hit.node_id}[/]", highlight=False
+        )
+        out.print(
+            f"   [cyan]{where}[/]  score {hit.score:.4f} = {' + '.join(why)}", highlight=False
+        )
         if hit.snippet and hit.snippet != hit.title:
             out.print(f"   {hit.snippet}", highlight=False, markup=False)
 
@@ -189,14 +201,20 @@ def stats(db: DbOpt = None, json_out: JsonOpt = False) -> None:
         return
     table = Table(show_header=False)
     for key, value in data.items():
-        table.add_row(key, ", ".join(f"{k} {v}" for k, v in value.items()) if isinstance(value, dict)
-                      else str(value))
+        table.add_row(
+            key,
+            ", ".join(f"{k} {v}" for k, v in value.items())
+            if isinstance(value, dict)
+            else str(value),
+        )
     out.print(table)
 
 
 @app.command()
 def links(
-    unresolved: Annotated[bool, typer.Option("--unresolved", help="Only links to nothing.")] = False,
+    unresolved: Annotated[
+        bool, typer.Option("--unresolved", help="Only links to nothing.")
+    ] = False,
     db: DbOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
@@ -222,11 +240,17 @@ def links(
 def reference() -> str:
     """The CLI reference in Markdown, generated from the commands themselves (docs/cli.md)."""
     root = typer.main.get_command(app)
-    assert isinstance(root, click.Group)
-    lines = ["# CLI reference", "", "Generated from `overlay --help`; do not edit by hand.", ""]
-    for name in sorted(root.commands):
-        cmd = root.commands[name]
-        ctx = click.Context(cmd, info_name=f"overlay {name}", terminal_width=100)
+    top = typer.Context(root, info_name="overlay", terminal_width=100)
+    lines = [
+        "# CLI reference",
+        "",
+        "Generated from the commands' help (`make docs`); do not edit.",
+        "",
+    ]
+    lines += ["```", root.get_help(top).rstrip(), "```", ""]
+    for name in root.list_commands(top):  # type: ignore[attr-defined]
+        cmd = root.get_command(top, name)  # type: ignore[attr-defined]
+        ctx = typer.Context(cmd, info_name=name, parent=top, terminal_width=100)
         lines += [f"## overlay {name}", "", "```", cmd.get_help(ctx).rstrip(), "```", ""]
     return "\n".join(lines)
 
@@ -239,13 +263,7 @@ def main() -> None:
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     try:
-        app(standalone_mode=False)
-    except click.exceptions.Abort:
-        err.print("aborted")
-        sys.exit(130)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
+        app()  # usage errors are reported (and exit 2) by Typer itself
     except OverlayError as exc:
         err.print(f"error: {exc}", highlight=False, markup=False)
         sys.exit(1)
@@ -254,6 +272,7 @@ def main() -> None:
             raise
         err.print(
             f"unexpected error: {type(exc).__name__}: {exc} (OVERLAY_DEBUG=1 shows the traceback)",
-            highlight=False, markup=False,
+            highlight=False,
+            markup=False,
         )
         sys.exit(2)

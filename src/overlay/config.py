@@ -36,9 +36,6 @@ class IngestConfig(BaseModel):
         (".obsidian", ".git", ".trash", "node_modules", ".overlay"),
         description="Folder names never descended into.",
     )
-    min_block_chars: int = Field(
-        1, ge=1, description="Paragraph blocks shorter than this are folded into their section."
-    )
 
     @field_validator("extensions")
     @classmethod
@@ -59,10 +56,15 @@ class RetrieveConfig(BaseModel):
         description="Registered embedder name ('minilm', 'hashing', 'none') or any "
         "sentence-transformers model path.",
     )
-    rrf_k: int = Field(60, ge=1, description="Reciprocal-rank-fusion constant: larger flattens ranks.")
+    rrf_k: int = Field(
+        60, ge=1, description="Reciprocal-rank-fusion constant: larger flattens ranks."
+    )
     pool: int = Field(50, ge=1, description="Hits taken from each retriever before fusion.")
     expand_weight: float = Field(
-        0.5, ge=0, le=1, description="Share of a hit's fused score passed to its one-hop neighbours."
+        0.5,
+        ge=0,
+        le=1,
+        description="Share of a hit's fused score passed to its one-hop neighbours.",
     )
     exact_below: int = Field(
         20_000, ge=0, description="Below this many vectors dense search is exact (brute force)."
@@ -91,6 +93,4 @@ class Settings(BaseModel):
         except ValidationError as exc:
             err = exc.errors()[0]
             where = ".".join(str(p) for p in err["loc"])
-            raise ConfigError(
-                f"setting {where}={err.get('input')!r}: {err['msg']}"
-            ) from None
+            raise ConfigError(f"setting {where}={err.get('input')!r}: {err['msg']}") from None

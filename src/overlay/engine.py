@@ -135,13 +135,20 @@ class Overlay:
             "hash": node.hash,
             "meta": node.meta,
             "out": [
-                {"kind": e.kind.value, "to": e.dst, "title": title(e.dst), "target": e.target,
-                 "line": e.line}
-                for e in edges if e.src == node.id
+                {
+                    "kind": e.kind.value,
+                    "to": e.dst,
+                    "title": title(e.dst),
+                    "target": e.target,
+                    "line": e.line,
+                }
+                for e in edges
+                if e.src == node.id
             ],
             "in": [
                 {"kind": e.kind.value, "from": e.src, "title": title(e.src), "line": e.line}
-                for e in edges if e.dst == node.id and e.src != node.id
+                for e in edges
+                if e.dst == node.id and e.src != node.id
             ],
         }
 
@@ -159,15 +166,17 @@ class Overlay:
         for e in edges:
             src = nodes.get(e.src)
             dst = nodes.get(e.dst) if e.dst else None
-            out.append({
-                "kind": e.kind.value,
-                "from": e.src,
-                "source": src.source_path if src else None,
-                "line": e.line,
-                "target": e.target,
-                "anchor": e.meta.get("anchor"),
-                "to": e.dst,
-                "to_title": dst.title if dst else None,
-            })
+            out.append(
+                {
+                    "kind": e.kind.value,
+                    "from": e.src,
+                    "source": src.source_path if src else None,
+                    "line": e.line,
+                    "target": e.target,
+                    "anchor": e.meta.get("anchor"),
+                    "to": e.dst,
+                    "to_title": dst.title if dst else None,
+                }
+            )
         out.sort(key=lambda r: (r["source"] or "", r["line"] or 0, r["target"] or ""))
         return out

@@ -66,7 +66,9 @@ class Resolver:
         if exact:
             return exact
         if "/" in bare:
-            found = [p for p in self.by_path.values() if strip_suffix(p).lower().endswith("/" + bare)]
+            found = [
+                p for p in self.by_path.values() if strip_suffix(p).lower().endswith("/" + bare)
+            ]
         else:
             found = self.by_stem.get(bare, [])
         if not found:

@@ -158,7 +158,9 @@ def scan_inline(text: str, first_line: int) -> tuple[list[Link], list[str]]:
 
 
 def _unquote_lines(lines: list[str]) -> list[str]:
-    return [QUOTE_PREFIX.sub("", ln, count=1) if ln.lstrip().startswith(">") else ln for ln in lines]
+    return [
+        QUOTE_PREFIX.sub("", ln, count=1) if ln.lstrip().startswith(">") else ln for ln in lines
+    ]
 
 
 def _closing(tokens: list[Token], i: int) -> int:
@@ -184,7 +186,9 @@ class _Builder:
         self.blocks.append(block)
         return len(self.blocks) - 1
 
-    def walk(self, lines: list[str], offset: int, container: int | None, meta: dict[str, Any]) -> None:
+    def walk(
+        self, lines: list[str], offset: int, container: int | None, meta: dict[str, Any]
+    ) -> None:
         """Parse `lines` (0-based `offset` into the file) as blocks inside `container`."""
         tokens = _MD.parse("\n".join(lines))
         headings: list[tuple[int, int]] = []  # (level, block index)
@@ -208,12 +212,25 @@ class _Builder:
                 title = tokens[i + 1].content.strip()
                 links, tags = scan_inline(title, first)
                 idx = self.add(
-                    Block("section", title, title, first, last, parent,
-                          meta={**meta, "level": level}, links=links, tags=tags)
+                    Block(
+                        "section",
+                        title,
+                        title,
+                        first,
+                        last,
+                        parent,
+                        meta={**meta, "level": level},
+                        links=links,
+                        tags=tags,
+                    )
                 )
                 headings.append((level, idx))
                 previous = idx
-            elif tok.type == "blockquote_open" and span and CALLOUT.match(_unquote_lines(span[:1])[0]):
+            elif (
+                tok.type == "blockquote_open"
+                and span
+                and CALLOUT.match(_unquote_lines(span[:1])[0])
+            ):
                 inner = _unquote_lines(span)
                 m = CALLOUT.match(inner[0])
                 assert m is not None
@@ -229,8 +246,17 @@ class _Builder:
                     cmeta["folded"] = fold == "-"
                 links, tags = scan_inline(title, first)
                 idx = self.add(
-                    Block("callout", title or kind, title or kind, first, last, parent,
-                          meta=cmeta, links=links, tags=tags)
+                    Block(
+                        "callout",
+                        title or kind,
+                        title or kind,
+                        first,
+                        last,
+                        parent,
+                        meta=cmeta,
+                        links=links,
+                        tags=tags,
+                    )
                 )
                 self.walk(inner[1:], offset + start + 1, idx, cmeta)
                 self._close_span(idx)
@@ -264,7 +290,9 @@ class _Builder:
                 if text:
                     links, tags = ([], []) if role == "code" else scan_inline(text, first)
                     previous = self.add(
-                        Block(role, "", text, first, last, parent, meta=bmeta, links=links, tags=tags)
+                        Block(
+                            role, "", text, first, last, parent, meta=bmeta, links=links, tags=tags
+                        )
                     )
             i = end + 1
         for _, idx in headings:
@@ -325,7 +353,8 @@ def parse_note(text: str, path: str, title: str) -> Note:
     goals: list[Link] = []
     for key, value in frontmatter.items():
         line = next(
-            (n + 1 for n, ln in enumerate(fm_text) if re.match(rf"^{re.escape(str(key))}\s*:", ln)), 1
+            (n + 1 for n, ln in enumerate(fm_text) if re.match(rf"^{re.escape(str(key))}\s*:", ln)),
+            1,
         )
         for item in _strings(value) if key not in ("tags", "tag", "aliases", "alias") else []:
             found = [parse_link(m.group(2), False, line) for m in WIKILINK.finditer(item)]

@@ -128,7 +128,12 @@ def build(parsed: Parsed, source_id: str) -> None:
     head = "\n".join(filter(None, [note.title, " ".join(note.aliases), " ".join(note.tags)]))
     lines = [b.line_end for b in note.blocks] or [1]
     source = Node(
-        id=source_id, kind=kind, title=note.title, text=head, source_path=path, line_start=1,
+        id=source_id,
+        kind=kind,
+        title=note.title,
+        text=head,
+        source_path=path,
+        line_start=1,
         line_end=max(lines),
         meta={"role": "source", "aliases": note.aliases, "tags": note.tags, "frontmatter": fm},
     )
@@ -149,8 +154,16 @@ def build(parsed: Parsed, source_id: str) -> None:
         if block.tags:
             meta["tags"] = block.tags
         nodes.append(
-            Node(node_id, NodeKind.BLOCK, title, block.text, path, block.line_start,
-                 block.line_end, meta)
+            Node(
+                node_id,
+                NodeKind.BLOCK,
+                title,
+                block.text,
+                path,
+                block.line_start,
+                block.line_end,
+                meta,
+            )
         )
         up = ids[block.parent] if block.parent is not None else source_id
         edges.append(Edge(node_id, EdgeKind.PART_OF, up))
@@ -188,7 +201,12 @@ def index_rows(nodes: list[Node]) -> list[tuple[Node, str, str]]:
 
 def _same(a: Node, b: Node) -> bool:
     return (a.hash, a.kind, a.line_start, a.line_end, a.meta, a.source_path) == (
-        b.hash, b.kind, b.line_start, b.line_end, b.meta, b.source_path,
+        b.hash,
+        b.kind,
+        b.line_start,
+        b.line_end,
+        b.meta,
+        b.source_path,
     )
 
 
@@ -217,14 +235,18 @@ def resolve_links(store: Store) -> tuple[int, int, int]:
     records = store.files()
     sources = store.get_nodes([r.source_id for r in records])
     resolver = Resolver(
-        (r.path, list(sources[r.source_id].meta.get("aliases", [])) if r.source_id in sources else [])
+        (
+            r.path,
+            list(sources[r.source_id].meta.get("aliases", [])) if r.source_id in sources else [],
+        )
         for r in records
     )
     source_of = {r.path: r.source_id for r in records}
     anchor_lookup = make_anchor_lookup(store.nodes_of_source)
     links = store.link_edges()
     src_paths = {
-        n.id: n.source_path or "" for n in store.get_nodes(list({s.edge.src for s in links})).values()
+        n.id: n.source_path or ""
+        for n in store.get_nodes(list({s.edge.src for s in links})).values()
     }
     updates: list[tuple[int, str | None]] = []
     resolved = 0

@@ -60,13 +60,19 @@ class SentenceTransformerEmbedder:
         except Exception as exc:  # the library raises many types for unreadable models
             raise ModelError(f"cannot load embedding model {path}: {exc}") from None
         self.name = name or Path(path).name
-        self.dim = int(self.model.get_embedding_dimension())
+        dim = self.model.get_embedding_dimension()
+        if dim is None:
+            raise ModelError(f"{path}: the model does not say its embedding size")
+        self.dim = int(dim)
 
     def embed(self, texts: list[str], batch_size: int = 64) -> Vector:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         vecs = self.model.encode(
-            texts, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True,
+            texts,
+            batch_size=batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
             show_progress_bar=False,
         )
         return np.asarray(vecs, dtype=np.float32)
@@ -86,4 +92,4 @@ class HashingEmbedder:
                 h = int.from_bytes(hashlib.blake2b(stem.encode(), digest_size=8).digest(), "little")
                 out[row, h % self.dim] += 1.0 if (h >> 63) else -1.0
         norms = np.linalg.norm(out, axis=1, keepdims=True)
-        return out / np.where(norms == 0, 1.0, norms)
+        return (out / np.where(norms == 0, 1.0, norms)).astype(np.float32)

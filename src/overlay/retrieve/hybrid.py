@@ -70,7 +70,9 @@ class Retriever:
     def __init__(self, store: Store, config: RetrieveConfig, embedder: Embedder | None) -> None:
         self.store, self.config, self.embedder = store, config, embedder
         self.index = (
-            VectorIndex(store, embedder.name, embedder.dim, config.exact_below, config.ann_expansion)
+            VectorIndex(
+                store, embedder.name, embedder.dim, config.exact_below, config.ann_expansion
+            )
             if embedder
             else None
         )
@@ -129,6 +131,13 @@ class Retriever:
     def _hit(node: Node, parts: dict[str, float], via: list[str], stems: set[str]) -> Hit:
         score = parts.pop("score")
         return Hit(
-            node.id, node.kind.value, node.title, snippet(node.text, stems), node.source_path,
-            node.line_start, score, parts, sorted(set(via)),
+            node.id,
+            node.kind.value,
+            node.title,
+            snippet(node.text, stems),
+            node.source_path,
+            node.line_start,
+            score,
+            parts,
+            sorted(set(via)),
         )

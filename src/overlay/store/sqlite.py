@@ -44,7 +44,11 @@ def _node(row: sqlite3.Row | tuple[Any, ...]) -> Node:
 
 def _edge(row: tuple[Any, ...]) -> Edge:
     return Edge(
-        src=row[0], dst=row[1], kind=EdgeKind(row[2]), target=row[3], line=row[4],
+        src=row[0],
+        dst=row[1],
+        kind=EdgeKind(row[2]),
+        target=row[3],
+        line=row[4],
         meta=json.loads(row[5]),
     )
 
@@ -110,7 +114,9 @@ class SQLiteStore:
             db.execute("COMMIT")
         except sqlite3.DatabaseError as exc:
             db.execute("ROLLBACK")
-            raise SchemaError(f"{self.path}: upgrading the schema failed ({exc}); nothing changed")
+            raise SchemaError(
+                f"{self.path}: upgrading the schema failed ({exc}); nothing changed"
+            ) from None
         if version:
             self.migrated_from = version
 
@@ -163,13 +169,23 @@ class SQLiteStore:
                 " line_start=excluded.line_start, line_end=excluded.line_end, hash=excluded.hash,"
                 " meta=excluded.meta, updated_at=excluded.updated_at RETURNING key",
                 (
-                    node.id, node.kind.value, node.title, node.text, node.source_path,
-                    node.line_start, node.line_end, node.hash,
-                    json.dumps(node.meta, ensure_ascii=False), now, now,
+                    node.id,
+                    node.kind.value,
+                    node.title,
+                    node.text,
+                    node.source_path,
+                    node.line_start,
+                    node.line_end,
+                    node.hash,
+                    json.dumps(node.meta, ensure_ascii=False),
+                    now,
+                    now,
                 ),
             ).fetchone()[0]
             db.execute("DELETE FROM fts WHERE rowid = ?", (key,))
-            db.execute("INSERT INTO fts(rowid, title, body) VALUES (?, ?, ?)", (key, title_terms, terms))
+            db.execute(
+                "INSERT INTO fts(rowid, title, body) VALUES (?, ?, ?)", (key, title_terms, terms)
+            )
 
     def get_node(self, node_id: str) -> Node | None:
         row = self.db.execute(f"SELECT {_NODE_COLS} FROM nodes WHERE id = ?", (node_id,)).fetchone()
@@ -203,9 +219,7 @@ class SQLiteStore:
     def delete_nodes(self, node_ids: Sequence[str]) -> None:
         self._writing()
         for chunk in _chunks(list(node_ids)):
-            self.db.execute(
-                f"DELETE FROM nodes WHERE id IN ({','.join('?' * len(chunk))})", chunk
-            )
+            self.db.execute(f"DELETE FROM nodes WHERE id IN ({','.join('?' * len(chunk))})", chunk)
 
     def set_source_path(self, old: str, new: str) -> None:
         self._writing()
@@ -222,7 +236,14 @@ class SQLiteStore:
         self.db.executemany(
             "INSERT INTO edges(src, dst, kind, target, line, meta) VALUES (?,?,?,?,?,?)",
             (
-                (e.src, e.dst, e.kind.value, e.target, e.line, json.dumps(e.meta, ensure_ascii=False))
+                (
+                    e.src,
+                    e.dst,
+                    e.kind.value,
+                    e.target,
+                    e.line,
+                    json.dumps(e.meta, ensure_ascii=False),
+                )
                 for e in edges
             ),
         )
@@ -278,7 +299,9 @@ class SQLiteStore:
         return FileRecord(*row) if row else None
 
     def files(self) -> list[FileRecord]:
-        rows = self.db.execute("SELECT path, source_id, hash, size, repaired FROM files ORDER BY path")
+        rows = self.db.execute(
+            "SELECT path, source_id, hash, size, repaired FROM files ORDER BY path"
+        )
         return [FileRecord(*r) for r in rows]
 
     def put_file(self, record: FileRecord) -> None:
@@ -369,7 +392,8 @@ class SQLiteStore:
         vecs: list[Vector] = []
         for chunk in _chunks(list(keys)):
             for k, blob in self.db.execute(
-                f"SELECT key, vec FROM vectors WHERE model = ? AND key IN ({','.join('?' * len(chunk))})",
+                "SELECT key, vec FROM vectors WHERE model = ? AND key IN "
+                f"({','.join('?' * len(chunk))})",
                 [model, *chunk],
             ):
                 found.append(k)
@@ -420,13 +444,18 @@ class SQLiteStore:
 
     def stats(self) -> dict[str, Any]:
         db = self.db
-        kinds = dict(db.execute("SELECT kind, count(*) FROM nodes GROUP BY kind ORDER BY kind").fetchall())
+        kinds = dict(
+            db.execute("SELECT kind, count(*) FROM nodes GROUP BY kind ORDER BY kind").fetchall()
+        )
         edge_kinds = dict(
             db.execute(
                 "SELECT kind, count(*) FROM edges WHERE dst IS NOT NULL GROUP BY kind ORDER BY kind"
             ).fetchall()
         )
-        one = lambda sql: int(db.execute(sql).fetchone()[0])  # noqa: E731
+
+        def one(sql: str) -> int:
+            return int(db.execute(sql).fetchone()[0])
+
         return {
             "schema_version": SCHEMA_VERSION,
             "files": one("SELECT count(*) FROM files"),
@@ -434,7 +463,9 @@ class SQLiteStore:
             "nodes_by_kind": kinds,
             "edges": sum(edge_kinds.values()),
             "edges_by_kind": edge_kinds,
-            "unresolved_links": one("SELECT count(*) FROM edges WHERE target IS NOT NULL AND dst IS NULL"),
+            "unresolved_links": one(
+                "SELECT count(*) FROM edges WHERE target IS NOT NULL AND dst IS NULL"
+            ),
             "vectors": one("SELECT count(*) FROM vectors"),
             "events": one("SELECT count(*) FROM events"),
             "traces": one("SELECT count(*) FROM traces"),

@@ -1,0 +1,117 @@
+"""End-to-end tests of every command through the CLI runner, with an isolated store."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from overlay import cli
+
+runner = CliRunner()
+
+
+def run(*args: str) -> str:
+    result = runner.invoke(cli.app, list(args), catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return result.stdout
+
+
+def test_init_then_stats(tmp_path: Path) -> None:
+    db = str(tmp_path / "x" / "o.db")
+    assert "overlay store ready" in run("init", "--db", db)
+    stats = json.loads(run("stats", "--db", db, "--json"))
+    assert stats["nodes"] == 0 and stats["schema_version"] >= 1
+
+
+def test_default_db_comes_from_the_environment(tmp_path: Path) -> None:
+    data = json.loads(run("init", "--json"))
+    assert data["db"].endswith("home/overlay.db")
+
+
+def test_ingest_search_show_links_on_the_vault(vault: Path, tmp_path: Path) -> None:
+    db = ["--db", str(tmp_path / "o.db")]
+    report = json.loads(run("ingest", str(vault), *db, "--json", "--embedder", "hashing"))
+    assert report["added"] == report["files"] >= 30
+    text = run("ingest", str(vault), *db, "--embedder", "hashing")
+    assert f"{report['files']} unchanged" in text
+
+    hits = json.loads(
+        run("search", "hooch alcohol", "-k", "3", *db, "--json", "--embedder", "hashing")
+    )
+    assert len(hits) == 3 and hits[0]["source"] == "vault/Hooch.md"
+    assert {"id", "kind", "title", "snippet", "source", "line", "score", "parts"} <= set(hits[0])
+    assert "vault/Hooch.md" in run("search", "hooch", *db, "--embedder", "hashing")
+
+    shown = json.loads(run("show", hits[0]["id"][:6], *db, "--json"))
+    assert shown["id"] == hits[0]["id"] and shown["source"] == "vault/Hooch.md"
+    assert "Hooch" in run("show", hits[0]["id"], *db)
+
+    links = json.loads(run("links", *db, "--json"))
+    assert len(links) > 50 and all(r["to"] for r in links)
+    assert "no unresolved links" in run("links", "--unresolved", *db)
+
+
+@pytest.mark.slow
+def test_seeds_with_the_default_embedder(seeds: Path, tmp_path: Path) -> None:
+    db = ["--db", str(tmp_path / "o.db")]
+    report = json.loads(run("ingest", str(seeds), *db, "--json"))
+    assert report["files"] == 5 and report["repaired"] == 5 and report["links"] == 70
+    hits = json.loads(run("search", "Харкевич", *db, "--json"))
+    assert hits[0]["source"] == "seeds/003_88ea89ca3104fdae.txt"
+    assert "Харкевич" in hits[0]["title"] + hits[0]["snippet"]
+    unresolved = json.loads(run("links", "--unresolved", *db, "--json"))
+    assert len(unresolved) == 70 and unresolved[0]["source"].startswith("seeds/")
+
+
+def main_exit(args: list[str], monkeypatch: pytest.MonkeyPatch) -> int:
+    monkeypatch.setattr(sys, "argv", ["overlay", *args])
+    with pytest.raises(SystemExit) as info:
+        cli.main()
+    return int(info.value.code or 0)
+
+
+def test_errors_are_one_line_without_traceback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main_exit(["search", "x", "--db", str(tmp_path / "none.db")], monkeypatch)
+    err = capsys.readouterr().err
+    assert code == 1 and err.count("\n") == 1 and "overlay init" in err
+    assert "Traceback" not in err
+
+    junk = tmp_path / "junk.db"
+    junk.write_text("not sqlite" * 100)
+    code = main_exit(["stats", "--db", str(junk)], monkeypatch)
+    err = capsys.readouterr().err
+    assert code == 1 and "not an overlay store" in err and err.count("\n") == 1
+    assert junk.read_text() == "not sqlite" * 100  # nothing written to a file we don't own
+
+    run("init", "--db", str(tmp_path / "o.db"))
+    code = main_exit(["show", "feedbeef", "--db", str(tmp_path / "o.db")], monkeypatch)
+    assert code == 1 and "no node with id" in capsys.readouterr().err
+
+    code = main_exit(
+        [
+            "ingest",
+            str(tmp_path / "nowhere"),
+            "--db",
+            str(tmp_path / "o.db"),
+            "--embedder",
+            "hashing",
+        ],
+        monkeypatch,
+    )
+    assert code == 1 and "no such file or folder" in capsys.readouterr().err
+
+    code = main_exit(
+        ["search", "x", "--db", str(tmp_path / "o.db"), "--embedder", "nonsense"], monkeypatch
+    )
+    assert code == 1 and "unknown embedder 'nonsense'" in capsys.readouterr().err
+
+
+def test_cli_reference_in_docs_is_current() -> None:
+    docs = Path(__file__).resolve().parents[1] / "docs" / "cli.md"
+    assert docs.read_text() == cli.reference() + "\n", "run `make docs` to regenerate docs/cli.md"
