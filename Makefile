@@ -21,11 +21,11 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	rm -rf .overlay-demo
-	$(BIN)/overlay --db .overlay-demo/overlay.db init
-	$(BIN)/overlay --db .overlay-demo/overlay.db ingest examples/vault
-	$(BIN)/overlay --db .overlay-demo/overlay.db stats
-	$(BIN)/overlay --db .overlay-demo/overlay.db search "how do I keep a sourdough starter alive" -k 5
-	$(BIN)/overlay --db .overlay-demo/overlay.db links --unresolved
+	$(BIN)/overlay init --db .overlay-demo/overlay.db
+	$(BIN)/overlay ingest examples/vault --db .overlay-demo/overlay.db
+	$(BIN)/overlay stats --db .overlay-demo/overlay.db
+	$(BIN)/overlay search "how do I keep a sourdough starter alive" -k 5 --db .overlay-demo/overlay.db
+	$(BIN)/overlay links --unresolved --db .overlay-demo/overlay.db
 
 test: $(STAMP)
 	$(BIN)/ruff check src tests bench
@@ -37,7 +37,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/retrieve.py
 
 docs: $(STAMP)
-	$(BIN)/python -m overlay.docs > docs/cli.md
+	$(BIN)/python -c "from overlay.cli import reference; print(reference())" > docs/cli.md
 
 clean:
 	rm -rf $(VENV) .overlay-demo .pytest_cache .mypy_cache .ruff_cache

@@ -101,7 +101,7 @@ def run_size(n: int, queries: int, vocab: list[str], real: SentenceTransformerEm
         old.unlink()
     store, vecs, load_s = build(path, n, vocab)
     config = RetrieveConfig(embedder="none")
-    index = VectorIndex(store, MODEL, DIM, config.exact_below, config.ann_expansion)
+    index = VectorIndex(store, MODEL, config.exact_below, config.ann_expansion)
     t0 = time.perf_counter()
     index.sync()
     index_s = time.perf_counter() - t0

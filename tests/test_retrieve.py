@@ -28,19 +28,19 @@ def test_vector_index_catches_up_with_the_store(tmp_path: Path) -> None:
     with store.change("x"):
         store.put_nodes(index_rows(nodes))
         store.put_vectors([n.id for n in nodes], emb.name, emb.embed(texts))
-    index = VectorIndex(store, emb.name, emb.dim, exact_below=0)
+    index = VectorIndex(store, emb.name, exact_below=0)
     assert index.sync()["rebuilt"] == 1.0
     with store.change("x"):
         store.delete_nodes(["n0", "n1"])
         store.put_vectors(["n2"], emb.name, emb.embed(["completely different words here"]))
-    reopened = VectorIndex(store, emb.name, emb.dim, exact_below=0)
+    reopened = VectorIndex(store, emb.name, exact_below=0)
     done = reopened.sync()
     assert done["rebuilt"] == 0.0 and done["changed"] == 3.0
     assert reopened.index is not None and len(reopened.index) == 298
     query = emb.embed(["completely different words here"])[0]
     key = store.db.execute("SELECT key FROM nodes WHERE id = 'n2'").fetchone()[0]
     assert reopened.search(query, 1)[0][0] == key
-    fresh = VectorIndex(store, emb.name, emb.dim, exact_below=0)
+    fresh = VectorIndex(store, emb.name, exact_below=0)
     fresh.path.unlink()
     assert fresh.sync()["rebuilt"] == 1.0 and fresh.index is not None and len(fresh.index) == 298
 
@@ -51,10 +51,10 @@ def test_damaged_index_file_is_rebuilt(tmp_path: Path) -> None:
     with store.change("x"):
         store.put_nodes(index_rows([Node("a", NodeKind.FACT, "", "alpha")]))
         store.put_vectors(["a"], emb.name, emb.embed(["alpha"]))
-    index = VectorIndex(store, emb.name, emb.dim)
+    index = VectorIndex(store, emb.name)
     index.sync()
     index.path.write_bytes(b"garbage")
-    assert VectorIndex(store, emb.name, emb.dim).sync()["rebuilt"] == 1.0
+    assert VectorIndex(store, emb.name).sync()["rebuilt"] == 1.0
 
 
 @pytest.mark.slow

@@ -34,7 +34,7 @@ def embed_missing(
     """Embed every node that has no vector for this embedder; commits per chunk."""
     total = store.count_missing_vectors(embedder.name)
     done = 0
-    chunk = max(batch * 8, 256)
+    chunk = max(batch * 32, 256)  # large chunks let the model batch texts of similar length
     while True:
         nodes = store.nodes_missing_vectors(embedder.name, limit=chunk)
         if not nodes:
@@ -48,23 +48,26 @@ def embed_missing(
 
 
 class VectorIndex:
-    """An HNSW index over one model's vectors, saved as `<db>.<model>.usearch`."""
+    """An HNSW index over one model's vectors, saved as `<db>.<model>.usearch`.
+
+    Its size comes from the stored vectors, so opening it never loads the model."""
 
     def __init__(
-        self, store: Store, model: str, dim: int, exact_below: int = 20_000, expansion: int = 256
+        self, store: Store, model: str, exact_below: int = 20_000, expansion: int = 256
     ) -> None:
-        self.store, self.model, self.dim = store, model, dim
+        self.store, self.model = store, model
         self.exact_below, self.expansion = exact_below, expansion
         safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in model)
         self.path = Path(f"{store.path}.{safe}.usearch")
         self.meta_path = self.path.with_suffix(".json")
         self.index: Index | None = None
+        self.seq = -1
 
-    def _new(self) -> Index:
+    def _new(self, dim: int) -> Index:
         # connectivity 16 / expansion_add 64 builds 2.4× faster than 128 for the same recall
         # once the search expansion is raised (measured at 100k in bench/retrieve.py)
         return Index(
-            ndim=self.dim,
+            ndim=dim,
             metric="cos",
             dtype="f32",
             connectivity=16,
@@ -75,59 +78,72 @@ class VectorIndex:
     def sync(self, progress: Progress | None = None) -> dict[str, float]:
         """Bring the index up to date with the store; returns what it did and how long."""
         t0 = time.perf_counter()
-        seq, index = self._load()
-        if index is None:
-            index = self._new()
-            last = self.store.vector_seq()
-            total = max(1, self.store.stats()["vectors"])
-            for keys, vecs in self.store.iter_vectors(self.model):
-                index.add(np.asarray(keys, dtype=np.uint64), vecs, threads=os.cpu_count() or 1)
-                if progress:
-                    progress("index", len(index), total)
-            self.index = index
-            self._save(last)
-            return {"rebuilt": 1.0, "vectors": float(len(index)), "s": time.perf_counter() - t0}
-        last, changes = self.store.vector_changes(seq)
+        if self.seq < 0:
+            self.seq, self.index = self._load()
+        if self.seq < 0:
+            return self._rebuild(progress, t0)
+        last, changes = self.store.vector_changes(self.seq)
         if changes:
             keys = [k for k, _ in changes]
-            present = [k for k in keys if index.contains(k)]
-            if present:
-                index.remove(np.asarray(present, dtype=np.uint64))
-            put = [k for k, op in changes if op == "put"]
-            found, vecs = self.store.get_vectors(put, self.model)
-            if found:
-                index.add(np.asarray(found, dtype=np.uint64), vecs)
-        self.index = index
-        if last != seq:
+            found, vecs = self.store.get_vectors(
+                [k for k, op in changes if op == "put"], self.model
+            )
+            if self.index is None and found:
+                self.index = self._new(vecs.shape[1])
+            if self.index is not None:
+                present = [k for k in keys if self.index.contains(k)]
+                if present:
+                    self.index.remove(np.asarray(present, dtype=np.uint64))
+                if found:
+                    self.index.add(np.asarray(found, dtype=np.uint64), vecs)
+        if last != self.seq:
             self._save(last)
         return {"rebuilt": 0.0, "changed": float(len(changes)), "s": time.perf_counter() - t0}
 
+    def _rebuild(self, progress: Progress | None, t0: float) -> dict[str, float]:
+        last = self.store.vector_seq()
+        total = max(1, self.store.stats()["vectors"])
+        self.index = None
+        for keys, vecs in self.store.iter_vectors(self.model):
+            if self.index is None:
+                self.index = self._new(vecs.shape[1])
+            self.index.add(np.asarray(keys, dtype=np.uint64), vecs, threads=os.cpu_count() or 1)
+            if progress:
+                progress("index", len(self.index), total)
+        self._save(last)
+        size = len(self.index) if self.index is not None else 0
+        return {"rebuilt": 1.0, "vectors": float(size), "s": time.perf_counter() - t0}
+
     def _load(self) -> tuple[int, Index | None]:
-        if not (self.path.exists() and self.meta_path.exists()):
-            return 0, None
+        """(log position, index) from the files; (-1, None) when they are missing or unusable."""
+        if not self.meta_path.exists():
+            return -1, None
         try:
             meta = json.loads(self.meta_path.read_text())
-            if meta.get("model") != self.model or meta.get("dim") != self.dim:
-                return 0, None
-            index = self._new()
-            index.load(str(self.path))
-        except (OSError, ValueError, RuntimeError):
-            return 0, None  # a damaged cache is rebuilt from the store
-        return int(meta["seq"]), index
+            if meta.get("model") != self.model:
+                return -1, None
+            index = None
+            if meta.get("dim"):
+                index = self._new(int(meta["dim"]))
+                index.load(str(self.path))
+            return int(meta["seq"]), index
+        except (OSError, ValueError, RuntimeError, KeyError):
+            return -1, None  # a damaged cache is rebuilt from the store
 
     def _save(self, seq: int) -> None:
-        assert self.index is not None
-        tmp = self.path.with_suffix(".tmp")
-        self.index.save(str(tmp))
-        os.replace(tmp, self.path)
-        self.meta_path.write_text(json.dumps({"model": self.model, "dim": self.dim, "seq": seq}))
+        dim = 0
+        if self.index is not None:
+            tmp = self.path.with_suffix(".tmp")
+            self.index.save(str(tmp))
+            os.replace(tmp, self.path)
+            dim = self.index.ndim
+        self.seq = seq
+        self.meta_path.write_text(json.dumps({"model": self.model, "dim": dim, "seq": seq}))
 
     def search(self, query: Vector, k: int) -> list[tuple[int, float]]:
         """(store key, cosine similarity) of the k nearest vectors."""
-        if self.index is None:
-            self.sync()
-        assert self.index is not None
-        if len(self.index) == 0:
+        self.sync()
+        if self.index is None or len(self.index) == 0:
             return []
         exact = len(self.index) < self.exact_below
         matches = self.index.search(query.astype(np.float32), min(k, len(self.index)), exact=exact)

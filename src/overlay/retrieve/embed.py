@@ -11,7 +11,7 @@ import hashlib
 import importlib.util
 import os
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -26,7 +26,9 @@ class Embedder(Protocol):
     """Turns texts into L2-normalised float32 vectors of a fixed size."""
 
     name: str
-    dim: int
+
+    @property
+    def dim(self) -> int: ...
 
     def embed(self, texts: list[str], batch_size: int = 64) -> Vector: ...
 
@@ -49,21 +51,34 @@ class SentenceTransformerEmbedder:
     """Any sentence-transformers model folder, loaded offline on the CPU (or CUDA if asked)."""
 
     def __init__(self, path: Path | str, name: str | None = None, device: str = "cpu") -> None:
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-        from sentence_transformers import SentenceTransformer
-
         if not Path(path).exists():
             raise ModelError(f"embedding model {path} not found; give a local model folder")
-        try:
-            self.model = SentenceTransformer(str(path), device=device, local_files_only=True)
-        except Exception as exc:  # the library raises many types for unreadable models
-            raise ModelError(f"cannot load embedding model {path}: {exc}") from None
-        self.name = name or Path(path).name
+        self.path, self.device = Path(path), device
+        self.name = name or self.path.name
+        self._model: Any = None
+
+    @property
+    def model(self) -> Any:
+        """Loaded on first use: a command with nothing to embed never pays the seconds."""
+        if self._model is None:
+            os.environ.setdefault("HF_HUB_OFFLINE", "1")
+            os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+            from sentence_transformers import SentenceTransformer
+
+            try:
+                self._model = SentenceTransformer(
+                    str(self.path), device=self.device, local_files_only=True
+                )
+            except Exception as exc:  # the library raises many types for unreadable models
+                raise ModelError(f"cannot load embedding model {self.path}: {exc}") from None
+        return self._model
+
+    @property
+    def dim(self) -> int:
         dim = self.model.get_embedding_dimension()
         if dim is None:
-            raise ModelError(f"{path}: the model does not say its embedding size")
-        self.dim = int(dim)
+            raise ModelError(f"{self.path}: the model does not say its embedding size")
+        return int(dim)
 
     def embed(self, texts: list[str], batch_size: int = 64) -> Vector:
         if not texts:
@@ -83,7 +98,11 @@ class HashingEmbedder:
 
     def __init__(self, dim: int = 256) -> None:
         self.name = f"hashing-{dim}"
-        self.dim = dim
+        self.size = dim
+
+    @property
+    def dim(self) -> int:
+        return self.size
 
     def embed(self, texts: list[str], batch_size: int = 64) -> Vector:
         out = np.zeros((len(texts), self.dim), dtype=np.float32)

@@ -70,9 +70,7 @@ class Retriever:
     def __init__(self, store: Store, config: RetrieveConfig, embedder: Embedder | None) -> None:
         self.store, self.config, self.embedder = store, config, embedder
         self.index = (
-            VectorIndex(
-                store, embedder.name, embedder.dim, config.exact_below, config.ann_expansion
-            )
+            VectorIndex(store, embedder.name, config.exact_below, config.ann_expansion)
             if embedder
             else None
         )
