@@ -35,11 +35,13 @@ DIM, LATENT, CLUSTERS, MODEL = 384, 32, 2000, "synthetic-384"
 
 
 def synthetic_vectors(n: int, seed: int) -> np.ndarray:
-    """Sentence embeddings have a low intrinsic dimension: clusters in a 32-dimensional latent
-    space, projected into 384 dimensions, plus a little isotropic noise."""
+    """Sentence embeddings have a low intrinsic dimension: clusters (topics) in a 32-dimensional
+    latent space, projected into 384 dimensions, plus a little isotropic noise. Every call draws
+    from the same topics; `seed` only changes which points are drawn."""
+    fixed = np.random.default_rng(0)  # one "embedding space": the same topics for all draws
+    project = fixed.standard_normal((LATENT, DIM)).astype(np.float32)
+    centres = fixed.standard_normal((CLUSTERS, LATENT)).astype(np.float32)
     rng = np.random.default_rng(seed)
-    project = np.random.default_rng(0).standard_normal((LATENT, DIM)).astype(np.float32)
-    centres = rng.standard_normal((CLUSTERS, LATENT)).astype(np.float32)
     out = np.empty((n, DIM), dtype=np.float32)
     for start in range(0, n, 100_000):
         stop = min(n, start + 100_000)

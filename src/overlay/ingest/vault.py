@@ -125,7 +125,16 @@ def build(parsed: Parsed, source_id: str) -> None:
     parsed.source_id = source_id
     kind = NodeKind(note.kind) if note.kind in DECLARABLE_KINDS else NodeKind.SOURCE
     fm = json.loads(json.dumps(note.frontmatter, ensure_ascii=False, default=str))
-    head = "\n".join(filter(None, [note.title, " ".join(note.aliases), " ".join(note.tags)]))
+    head = "\n".join(
+        filter(
+            None,
+            [
+                note.title,
+                "also called: " + ", ".join(note.aliases) if note.aliases else "",
+                "tags: " + " ".join("#" + t for t in note.tags) if note.tags else "",
+            ],
+        )
+    )
     lines = [b.line_end for b in note.blocks] or [1]
     source = Node(
         id=source_id,

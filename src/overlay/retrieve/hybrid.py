@@ -4,7 +4,6 @@ rank, then one hop along the graph's edges. Every hit keeps the parts of its sco
 from __future__ import annotations
 
 import re
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -74,7 +73,6 @@ class Retriever:
             if embedder
             else None
         )
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lexical")
 
     def query_terms(self, query: str) -> list[str]:
         """The query's stems minus those too common to tell nodes apart (rarest first)."""
@@ -101,10 +99,8 @@ class Retriever:
         """Fuse lexical and dense ranks (RRF), spread to one-hop neighbours, return top k."""
         pool, rrf_k = max(self.config.pool, k), self.config.rrf_k
         parts: dict[str, dict[str, float]] = {}
-        # the query embedding (torch) and BM25 (SQLite) both release the GIL: run them together
-        lexical = self._pool.submit(self.lexical, query, pool)
-        dense = self.dense(query, pool)
-        for name, ranked in (("lexical", lexical.result()), ("dense", dense)):
+        lexical, dense = self.lexical(query, pool), self.dense(query, pool)
+        for name, ranked in (("lexical", lexical), ("dense", dense)):
             for rank, (node_id, score) in enumerate(ranked, 1):
                 p = parts.setdefault(node_id, {})
                 p[name], p[name + "_rank"] = score, float(rank)
