@@ -35,6 +35,7 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/retrieve.py
+	$(BIN)/python bench/report.py
 
 docs: $(STAMP)
 	$(BIN)/python -c "from overlay.cli import reference; print(reference())" > docs/cli.md

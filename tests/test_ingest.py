@@ -117,6 +117,9 @@ def test_bad_inputs_warn_per_file_and_the_rest_is_ingested(
     outside = tmp_path / "secret.md"
     outside.write_text("outside the vault")
     (vault / "link.md").symlink_to(outside)
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / "far.md").write_text("far away")
+    (vault / "linked-folder").symlink_to(tmp_path / "elsewhere")
     (vault / "picture.png").write_bytes(b"\x89PNG")
     ov = Overlay(
         settings=overlay.settings.model_copy(update={"ingest": IngestConfig(max_file_bytes=1000)}),
@@ -130,6 +133,7 @@ def test_bad_inputs_warn_per_file_and_the_rest_is_ingested(
     assert "cp1251.md: not UTF-8" in text
     assert "broken yaml.md:2: bad YAML frontmatter" in text
     assert "link.md: skipped, symlink leads outside the vault" in text
+    assert "linked-folder: skipped, symlink leads outside the vault" in text
     assert "picture" not in text
     assert report.added == 3  # good, empty, cp1251
     assert ov.search("Харкевиче", k=1)[0].source_path == "messy/cp1251.md"

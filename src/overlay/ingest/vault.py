@@ -21,7 +21,7 @@ from overlay.config import IngestConfig
 from overlay.errors import IngestError
 from overlay.graph import Edge, EdgeKind, Node, NodeKind, stable_id
 from overlay.ingest.links import Resolver, make_anchor_lookup, strip_suffix
-from overlay.ingest.markdown import Note, parse_note
+from overlay.ingest.markdown import Link, Note, parse_note
 from overlay.ingest.repair import NotText, decode
 from overlay.retrieve.lexical import terms
 from overlay.store import FileRecord, Store
@@ -91,30 +91,26 @@ def file_digest(raw: bytes) -> str:
     return hashlib.blake2b(raw, digest_size=16).hexdigest()
 
 
+def _escapes(path: Path, base: Path) -> bool:
+    """A symlink whose target lies outside the vault."""
+    return path.is_symlink() and not path.resolve().is_relative_to(base)
+
+
 def walk(root: Path, config: IngestConfig, warnings: list[str]) -> list[Path]:
     """Note files under `root`, sorted; symlinks that leave the vault are refused."""
     base = root.resolve()
     found: list[Path] = []
     for dirpath, dirnames, filenames in os.walk(root):
         here = Path(dirpath)
-        keep = []
-        for d in sorted(dirnames):
-            if d in config.ignore_dirs or d.startswith("."):
-                continue
-            full = here / d
-            if full.is_symlink() and not full.resolve().is_relative_to(base):
-                warnings.append(f"{full}: skipped, symlink leads outside the vault")
-                continue
-            keep.append(d)
-        dirnames[:] = keep
-        for name in sorted(filenames):
+        dirnames[:] = [d for d in sorted(dirnames) if d not in config.ignore_dirs and d[0] != "."]
+        for name in [*dirnames, *sorted(filenames)]:
             full = here / name
-            if full.suffix.lower() not in config.extensions or name.startswith("."):
-                continue
-            if full.is_symlink() and not full.resolve().is_relative_to(base):
+            if _escapes(full, base):
                 warnings.append(f"{full}: skipped, symlink leads outside the vault")
-                continue
-            found.append(full)
+                if name in dirnames:
+                    dirnames.remove(name)
+            elif name in filenames and full.suffix.lower() in config.extensions and name[0] != ".":
+                found.append(full)
     return sorted(found)
 
 
@@ -186,7 +182,7 @@ def build(parsed: Parsed, source_id: str) -> None:
     parsed.nodes, parsed.edges = nodes, edges
 
 
-def _link_edge(src: str, link: Any, path: str) -> Edge:
+def _link_edge(src: str, link: Link, path: str) -> Edge:
     meta: dict[str, Any] = {"style": link.style}
     if link.anchor:
         meta["anchor"] = link.anchor

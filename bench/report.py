@@ -1,0 +1,61 @@
+"""Render docs/benchmarks.md's tables from bench/results/*.json (run after the benchmarks)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results"
+START, END = "<!-- results:start -->", "<!-- results:end -->"
+
+
+def ingest_table(data: dict) -> list[str]:
+    rows = [
+        "| notes | nodes | links | parse s | embed s | index s | total s | raw embedding s "
+        "| total / raw | re-ingest after 1 change s |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in data["runs"]:
+        rows.append(
+            f"| {r['notes']:,} | {r['nodes']:,} | {r['links']:,} | {r['parse_s']} | {r['embed_s']} "
+            f"| {r['index_s']} | {r['total_s']} | {r['raw_embedding_s']} "
+            f"| **{r['total_over_raw_embedding']}** | **{r['incremental_one_file_s']}** |"
+        )
+    return rows
+
+
+def retrieve_table(data: dict) -> list[str]:
+    rows = [
+        "| nodes | load s | HNSW build s | lexical p50/p95 ms | dense p50/p95 ms "
+        "| query embedding p50 ms | hybrid p50/p95 ms | dense recall@10 |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in data["runs"]:
+        lex, den, hyb = r["lexical"], r["dense_hnsw"], r["hybrid"]
+        rows.append(
+            f"| {r['nodes']:,} | {r['load_s']} | {r['index_build_s']} "
+            f"| {lex['p50_ms']} / {lex['p95_ms']} | {den['p50_ms']} / {den['p95_ms']} "
+            f"| {r['query_embedding']['p50_ms']} | **{hyb['p50_ms']}** / {hyb['p95_ms']} "
+            f"| **{r['dense_recall_at_10']}** |"
+        )
+    return rows
+
+
+def main() -> None:
+    parts: list[str] = []
+    for name, render in (("ingest", ingest_table), ("retrieve", retrieve_table)):
+        path = RESULTS / f"{name}.json"
+        if path.exists():
+            data = json.loads(path.read_text())
+            parts += [f"### {name} ({data['when']}, {data['machine']})", "", *render(data), ""]
+    doc = ROOT / "docs" / "benchmarks.md"
+    text = doc.read_text()
+    head, _, rest = text.partition(START)
+    _, _, tail = rest.partition(END)
+    doc.write_text(head + START + "\n" + "\n".join(parts) + END + tail)
+    print(json.dumps({"updated": str(doc), "tables": len(parts) > 0}))
+
+
+if __name__ == "__main__":
+    main()
