@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from overlay import cli
+from overlay import ConfigError, Overlay, Settings, cli
+from overlay.retrieve import HashingEmbedder
 
 runner = CliRunner()
 
@@ -110,6 +111,19 @@ def test_errors_are_one_line_without_traceback(
         ["search", "x", "--db", str(tmp_path / "o.db"), "--embedder", "nonsense"], monkeypatch
     )
     assert code == 1 and "unknown embedder 'nonsense'" in capsys.readouterr().err
+
+
+def test_search_refuses_to_mix_embedders(tmp_path: Path) -> None:
+    vault = tmp_path / "v"
+    vault.mkdir()
+    (vault / "a.md").write_text("alpha")
+    db = str(tmp_path / "o.db")
+    run("ingest", str(vault), "--db", db, "--embedder", "hashing")
+    assert "alpha" in run("search", "alpha", "--db", db, "--embedder", "none")  # lexical only
+    mixed = Overlay(settings=Settings.make(db=db))
+    mixed._embedder, mixed._embedder_loaded = HashingEmbedder(32), True
+    with pytest.raises(ConfigError, match="made by hashing-256, not hashing-32"):
+        mixed.search("alpha")
 
 
 def test_cli_reference_in_docs_is_current() -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from overlay.config import Settings
-from overlay.errors import NotFoundError, PluginError
+from overlay.errors import ConfigError, NotFoundError, PluginError
 from overlay.graph import Node
 from overlay.ingest.vault import IngestReport, ingest
 from overlay.plugins import Plugins, load_plugins
@@ -98,6 +98,15 @@ class Overlay:
         return report
 
     def search(self, query: str, k: int = 10) -> list[Hit]:
+        """Hybrid search. Refuses to mix embedders: query vectors must match stored ones."""
+        embedder = self.embedder
+        if embedder is not None:
+            models = self.store.vector_models()
+            if models and embedder.name not in models:
+                raise ConfigError(
+                    f"this store's vectors were made by {', '.join(models)}, not {embedder.name}: "
+                    "search with the --embedder it was ingested with, or re-ingest with this one"
+                )
         return self.retriever.search(query, k)
 
     def node(self, node_id: str) -> Node:

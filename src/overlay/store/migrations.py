@@ -90,6 +90,7 @@ MIGRATIONS: tuple[Migration, ...] = (
             model TEXT NOT NULL,
             vec BLOB NOT NULL
         );
+        CREATE INDEX vectors_model ON vectors(model);
         CREATE TABLE vector_log (
             seq INTEGER PRIMARY KEY AUTOINCREMENT,
             key INTEGER NOT NULL,

@@ -387,6 +387,11 @@ class SQLiteStore:
             yield keys, np.vstack([np.frombuffer(r[1], dtype=np.float32) for r in rows])
             last = keys[-1]
 
+    def vector_models(self) -> list[str]:
+        """Names of the embedders whose vectors the store holds (an index makes this cheap)."""
+        rows = self.db.execute("SELECT DISTINCT model FROM vectors ORDER BY model")
+        return [r[0] for r in rows]
+
     def get_vectors(self, keys: Sequence[int], model: str) -> tuple[list[int], Vector]:
         found: list[int] = []
         vecs: list[Vector] = []
