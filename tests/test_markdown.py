@@ -155,3 +155,12 @@ def test_property_parser_never_crashes_and_spans_stay_in_file(text: str) -> None
         assert 1 <= block.line_start <= block.line_end <= lines
         for link in block.links:
             assert block.line_start <= link.line <= block.line_end
+
+
+def test_unknown_kind_is_a_warning_with_its_line() -> None:
+    note = parse_note("---\ntags: [a]\nkind: recipe\n---\nbody\n", "k.md", "k")
+    assert note.kind is None
+    assert note.warnings == [
+        "k.md:3: kind 'recipe' is not one of concept, fact, goal, memory, method, principle, "
+        "source; read as a plain note"
+    ]

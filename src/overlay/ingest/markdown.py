@@ -17,8 +17,11 @@ from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
 from overlay.errors import IngestError
+from overlay.graph import NodeKind
 
 _MD = MarkdownIt("commonmark").enable("table")
+# a note may declare itself any kind but a block (a part of a note is not a note)
+DECLARABLE_KINDS = frozenset(k.value for k in NodeKind) - {NodeKind.BLOCK.value}
 
 WIKILINK = re.compile(r"(!?)\[\[([^\[\]\n]+?)\]\]")
 MDLINK = re.compile(r"(!?)\[([^\]\n]*)\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)")
@@ -338,24 +341,32 @@ def _assign_anchors(blocks: list[Block]) -> None:
 
 def parse_note(text: str, path: str, title: str) -> Note:
     """Parse a note. Raises IngestError (with file and line) for malformed frontmatter."""
-    frontmatter, body, _ = split_frontmatter(text, path)
+    frontmatter, body, fm_lines = split_frontmatter(text, path)
     warnings: list[str] = []
     builder = _Builder(path)
     builder.walk(body.split("\n"), 0, None, {})
     blocks = builder.blocks
     _assign_anchors(blocks)
 
+    fm_text = text.split("\n")[:fm_lines]
+
+    def line_of(key: str) -> int:
+        pattern = re.compile(rf"^{re.escape(key)}\s*:")
+        return next((n + 1 for n, ln in enumerate(fm_text) if pattern.match(ln)), 1)
+
     kind = frontmatter.get("kind")
     if kind is not None:
         kind = str(kind).strip().lower()
-    fm_text = text.split("\n")
+        if kind not in DECLARABLE_KINDS:
+            warnings.append(
+                f"{path}:{line_of('kind')}: kind {kind!r} is not one of "
+                f"{', '.join(sorted(DECLARABLE_KINDS))}; read as a plain note"
+            )
+            kind = None
     fm_links: list[Link] = []
     goals: list[Link] = []
     for key, value in frontmatter.items():
-        line = next(
-            (n + 1 for n, ln in enumerate(fm_text) if re.match(rf"^{re.escape(str(key))}\s*:", ln)),
-            1,
-        )
+        line = line_of(str(key))
         for item in _strings(value) if key not in ("tags", "tag", "aliases", "alias") else []:
             found = [parse_link(m.group(2), False, line) for m in WIKILINK.finditer(item)]
             if key == "goal":

@@ -27,7 +27,6 @@ from overlay.retrieve.lexical import terms
 from overlay.store import FileRecord, Store
 
 Progress = Callable[[str, int, int], None]
-DECLARABLE_KINDS = {k.value for k in NodeKind} - {NodeKind.BLOCK.value}
 
 
 def _quiet(stage: str, done: int, total: int) -> None:
@@ -119,7 +118,7 @@ def build(parsed: Parsed, source_id: str) -> None:
     `part_of` edges up the tree, unresolved `links_to`/`serves` edges to be resolved later."""
     note, path = parsed.note, parsed.path
     parsed.source_id = source_id
-    kind = NodeKind(note.kind) if note.kind in DECLARABLE_KINDS else NodeKind.SOURCE
+    kind = NodeKind(note.kind) if note.kind else NodeKind.SOURCE
     fm = json.loads(json.dumps(note.frontmatter, ensure_ascii=False, default=str))
     head = "\n".join(
         filter(
@@ -383,9 +382,5 @@ def _read(
     except IngestError as exc:
         report.warnings.append(f"{exc}; file skipped, its stored version kept")
         return None
-    if note.kind is not None and note.kind not in DECLARABLE_KINDS:
-        report.warnings.append(
-            f"{file}: kind {note.kind!r} is not one of {sorted(DECLARABLE_KINDS)}; read as source"
-        )
     report.warnings += note.warnings
     return Parsed(path, digest, size, decoded.repaired, note)
