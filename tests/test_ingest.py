@@ -214,3 +214,19 @@ def test_single_file_and_missing_path(overlay: Overlay, vault: Path) -> None:
 
     with pytest.raises(IngestError, match="no such file"):
         overlay.ingest([vault / "nope"])
+
+
+def test_new_heading_catches_links_that_named_it(overlay: Overlay, tmp_path: Path) -> None:
+    vault = tmp_path / "v"
+    vault.mkdir()
+    (vault / "A.md").write_text("See [[B#Later part]] and [[C]].\n")
+    (vault / "B.md").write_text("# B\n\nText.\n")
+    overlay.ingest([vault])
+    first = overlay.links()
+    assert [r["to_title"] for r in first] == ["B", None]
+    (vault / "B.md").write_text("# B\n\nText.\n\n## Later part\n\nMore.\n")
+    overlay.ingest([vault])
+    assert [r["to_title"] for r in overlay.links()] == ["Later part", None]
+    (vault / "C.md").write_text("now it exists\n")
+    report = overlay.ingest([vault])
+    assert report.links_unresolved == 0 and report.links == 2

@@ -20,7 +20,7 @@ from typing import Any
 from overlay.config import IngestConfig
 from overlay.errors import IngestError
 from overlay.graph import Edge, EdgeKind, Node, NodeKind, stable_id
-from overlay.ingest.links import Resolver, make_anchor_lookup, strip_suffix
+from overlay.ingest.links import Resolver, anchors_of, make_anchor_lookup, strip_suffix
 from overlay.ingest.markdown import Link, Note, parse_note
 from overlay.ingest.repair import NotText, decode
 from overlay.retrieve.lexical import terms
@@ -79,6 +79,7 @@ class Parsed:
     path: str
     digest: str
     size: int
+    mtime_ns: int
     repaired: str | None
     note: Note
     source_id: str = ""
@@ -214,8 +215,17 @@ def _same(a: Node, b: Node) -> bool:
     )
 
 
-def write(store: Store, parsed: Parsed, *, old_path: str | None = None) -> int:
-    """Write one parsed note as one change; returns how many nodes were written."""
+def _surface(nodes: list[Node]) -> tuple[frozenset[str], frozenset[str]]:
+    """What links elsewhere can point at: the note's aliases and its heading/block anchors."""
+    aliases = frozenset(
+        a for n in nodes if n.meta.get("role") == "source" for a in n.meta.get("aliases", [])
+    )
+    return aliases, frozenset(anchors_of(nodes))
+
+
+def write(store: Store, parsed: Parsed, *, old_path: str | None = None) -> tuple[int, bool]:
+    """Write one parsed note as one change; returns how many nodes were written and whether
+    what other notes' links can point at (aliases, headings, block ids) changed."""
     with store.change("ingest.file", path=parsed.path, hash=parsed.digest) as change:
         existing = {n.id: n for n in store.nodes_of_source(old_path or parsed.path)}
         if old_path and old_path != parsed.path:
@@ -228,14 +238,27 @@ def write(store: Store, parsed: Parsed, *, old_path: str | None = None) -> int:
         store.delete_edges_from([n.id for n in parsed.nodes])
         store.add_edges(parsed.edges)
         store.put_file(
-            FileRecord(parsed.path, parsed.source_id, parsed.digest, parsed.size, parsed.repaired)
+            FileRecord(
+                parsed.path,
+                parsed.source_id,
+                parsed.digest,
+                parsed.size,
+                parsed.repaired,
+                parsed.mtime_ns,
+            )
         )
         change.payload.update(written=len(fresh), removed=len(gone), repaired=parsed.repaired)
-    return len(fresh)
+    return len(fresh), _surface(list(existing.values())) != _surface(parsed.nodes)
 
 
-def resolve_links(store: Store) -> tuple[int, int, int]:
-    """Point every link edge at its note (or block) now; returns (links, resolved, changed)."""
+def resolve_links(store: Store, *, only_unresolved: bool = False) -> tuple[int, int, int]:
+    """Point link edges at their note (or block); returns (links, resolved, changed).
+
+    A full pass re-resolves every link (notes came or went, so the closest match may differ);
+    `only_unresolved` handles the common case of edited notes: just the links with no target."""
+    links = store.link_edges(unresolved_only=only_unresolved)
+    if not links:
+        return (*store.link_counts(), 0)
     records = store.files()
     sources = store.get_nodes([r.source_id for r in records])
     resolver = Resolver(
@@ -247,13 +270,11 @@ def resolve_links(store: Store) -> tuple[int, int, int]:
     )
     source_of = {r.path: r.source_id for r in records}
     anchor_lookup = make_anchor_lookup(store.nodes_of_source)
-    links = store.link_edges()
     src_paths = {
         n.id: n.source_path or ""
         for n in store.get_nodes(list({s.edge.src for s in links})).values()
     }
     updates: list[tuple[int, str | None]] = []
-    resolved = 0
     for stored in links:
         edge = stored.edge
         target = edge.target or ""
@@ -263,15 +284,13 @@ def resolve_links(store: Store) -> tuple[int, int, int]:
         anchor = edge.meta.get("anchor")
         if dst and path and anchor:
             dst = anchor_lookup(path, str(anchor)) or dst
-        if dst:
-            resolved += 1
         if dst != edge.dst:
             updates.append((stored.id, dst))
     if updates:
         with store.change("ingest.links", changed=len(updates)):
             for edge_id, dst in updates:
                 store.set_edge_dst(edge_id, dst)
-    return len(links), resolved, len(updates)
+    return (*store.link_counts(), len(updates))
 
 
 def vault_path(root: Path, file: Path) -> str:
@@ -323,10 +342,13 @@ def ingest(
     report.seconds["parse"] = time.perf_counter() - t0
 
     t1 = time.perf_counter()
+    surface_changed = False
     for done, parsed in enumerate(changed, 1):
         progress("write", done, len(changed))
         old_path = renames.get(parsed.path)
-        report.nodes_written += write(store, parsed, old_path=old_path)
+        written, moved_anchors = write(store, parsed, old_path=old_path)
+        report.nodes_written += written
+        surface_changed |= moved_anchors
         if old_path:
             report.renamed += 1
         elif parsed.path in known:
@@ -339,7 +361,8 @@ def ingest(
         with store.change("ingest.delete", path=record.path):
             store.delete_nodes([n.id for n in store.nodes_of_source(record.path)])
     report.deleted = len(gone)
-    report.links, report.links_resolved, _ = resolve_links(store)
+    full = bool(surface_changed or report.added or report.renamed or report.deleted)
+    report.links, report.links_resolved, _ = resolve_links(store, only_unresolved=not full)
     report.links_unresolved = report.links - report.links_resolved
     report.seconds["index"] = time.perf_counter() - t1
     return report
@@ -350,7 +373,13 @@ def _read(
 ) -> Parsed | None:
     """Read one file; None when it is unchanged or must be skipped (with a warning)."""
     try:
-        size = file.stat().st_size
+        stat = file.stat()
+        size, mtime_ns = stat.st_size, stat.st_mtime_ns
+        if known is not None and (known.size, known.mtime_ns) == (size, mtime_ns):
+            report.unchanged += 1  # same size and time as when ingested: not even read
+            if known.repaired:
+                report.repaired[path] = known.repaired
+            return None
         if size > config.max_file_bytes:
             report.warnings.append(
                 f"{file}: skipped, {size:,} bytes is over the {config.max_file_bytes:,}-byte limit"
@@ -383,4 +412,4 @@ def _read(
         report.warnings.append(f"{exc}; file skipped, its stored version kept")
         return None
     report.warnings += note.warnings
-    return Parsed(path, digest, size, decoded.repaired, note)
+    return Parsed(path, digest, size, mtime_ns, decoded.repaired, note)

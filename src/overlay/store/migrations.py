@@ -53,6 +53,7 @@ MIGRATIONS: tuple[Migration, ...] = (
             source_id TEXT NOT NULL REFERENCES nodes(id) ON DELETE CASCADE,
             hash TEXT NOT NULL,
             size INTEGER NOT NULL,
+            mtime_ns INTEGER NOT NULL DEFAULT 0,
             repaired TEXT,
             ingested_at TEXT NOT NULL
         );

@@ -253,11 +253,19 @@ class SQLiteStore:
         for chunk in _chunks(list(node_ids)):
             self.db.execute(f"DELETE FROM edges WHERE src IN ({','.join('?' * len(chunk))})", chunk)
 
-    def link_edges(self) -> list[StoredEdge]:
+    def link_edges(self, unresolved_only: bool = False) -> list[StoredEdge]:
         rows = self.db.execute(
             "SELECT id, src, dst, kind, target, line, meta FROM edges WHERE target IS NOT NULL"
+            + (" AND dst IS NULL" if unresolved_only else "")
         )
         return [StoredEdge(r[0], _edge(r[1:])) for r in rows]
+
+    def link_counts(self) -> tuple[int, int]:
+        """(links written in notes, how many of them point at a node)."""
+        row = self.db.execute(
+            "SELECT count(*), count(dst) FROM edges WHERE target IS NOT NULL"
+        ).fetchone()
+        return int(row[0]), int(row[1])
 
     def set_edge_dst(self, edge_id: int, dst: str | None) -> None:
         self._writing()
@@ -294,24 +302,33 @@ class SQLiteStore:
     # ------------------------------------------------------------------ files
     def file_record(self, path: str) -> FileRecord | None:
         row = self.db.execute(
-            "SELECT path, source_id, hash, size, repaired FROM files WHERE path = ?", (path,)
+            "SELECT path, source_id, hash, size, repaired, mtime_ns FROM files WHERE path = ?",
+            (path,),
         ).fetchone()
         return FileRecord(*row) if row else None
 
     def files(self) -> list[FileRecord]:
         rows = self.db.execute(
-            "SELECT path, source_id, hash, size, repaired FROM files ORDER BY path"
+            "SELECT path, source_id, hash, size, repaired, mtime_ns FROM files ORDER BY path"
         )
         return [FileRecord(*r) for r in rows]
 
     def put_file(self, record: FileRecord) -> None:
         self._writing()
         self.db.execute(
-            "INSERT INTO files(path, source_id, hash, size, repaired, ingested_at)"
-            " VALUES (?,?,?,?,?,?) ON CONFLICT(path) DO UPDATE SET source_id=excluded.source_id,"
-            " hash=excluded.hash, size=excluded.size, repaired=excluded.repaired,"
-            " ingested_at=excluded.ingested_at",
-            (record.path, record.source_id, record.hash, record.size, record.repaired, _now()),
+            "INSERT INTO files(path, source_id, hash, size, mtime_ns, repaired, ingested_at)"
+            " VALUES (?,?,?,?,?,?,?) ON CONFLICT(path) DO UPDATE SET source_id=excluded.source_id,"
+            " hash=excluded.hash, size=excluded.size, mtime_ns=excluded.mtime_ns,"
+            " repaired=excluded.repaired, ingested_at=excluded.ingested_at",
+            (
+                record.path,
+                record.source_id,
+                record.hash,
+                record.size,
+                record.mtime_ns,
+                record.repaired,
+                _now(),
+            ),
         )
 
     # ---------------------------------------------------------------- lexical
