@@ -34,11 +34,14 @@ def retrieve_table(data: dict) -> list[str]:
     for r in data["runs"]:
         lex, den, hyb = r["lexical"], r["dense_hnsw"], r["hybrid"]
         rows.append(
-            f"| {r['nodes']:,} | {r['load_s']} | {r['index_build_s']} "
+            f"| {r['nodes']:,}{' *' if 'measured' in r else ''} | {r['load_s']} "
+            f"| {r['index_build_s']} "
             f"| {lex['p50_ms']} / {lex['p95_ms']} | {den['p50_ms']} / {den['p95_ms']} "
             f"| {r['query_embedding']['p50_ms']} | **{hyb['p50_ms']}** / {hyb['p95_ms']} "
             f"| **{r['dense_recall_at_10']}** |"
         )
+    if any("measured" in r for r in data["runs"]):
+        rows += ["", "\\* measured in an earlier run of the same script (`--merge`)."]
     return rows
 
 

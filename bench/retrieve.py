@@ -12,6 +12,7 @@ Run: python bench/retrieve.py [--sizes 10000,100000,1000000] [--queries 200]
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
 import shutil
@@ -22,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import DATA, percentiles, save, vocabulary, zipf_sentence
+from common import DATA, RESULTS, percentiles, save, vocabulary, zipf_sentence
 from overlay.config import RetrieveConfig
 from overlay.graph import Node, NodeKind
 from overlay.ingest.vault import index_rows
@@ -164,12 +165,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sizes", default="10000,100000,1000000")
     parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument(
+        "--merge", action="store_true", help="keep earlier results for sizes not rerun"
+    )
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     DATA.mkdir(parents=True, exist_ok=True)
     vocab = vocabulary(30_000)
     real = SentenceTransformerEmbedder(packaged_minilm(), name="all-MiniLM-L6-v2")
     runs = [run_size(int(s), args.queries, vocab, real) for s in args.sizes.split(",")]
+    previous = RESULTS / "retrieve.json"
+    if args.merge and previous.exists():
+        fresh = {r["nodes"] for r in runs}
+        kept = [r for r in json.loads(previous.read_text())["runs"] if r["nodes"] not in fresh]
+        for r in kept:
+            r["measured"] = "in an earlier run"
+        runs = sorted(runs + kept, key=lambda r: r["nodes"])
     save("retrieve", {"queries": args.queries, "runs": runs})
     shutil.rmtree(DATA, ignore_errors=True)
 
