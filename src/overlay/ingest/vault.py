@@ -91,9 +91,12 @@ def file_digest(raw: bytes) -> str:
     return hashlib.blake2b(raw, digest_size=16).hexdigest()
 
 
-def _escapes(path: Path, base: Path) -> bool:
-    """A symlink whose target lies outside the vault."""
-    return path.is_symlink() and not path.resolve().is_relative_to(base)
+def _refused(path: Path, base: Path, warnings: list[str]) -> bool:
+    """A symlink whose target lies outside the vault: warned about and left out."""
+    if path.is_symlink() and not path.resolve().is_relative_to(base):
+        warnings.append(f"{path}: skipped, symlink leads outside the vault")
+        return True
+    return False
 
 
 def walk(root: Path, config: IngestConfig, warnings: list[str]) -> list[Path]:
@@ -102,15 +105,20 @@ def walk(root: Path, config: IngestConfig, warnings: list[str]) -> list[Path]:
     found: list[Path] = []
     for dirpath, dirnames, filenames in os.walk(root):
         here = Path(dirpath)
-        dirnames[:] = [d for d in sorted(dirnames) if d not in config.ignore_dirs and d[0] != "."]
-        for name in [*dirnames, *sorted(filenames)]:
-            full = here / name
-            if _escapes(full, base):
-                warnings.append(f"{full}: skipped, symlink leads outside the vault")
-                if name in dirnames:
-                    dirnames.remove(name)
-            elif name in filenames and full.suffix.lower() in config.extensions and name[0] != ".":
-                found.append(full)
+        dirnames[:] = [
+            d
+            for d in sorted(dirnames)
+            if d not in config.ignore_dirs
+            and d[0] != "."
+            and not _refused(here / d, base, warnings)
+        ]
+        found += [
+            here / f
+            for f in sorted(filenames)
+            if f[0] != "."
+            and Path(f).suffix.lower() in config.extensions
+            and not _refused(here / f, base, warnings)
+        ]
     return sorted(found)
 
 
@@ -368,6 +376,13 @@ def ingest(
     return report
 
 
+def _unchanged(path: str, known: FileRecord, report: IngestReport) -> None:
+    """Count a file as unchanged; a repair made when it was ingested is still reported."""
+    report.unchanged += 1
+    if known.repaired:
+        report.repaired[path] = known.repaired
+
+
 def _read(
     path: str, file: Path, config: IngestConfig, known: FileRecord | None, report: IngestReport
 ) -> Parsed | None:
@@ -376,9 +391,7 @@ def _read(
         stat = file.stat()
         size, mtime_ns = stat.st_size, stat.st_mtime_ns
         if known is not None and (known.size, known.mtime_ns) == (size, mtime_ns):
-            report.unchanged += 1  # same size and time as when ingested: not even read
-            if known.repaired:
-                report.repaired[path] = known.repaired
+            _unchanged(path, known, report)  # same size and time: not even read
             return None
         if size > config.max_file_bytes:
             report.warnings.append(
@@ -391,9 +404,7 @@ def _read(
         return None
     digest = file_digest(raw)
     if known is not None and known.hash == digest:
-        report.unchanged += 1
-        if known.repaired:
-            report.repaired[path] = known.repaired
+        _unchanged(path, known, report)
         return None
     try:
         decoded = decode(raw)

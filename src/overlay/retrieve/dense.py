@@ -107,7 +107,7 @@ class VectorIndex:
 
     def _rebuild(self, progress: Progress | None, t0: float) -> dict[str, float]:
         last = self.store.vector_seq()
-        total = max(1, self.store.stats()["vectors"])
+        total = max(1, self.store.count_vectors(self.model))
         self.index = None
         for keys, vecs in self.store.iter_vectors(self.model):
             if self.index is None:

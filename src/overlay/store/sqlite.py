@@ -383,6 +383,10 @@ class SQLiteStore:
         )
         return [_node(r) for r in rows]
 
+    def count_vectors(self, model: str) -> int:
+        row = self.db.execute("SELECT count(*) FROM vectors WHERE model = ?", (model,)).fetchone()
+        return int(row[0])
+
     def count_missing_vectors(self, model: str) -> int:
         row = self.db.execute(
             "SELECT count(*) FROM nodes n LEFT JOIN vectors v ON v.key = n.key AND v.model = ?"
