@@ -14,6 +14,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from overlay import Overlay, Settings
+from overlay.lm.hf import HFModel, load_default
 from overlay.retrieve.embed import SentenceTransformerEmbedder, packaged_minilm
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -70,3 +71,16 @@ def vault_overlay(
     ov.ingest([VAULT])
     yield ov
     ov.close()
+
+
+@pytest.fixture(scope="session")
+def smol() -> HFModel:
+    """The real default LM (SmolLM2-135M-Instruct from the packaged GGUF), loaded once."""
+    return load_default()
+
+
+@pytest.fixture(scope="session")
+def smol_vault(vault_overlay: Overlay, smol: HFModel) -> Overlay:
+    """The MiniLM vault overlay with the real default LM behind its selector."""
+    vault_overlay.lm = smol
+    return vault_overlay

@@ -129,3 +129,43 @@ def test_search_refuses_to_mix_embedders(tmp_path: Path) -> None:
 def test_cli_reference_in_docs_is_current() -> None:
     docs = Path(__file__).resolve().parents[1] / "docs" / "cli.md"
     assert docs.read_text() == cli.reference() + "\n", "run `make docs` to regenerate docs/cli.md"
+
+
+def test_ask_choose_run_trace_end_to_end(vault: Path, tmp_path: Path) -> None:
+    db = ["--db", str(tmp_path / "o.db")]
+    fake = ["--model", "fake", "--embedder", "hashing"]
+    run("ingest", str(vault), *db, "--embedder", "hashing")
+    text = run("ask", "how do I feed a starter", *db, *fake)
+    assert "cited:" in text and "trace " in text
+    data = json.loads(run("ask", "how do I feed a starter", *db, *fake, "--json"))
+    assert data["spans"] and all(s["nodes"] for s in data["spans"])
+    shown = run("trace", data["id"][:8], *db)
+    assert data["id"] in shown and "candidates" in shown
+    assert json.loads(run("trace", data["id"], *db, "--json")) == data
+    composed = json.loads(run("ask", "feed a starter", *db, *fake, "--mode", "compose", "--json"))
+    assert composed["mode"] == "compose"
+    choice = json.loads(
+        run("choose", "A levain is", "-o", "starter and flour", "-o", "oil", *db, *fake, "--json")
+    )
+    assert sorted(c["rank"] for c in choice["candidates"]) == [1, 2]
+    assert "rank" in run("choose", "A levain is", "-o", "a", "-o", "b", *db, *fake)
+    out = run("run", "Bake a sourdough loaf", "--input", "a loaf", *db, *fake)
+    assert "path: 1 → 2 → 3" in out
+    steps = json.loads(run("run", "Bake a sourdough loaf", "-i", "x", *db, *fake, "--json"))
+    assert steps["steps"][2]["branch"]["condition"] == "the levain floats"
+
+
+def test_selection_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    db = str(tmp_path / "o.db")
+    for args in (
+        ["trace", "nope", "--db", db],
+        ["ask", "x", "--mode", "poem", "--db", db, "--model", "fake"],
+        ["run", "missing", "-i", "x", "--db", db, "--model", "fake"],
+        ["ask", "x", "--db", db, "--model", str(tmp_path / "no-model")],
+    ):
+        with pytest.raises(SystemExit) as info:
+            sys.argv = ["overlay", *args]
+            cli.main()
+        assert info.value.code == 1
+        lines = capsys.readouterr().err.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: "), lines

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from overlay.config import RetrieveConfig
+from overlay.config import LMConfig, RetrieveConfig
 from overlay.plugins import hookimpl
 
 
@@ -45,3 +45,30 @@ def register_embedders(register: Callable[[str, Callable[..., Any]], None]) -> N
     register("minilm", _minilm)
     register("hashing", _hashing)
     register("none", _none)
+
+
+def hf_model(config: LMConfig, path: str | Path) -> Any:
+    """Any local Hugging Face causal LM folder or cached hub id (not registered by name)."""
+    from overlay.lm.hf import HFModel
+
+    return HFModel(path, device=config.device, dtype=config.dtype, batch_tokens=config.batch_tokens)
+
+
+def _smollm2(config: LMConfig) -> Any:
+    from overlay.lm.hf import load_default
+
+    return load_default(
+        config.cache_dir, device=config.device, dtype=config.dtype, batch_tokens=config.batch_tokens
+    )
+
+
+def _fake(config: LMConfig) -> Any:
+    from overlay.lm.fake import FakeLM
+
+    return FakeLM()
+
+
+@hookimpl
+def register_lms(register: Callable[[str, Callable[..., Any]], None]) -> None:
+    register("smollm2", _smollm2)
+    register("fake", _fake)

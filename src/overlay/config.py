@@ -75,6 +75,96 @@ class RetrieveConfig(BaseModel):
     )
 
 
+class LMConfig(BaseModel):
+    """Which language model scores and writes, and where."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    model: str = Field(
+        "smollm2",
+        description="Registered LM name ('smollm2', 'fake') or a local Hugging Face model folder "
+        "or cached hub id (e.g. a Qwen checkpoint).",
+    )
+    device: str = Field("auto", description="'auto', 'cpu', 'cuda' or 'cuda:N'.")
+    dtype: str = Field(
+        "auto", description="'auto' (float32 on CPU, bfloat16 on CUDA), 'float32', 'bfloat16'."
+    )
+    batch_tokens: int = Field(
+        1024, ge=16, description="Continuation tokens packed into one scoring pass."
+    )
+    cache_dir: Path | None = Field(
+        None,
+        description="Where converted models are kept [default: $OVERLAY_CACHE or "
+        "~/.cache/overlay].",
+    )
+
+    @field_validator("device")
+    @classmethod
+    def _device(cls, value: str) -> str:
+        if value not in ("auto", "cpu") and not value.startswith("cuda"):
+            raise ValueError(f"device {value!r} is not 'auto', 'cpu' or 'cuda[:N]'")
+        return value
+
+    @field_validator("dtype")
+    @classmethod
+    def _dtype(cls, value: str) -> str:
+        if value not in ("auto", "float32", "bfloat16", "float16"):
+            raise ValueError(f"dtype {value!r} is not auto, float32, bfloat16 or float16")
+        return value
+
+
+class SelectConfig(BaseModel):
+    """How the selector weighs and picks candidates (DESIGN.md, "Selector")."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    w_lm: float = Field(1.0, description="Weight of the LM's length-normalised log-likelihood.")
+    w_ret: float = Field(2.0, description="Weight of the normalised retrieval score (0..1).")
+    w_inf: float = Field(
+        1.0, description="Weight of Kharkevich information toward the goal (bits)."
+    )
+    w_act: float = Field(0.5, description="Weight of spreading activation (0..1).")
+    alpha: float = Field(
+        1.0, ge=0, le=1, description="Length normalisation: log P / len^alpha (1 = mean per token)."
+    )
+    temperature: float = Field(
+        0.0, ge=0, description="0 picks the argmax; above 0 samples from softmax(score / T)."
+    )
+    seed: int | None = Field(None, description="Seed for temperature sampling (None: random).")
+    candidates: int = Field(12, ge=1, description="Candidates taken from hybrid retrieval.")
+    activated: int = Field(6, ge=0, description="Extra candidates reached by spreading activation.")
+    statements: int = Field(2, ge=1, description="Statements the answer is built from.")
+    min_similarity: float = Field(
+        0.3,
+        ge=-1,
+        le=1,
+        description="Relevance gate: a candidate needs this dense cosine to the question (or, "
+        "with no embedder, a lexical match); below it the overlay knows nothing about it.",
+    )
+    max_chars: int = Field(
+        400, ge=40, description="A candidate's text is cut to this many characters for scoring."
+    )
+    lam: float = Field(
+        0.5,
+        ge=0,
+        le=1,
+        description="Compose mode: share of the next-token distribution given to "
+        "continuations of the chosen statements (kNN-LM interpolation weight).",
+    )
+    max_tokens: int = Field(96, ge=1, description="Compose mode: most tokens generated.")
+    connectives: tuple[str, ...] = Field(
+        (" and", " but", " so", " because", " then", ",", ".", ";", " also", " while"),
+        description="Strict compose mode: the only words allowed besides statement continuations.",
+    )
+    decay: float = Field(0.5, ge=0, le=1, description="Activation kept per hop of spreading.")
+    hops: int = Field(2, ge=0, le=5, description="Hops of spreading activation.")
+    max_steps: int = Field(40, ge=1, description="Methods: most steps executed in one run.")
+    max_visits: int = Field(
+        3, ge=1, description="Methods: times one step may run before its loop is cut."
+    )
+    step_tokens: int = Field(48, ge=1, description="Methods: most tokens generated per step.")
+
+
 class Settings(BaseModel):
     """Everything the engine needs to know, in one object."""
 
@@ -84,6 +174,8 @@ class Settings(BaseModel):
     store: str = Field("sqlite", description="Registered store backend name.")
     ingest: IngestConfig = Field(default_factory=IngestConfig, description="Vault reading.")
     retrieve: RetrieveConfig = Field(default_factory=RetrieveConfig, description="Retrieval.")
+    lm: LMConfig = Field(default_factory=LMConfig, description="Language model.")
+    select: SelectConfig = Field(default_factory=SelectConfig, description="Selector.")
 
     @classmethod
     def make(cls, **values: object) -> Settings:

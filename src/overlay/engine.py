@@ -9,17 +9,23 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from overlay.config import Settings
 from overlay.errors import ConfigError, NotFoundError, PluginError
-from overlay.graph import Node
+from overlay.graph import Node, NodeKind
 from overlay.ingest.vault import IngestReport, ingest
 from overlay.plugins import Plugins, load_plugins
 from overlay.retrieve.dense import embed_missing
 from overlay.retrieve.embed import Embedder
 from overlay.retrieve.hybrid import Hit, Retriever
 from overlay.store.base import Store
+from overlay.trace import Trace
+
+if TYPE_CHECKING:
+    from overlay.lm.base import LM
+    from overlay.methods import Method
+    from overlay.select import Selector
 
 Progress = Callable[[str, int, int], None]
 
@@ -45,6 +51,8 @@ class Overlay:
         self._embedder: Embedder | None = None
         self._embedder_loaded = False
         self._retriever: Retriever | None = None
+        self._lm: LM | None = None
+        self._selector: Selector | None = None
 
     def close(self) -> None:
         self.store.close()
@@ -78,6 +86,35 @@ class Overlay:
         if self._retriever is None:
             self._retriever = Retriever(self.store, self.settings.retrieve, self.embedder)
         return self._retriever
+
+    @property
+    def lm(self) -> LM:
+        """The configured language model, loaded on first use."""
+        if self._lm is None:
+            config = self.settings.lm
+            try:
+                factory = self.plugins.lms.get(config.model)
+            except PluginError:
+                if "/" not in config.model and not Path(config.model).exists():
+                    raise
+                from overlay.builtins import hf_model
+
+                self._lm = hf_model(config, config.model)
+            else:
+                self._lm = factory(config)
+        return self._lm
+
+    @lm.setter
+    def lm(self, value: LM) -> None:
+        self._lm, self._selector = value, None
+
+    @property
+    def selector(self) -> Selector:
+        if self._selector is None:
+            from overlay.select import Selector
+
+            self._selector = Selector(self.store, self.retriever, self.lm, self.settings.select)
+        return self._selector
 
     # -------------------------------------------------------------- actions
     def ingest(self, paths: list[Path], progress: Progress | None = None) -> IngestReport:
@@ -189,3 +226,96 @@ class Overlay:
             )
         out.sort(key=lambda r: (r["source"] or "", r["line"] or 0, r["target"] or ""))
         return out
+
+    # ------------------------------------------------------------- selection
+    def ask(
+        self, question: str, goal: str = "answer", mode: str = "statement", strict: bool = False
+    ) -> Trace:
+        """Answer from the overlay; the trace (stored) cites a node for every span it can."""
+        if not question.strip():
+            raise ConfigError("the question is empty")
+        if mode not in ("statement", "compose"):
+            raise ConfigError(f"mode {mode!r} is not 'statement' or 'compose'")
+        if strict and mode != "compose":
+            raise ConfigError("--strict applies to --mode compose only")
+        self._check_embedder()
+        return self.record(self.selector.ask(question, goal, mode, strict))
+
+    def choose(self, prompt: str, options: list[str], goal: str = "answer") -> Trace:
+        """Rank `options` as continuations of `prompt` with the overlay's help."""
+        if len(options) < 2:
+            raise ConfigError("give at least two --option values to choose between")
+        if len(set(options)) < len(options):
+            raise ConfigError("the options repeat; give each once")
+        self._check_embedder()
+        return self.record(self.selector.choose(prompt, options, goal))
+
+    def method(self, ref: str) -> Method:
+        """A method note by id, id prefix or title, parsed (errors name its file and line)."""
+        from overlay.methods import parse
+
+        found = [
+            n
+            for n in self.store.iter_nodes()
+            if n.kind is NodeKind.METHOD
+            and n.meta.get("role") == "source"
+            and (n.id.startswith(ref) or n.title.lower() == ref.lower())
+        ]
+        if not found:
+            raise NotFoundError(f"no method note {ref!r}; a method is a note with 'kind: method'")
+        if len(found) > 1:
+            raise NotFoundError(f"{ref!r} names {len(found)} methods; give its id")
+        node = found[0]
+        blocks = sorted(
+            (
+                b
+                for b in self.store.nodes_of_source(node.source_path or "")
+                if b.meta.get("role") in ("list", "paragraph") and b.line_start is not None
+            ),
+            key=lambda b: b.line_start or 0,
+        )
+        steps: list[str] = []
+        first = blocks[0].line_start if blocks else node.line_start or 1
+        for b in blocks:
+            assert b.line_start is not None
+            while len(steps) < b.line_start - (first or 1):
+                steps.append("")
+            steps.extend(b.text.splitlines())
+        method = parse("\n".join(steps), node.title, node.source_path, first or 1)
+        method.node_id = node.id
+        return method
+
+    def run(self, ref: str, task: str, goal: str = "answer") -> Trace:
+        """Run a method note on `task`; the trace records the path and each branch."""
+        from overlay.methods import run
+
+        method = self.method(ref)
+        self._check_embedder()
+        return self.record(run(method, task, self.selector, goal))
+
+    def record(self, trace: Trace) -> Trace:
+        """Store a trace (one event per trace)."""
+        with self.store.change(trace.kind, trace=trace.id, question=trace.question[:200]):
+            self.store.put_trace(trace.id, trace.question, trace.goal, trace.to_dict())
+        return trace
+
+    def trace(self, ref: str) -> Trace:
+        """A stored trace by id or unique prefix."""
+        data = self.store.get_trace(ref)
+        if data is None:
+            ids = self.store.find_traces(ref, 3) if len(ref) >= 4 else []
+            if len(ids) > 1:
+                raise NotFoundError(f"trace id {ref!r} is ambiguous; type more of it")
+            data = self.store.get_trace(ids[0]) if ids else None
+        if data is None:
+            raise NotFoundError(f"no trace {ref!r}; `overlay ask` prints the id of its trace")
+        return Trace.from_dict(data)
+
+    def _check_embedder(self) -> None:
+        embedder = self.embedder
+        models = self.store.vector_models()
+        if embedder is not None and models and embedder.name not in models:
+            raise ConfigError(
+                f"this store's vectors were made by {', '.join(models)}, not {embedder.name}: "
+                "use the --embedder it was ingested with"
+            )

@@ -44,3 +44,7 @@ class IngestError(OverlayError):
         if self.path is not None:
             where = f"{self.path}:{line}: " if line is not None else f"{self.path}: "
         super().__init__(where + message)
+
+
+class MethodError(IngestError):
+    """A method note does not follow the step grammar; carries the file and line."""

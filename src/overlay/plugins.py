@@ -1,6 +1,6 @@
 """Backends plug in through one registration hook (pluggy, as in simonw/llm).
 
-A plugin module implements `register_stores(register)` and/or `register_embedders(register)`
+A plugin module implements any of `register_stores`, `register_embedders`, `register_lms`
 and is registered with the plugin manager, or exposed through the `overlay` entry-point group.
 The built-in backends use the same hooks (see `overlay.builtins`).
 """
@@ -32,6 +32,10 @@ class Hooks:
     @hookspec
     def register_embedders(self, register: Callable[[str, Callable[..., Any]], None]) -> None:
         """Call `register(name, factory)`; `factory(config)` returns an `Embedder`."""
+
+    @hookspec
+    def register_lms(self, register: Callable[[str, Callable[..., Any]], None]) -> None:
+        """Call `register(name, factory)`; `factory(config: LMConfig)` returns an `LM`."""
 
 
 @dataclass
@@ -70,6 +74,7 @@ class Plugins:
     manager: pluggy.PluginManager
     stores: Registry
     embedders: Registry
+    lms: Registry
 
 
 def load_plugins(*extra: object, entry_points: bool = True) -> Plugins:
@@ -83,7 +88,8 @@ def load_plugins(*extra: object, entry_points: bool = True) -> Plugins:
         pm.register(plugin)
     if entry_points:
         pm.load_setuptools_entrypoints("overlay")
-    stores, embedders = Registry("store"), Registry("embedder")
+    stores, embedders, lms = Registry("store"), Registry("embedder"), Registry("lm")
     pm.hook.register_stores(register=stores.register)
     pm.hook.register_embedders(register=embedders.register)
-    return Plugins(pm, stores, embedders)
+    pm.hook.register_lms(register=lms.register)
+    return Plugins(pm, stores, embedders, lms)

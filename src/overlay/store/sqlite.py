@@ -461,6 +461,48 @@ class SQLiteStore:
             )
         return out
 
+    # ------------------------------------------------------- traces, counts
+    def put_trace(self, trace_id: str, question: str, goal: str, payload: dict[str, Any]) -> None:
+        self._writing()
+        self.db.execute(
+            "INSERT INTO traces(id, ts, question, goal, payload) VALUES (?,?,?,?,?)",
+            (trace_id, _now(), question, goal, json.dumps(payload, ensure_ascii=False)),
+        )
+
+    def get_trace(self, trace_id: str) -> dict[str, Any] | None:
+        row = self.db.execute("SELECT payload FROM traces WHERE id = ?", (trace_id,)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def find_traces(self, prefix: str, limit: int = 10) -> list[str]:
+        rows = self.db.execute(
+            "SELECT id FROM traces WHERE id >= ? AND id < ? ORDER BY id LIMIT ?",
+            (prefix, prefix + "\uffff", limit),
+        )
+        return [r[0] for r in rows]
+
+    def recent_traces(self, limit: int = 20) -> list[tuple[str, str, str, str]]:
+        rows = self.db.execute(
+            "SELECT id, ts, question, goal FROM traces ORDER BY ts DESC, id LIMIT ?", (limit,)
+        )
+        return [(r[0], r[1], r[2], r[3]) for r in rows]
+
+    def counts(self, node_ids: Sequence[str], goal: str) -> dict[str, tuple[int, int]]:
+        out: dict[str, tuple[int, int]] = {}
+        for chunk in _chunks(list(node_ids)):
+            rows = self.db.execute(
+                f"SELECT node_id, s, f FROM counts WHERE goal = ? AND node_id IN "
+                f"({','.join('?' * len(chunk))})",
+                [goal, *chunk],
+            )
+            out.update({r[0]: (int(r[1]), int(r[2])) for r in rows})
+        return out
+
+    def goal_totals(self, goal: str) -> tuple[int, int]:
+        row = self.db.execute(
+            "SELECT coalesce(sum(s), 0), coalesce(sum(f), 0) FROM counts WHERE goal = ?", (goal,)
+        ).fetchone()
+        return int(row[0]), int(row[1])
+
     # ---------------------------------------------------------- log, summary
     def events(self, limit: int = 50) -> list[Event]:
         rows = self.db.execute(

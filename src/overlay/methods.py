@@ -1,0 +1,221 @@
+"""Methods: plain-language procedures in a note (`kind: method`), parsed and run step by step.
+
+Grammar (one step per numbered line; indented lines continue the step above):
+
+    step    := NUMBER ("." | ")") TEXT
+    branch  := "If" CONDITION ARROW TARGET ("," | ";")? ("otherwise" | "else") ARROW TARGET [REST]
+    ARROW   := "→" | "->" | "=>"
+    TARGET  := "step" NUMBER | "end" | "stop"
+    a step whose whole text is "Stop", "End" or "Done" ends the run
+
+Steps are numbered 1, 2, 3 … in order. Running a method generates each plain step's result
+with the overlay's notes in context, and at a branch the selector chooses between the
+condition holding or not. Loops are bounded (`max_visits` per step, `max_steps` per run).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+
+from overlay.config import SelectConfig
+from overlay.errors import MethodError
+from overlay.graph import new_id
+from overlay.select.selector import Selector, plain
+from overlay.trace import Span, Step, Trace
+
+_STEP = re.compile(r"^\s{0,3}(\d+)[.)]\s+(.*\S)\s*$")
+_ARROW = r"(?:→|->|=>)"
+_TARGET = r"(?:step\s+(\d+)|(end|stop))"
+_BRANCH = re.compile(
+    rf"^if\s+(?P<cond>.+?)\s*{_ARROW}\s*{_TARGET}\s*[,;]?\s*(?:otherwise|else)\s*,?\s*"
+    rf"{_ARROW}\s*(?:step\s+(?P<no>\d+)|(?P<noend>end|stop))\s*(?P<rest>.*)$",
+    re.I,
+)
+_ENDS = {"stop", "end", "done", "stop.", "end.", "done."}
+
+
+@dataclass
+class Branch:
+    condition: str
+    yes: int | None  # None ends the run
+    no: int | None
+    note: str = ""
+
+
+@dataclass
+class MethodStep:
+    number: int
+    text: str
+    line: int
+    branch: Branch | None = None
+
+    @property
+    def ends(self) -> bool:
+        return self.text.strip().lower() in _ENDS
+
+
+@dataclass
+class Method:
+    title: str
+    steps: dict[int, MethodStep] = field(default_factory=dict)
+    node_id: str | None = None
+    path: str | None = None
+
+
+def parse(text: str, title: str = "method", path: str | None = None, first_line: int = 1) -> Method:
+    """Parse numbered steps from `text`; errors name `path` and the line."""
+    method = Method(title, path=path)
+    current: MethodStep | None = None
+    for offset, raw in enumerate(text.splitlines()):
+        line = first_line + offset
+        m = _STEP.match(raw)
+        if m:
+            number, body = int(m.group(1)), m.group(2)
+            expected = len(method.steps) + 1
+            if number != expected:
+                raise MethodError(
+                    f"step {number} where step {expected} was expected (number steps 1, 2, 3 …)",
+                    path,
+                    line,
+                )
+            current = MethodStep(number, body, line)
+            method.steps[number] = current
+        elif current is not None and raw.startswith((" ", "\t")) and raw.strip():
+            current.text += " " + raw.strip()
+        elif raw.strip():
+            current = None
+    if not method.steps:
+        raise MethodError("no numbered steps found (write them as '1. Do this')", path, first_line)
+    for step in method.steps.values():
+        step.branch = _branch(step, path)
+        for target in (step.branch.yes, step.branch.no) if step.branch else ():
+            if target is not None and target not in method.steps:
+                raise MethodError(
+                    f"step {step.number} branches to step {target}, which does not exist "
+                    f"(steps are 1–{len(method.steps)})",
+                    path,
+                    step.line,
+                )
+    return method
+
+
+def _branch(step: MethodStep, path: str | None) -> Branch | None:
+    body = plain(step.text)
+    if not body.lower().startswith("if "):
+        return None
+    m = _BRANCH.match(body)
+    if not m:
+        if re.search(_ARROW, body) or re.search(r"\bstep\s+\d", body, re.I):
+            raise MethodError(
+                f"step {step.number} reads as a branch but does not follow "
+                "'If CONDITION → step N, otherwise → step M'",
+                path,
+                step.line,
+            )
+        return None
+    yes = int(m.group(2)) if m.group(2) else None
+    no = int(m.group("no")) if m.group("no") else None
+    return Branch(m.group("cond").strip(), yes, no, m.group("rest").strip(" ()."))
+
+
+def run(method: Method, task: str, selector: Selector, goal: str = "answer") -> Trace:
+    """Execute `method` on `task`; the trace's steps are the path taken."""
+    cfg: SelectConfig = selector.config
+    lm = selector.lm
+    t0 = time.perf_counter()
+    trace = Trace(
+        new_id(),
+        "run",
+        task,
+        goal,
+        "method",
+        lm.name,
+        settings={"method": method.title, "method_id": method.node_id},
+    )
+    visits: Counter[int] = Counter()
+    number: int | None = 1
+    history: list[str] = []
+    while number is not None:
+        if len(trace.steps) >= cfg.max_steps:
+            trace.settings["stopped"] = f"step limit ({cfg.max_steps}) reached"
+            break
+        step = method.steps[number]
+        visits[number] += 1
+        record = Step(number, plain(step.text), line=step.line)
+        trace.steps.append(record)
+        if step.ends:
+            break
+        if step.branch is not None:
+            number = _decide(step, task, history, selector, goal, visits, cfg, record)
+            continue
+        ctx = selector.context(f"{task}\n{plain(step.text)}", goal, cfg.statements)
+        notes = "\n".join(f"- {c.text}" for c in ctx) or "- (no notes)"
+        prompt = lm.chat_template(
+            [
+                {
+                    "role": "system",
+                    "content": f"You carry out one step of a method. Notes:\n{notes}",
+                },
+                {
+                    "role": "user",
+                    "content": f"Task: {task}\nStep {number}: {plain(step.text)}\n"
+                    "Say in one sentence what you do and what comes of it.",
+                },
+            ]
+        )
+        gen = lm.generate(prompt, max_tokens=cfg.step_tokens, stop=["\n\n"])
+        record.output = gen.text.strip()
+        at = len(trace.answer)
+        line = f"{number}. {record.output}"
+        trace.answer += ("\n" if trace.answer else "") + line
+        start = at + (1 if at else 0)
+        nodes = [n for n in [method.node_id, *(c.node_id for c in ctx)] if n]
+        trace.spans.append(Span(start, start + len(line), line, nodes, "model"))
+        history.append(f"Step {number}: {plain(step.text)} → {record.output}")
+        number = number + 1 if number + 1 in method.steps else None
+    trace.timings["total"] = time.perf_counter() - t0
+    trace.settings["path"] = [s.number for s in trace.steps]
+    return trace
+
+
+def _decide(
+    step: MethodStep,
+    task: str,
+    history: list[str],
+    selector: Selector,
+    goal: str,
+    visits: Counter[int],
+    cfg: SelectConfig,
+    record: Step,
+) -> int | None:
+    assert step.branch is not None
+    branch = step.branch
+    so_far = "\n".join(history[-4:])
+    question = f"Question: is it true that {branch.condition}?\nAnswer:"
+    choice = selector.choose(f"Task: {task}\n{so_far}\n{question}", ["Yes", "No"], goal)
+    # contextual calibration (Zhao et al. 2021): subtract the model's Yes/No prior on an
+    # empty task, so the decision follows the task and the notes, not the model's habit
+    prior = selector.lm.score(f"Task: N/A\n{question}", [" Yes", " No"])
+    calibrated = {
+        c.text: c.score - cfg.w_lm * p.normalised(cfg.alpha)
+        for c, p in zip(choice.candidates, prior, strict=True)
+    }
+    holds = calibrated["Yes"] > calibrated["No"]
+    goto = branch.yes if holds else branch.no
+    note = branch.note
+    if goto is not None and visits[goto] >= cfg.max_visits:
+        goto = branch.no if holds else branch.yes
+        cut = branch.yes if holds else branch.no
+        note = f"loop cut: step {cut} already ran {cfg.max_visits} times"
+    record.branch = {
+        "condition": branch.condition,
+        "options": {k: round(v, 4) for k, v in calibrated.items()},
+        "chosen": branch.condition if holds else f"not ({branch.condition})",
+        "goto": goto if goto is not None else "end",
+        "note": note,
+        "choice_trace": choice.id,
+    }
+    return goto

@@ -1,0 +1,265 @@
+"""The selector: the LM as an associative processor choosing among what the overlay offers.
+
+score(c) = w_lm·logP_LM(c | prompt)/len^α + w_ret·retrieval + w_inf·I(c, goal) + w_act·activation
+
+Candidates come from hybrid retrieval plus spreading activation, behind a relevance gate: when
+nothing in the overlay is about the question, the answer says so instead of inventing one.
+Every term of every candidate lands in the trace. The selector only reads the store.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import re
+import time
+from collections.abc import Sequence
+
+from overlay.config import SelectConfig
+from overlay.graph import new_id
+from overlay.lm.base import LM
+from overlay.retrieve.activation import spread
+from overlay.retrieve.hybrid import Hit, Retriever
+from overlay.retrieve.lexical import analyze
+from overlay.select.decoding import StatementIndex, attribute, processors
+from overlay.store.base import Store
+from overlay.trace import Candidate, Span, Trace
+from overlay.weights import information
+
+NOTHING_KNOWN = "Nothing in the overlay is about this, so there is no answer to give."
+STATEMENT_SYSTEM = "Answer the user's question with one statement from their notes."
+COMPOSE_SYSTEM = "Answer the question in one or two sentences, using only these notes:\n{notes}"
+SKIP_ROLES = {"source", "section"}
+_WIKILINK = re.compile(r"!?\[\[([^\]|#]*)(?:#[^\]|]*)?(?:\|([^\]]*))?\]\]")
+_MARKS = re.compile(r"(\*\*|__|`|^#+\s*|^>\s*(\[![^\]]*\][+-]?)?\s*)", re.M)
+
+
+def plain(text: str, limit: int | None = None) -> str:
+    """Note text as a sentence: wikilinks shown as their display text, marks dropped."""
+    out = _WIKILINK.sub(lambda m: (m.group(2) or m.group(1) or "").strip(), text)
+    out = " ".join(_MARKS.sub("", out).split())
+    if limit and len(out) > limit:
+        cut = out[:limit]
+        out = cut[: cut.rfind(" ")] if " " in cut else cut
+    return out
+
+
+def support(option: str, statement: str) -> float:
+    """Share of the option's stems that the statement contains (0..1)."""
+    stems = set(analyze(option))
+    return len(stems & set(analyze(statement))) / len(stems) if stems else 0.0
+
+
+class Selector:
+    """Finds, weighs and picks candidates; returns traces. Reads the store, never writes it."""
+
+    def __init__(self, store: Store, retriever: Retriever, lm: LM, config: SelectConfig) -> None:
+        self.store, self.retriever, self.lm, self.config = store, retriever, lm, config
+        self.rng = random.Random(config.seed)
+
+    # ------------------------------------------------------------- candidates
+    def relevant(self, hit: Hit) -> bool:
+        """The relevance gate: close enough in meaning (or, lexical only, sharing a word)."""
+        if self.retriever.embedder is not None:
+            return hit.parts.get("dense", -1.0) >= self.config.min_similarity
+        return hit.parts.get("lexical", 0.0) > 0
+
+    def gather(self, question: str, goal: str) -> list[Candidate]:
+        """Retrieval hits that pass the gate, plus nodes their activation reaches."""
+        cfg = self.config
+        hits = [h for h in self.retriever.search(question, cfg.candidates) if self.relevant(h)]
+        if not hits:
+            return []
+        top = max(h.score for h in hits) or 1.0
+        ret = {h.node_id: h.score / top for h in hits}
+        act = spread(self.store, ret, decay=cfg.decay, hops=cfg.hops)
+        extra = sorted((i for i in act if i not in ret), key=lambda i: (-act[i], i))
+        nodes = self.store.get_nodes([h.node_id for h in hits] + extra[: cfg.activated * 4])
+        order = [h.node_id for h in hits] + extra
+        counts = self.store.counts(list(nodes), goal)
+        s_j, f_j = self.store.goal_totals(goal)
+        out: list[Candidate] = []
+        taken_extra = 0
+        for node_id in order:
+            node = nodes.get(node_id)
+            if node is None or node.meta.get("role") in SKIP_ROLES:
+                continue
+            text = plain(node.text, cfg.max_chars)
+            if len(text) < 12:
+                continue
+            if node_id not in ret:
+                if taken_extra >= cfg.activated:
+                    continue
+                taken_extra += 1
+            s, f = counts.get(node_id, (0, 0))
+            terms = {
+                "lm": 0.0,
+                "retrieval": ret.get(node_id, 0.0),
+                "information": information(s, f, s_j, f_j),
+                "activation": act.get(node_id, 0.0),
+            }
+            out.append(Candidate(node_id, text, node.title, terms))
+        return out
+
+    def score(self, prompt: str, cands: list[Candidate], lead: str = "") -> None:
+        """Fill each candidate's LM term and its weighted total."""
+        cfg = self.config
+        if cands:
+            for c, sc in zip(
+                cands, self.lm.score(prompt, [lead + c.text for c in cands]), strict=True
+            ):
+                c.terms["lm"] = sc.normalised(cfg.alpha)
+        weights = {
+            "lm": cfg.w_lm,
+            "retrieval": cfg.w_ret,
+            "information": cfg.w_inf,
+            "activation": cfg.w_act,
+        }
+        for c in cands:
+            c.score = sum(weights.get(k, 0.0) * v for k, v in c.terms.items())
+
+    def pick(self, cands: list[Candidate], n: int) -> list[Candidate]:
+        """Argmax (T=0) or sampling from softmax(score/T) without replacement; marks ranks."""
+        ranked = sorted(cands, key=lambda c: -c.score)
+        for r, c in enumerate(ranked, 1):
+            c.rank = r
+        if self.config.temperature <= 0:
+            chosen = ranked[:n]
+        else:
+            pool, chosen = list(ranked), []
+            while pool and len(chosen) < n:
+                top = max(c.score for c in pool)
+                w = [math.exp((c.score - top) / self.config.temperature) for c in pool]
+                chosen.append(pool.pop(self.rng.choices(range(len(pool)), w)[0]))
+        for c in chosen:
+            c.chosen = True
+        return chosen
+
+    # ------------------------------------------------------------------ grains
+    def ask(
+        self, question: str, goal: str = "answer", mode: str = "statement", strict: bool = False
+    ) -> Trace:
+        """Answer from the overlay: cited statements, or composed text biased toward them."""
+        if mode not in ("statement", "compose"):
+            raise ValueError(f"mode {mode!r} is not 'statement' or 'compose'")
+        t0 = time.perf_counter()
+        trace = Trace(
+            new_id(),
+            "ask",
+            question,
+            goal,
+            mode + ("/strict" if strict else ""),
+            self.lm.name,
+            settings=self.config.model_dump(mode="json"),
+        )
+        cands = self.gather(question, goal)
+        trace.timings["retrieve"] = time.perf_counter() - t0
+        trace.candidates = cands
+        if not cands:
+            trace.known, trace.answer = False, NOTHING_KNOWN
+            trace.timings["total"] = time.perf_counter() - t0
+            return trace
+        t1 = time.perf_counter()
+        prompt = self.lm.chat_template(
+            [{"role": "system", "content": STATEMENT_SYSTEM}, {"role": "user", "content": question}]
+        )
+        self.score(prompt, cands)
+        chosen = self.pick(cands, self.config.statements)
+        trace.timings["score"] = time.perf_counter() - t1
+        t2 = time.perf_counter()
+        if mode == "statement":
+            trace.answer, trace.spans = self._cite(chosen)
+        else:
+            trace.answer, trace.spans = self._compose(question, chosen, strict)
+        trace.timings["answer"] = time.perf_counter() - t2
+        trace.timings["total"] = time.perf_counter() - t0
+        return trace
+
+    @staticmethod
+    def _cite(chosen: Sequence[Candidate]) -> tuple[str, list[Span]]:
+        parts, spans, at = [], [], 0
+        for c in chosen:
+            piece = f"{c.text} [{(c.node_id or '')[:8]}]"
+            spans.append(Span(at, at + len(piece), piece, [c.node_id] if c.node_id else []))
+            parts.append(piece)
+            at += len(piece) + 1
+        return "\n".join(parts), spans
+
+    def _compose(
+        self, question: str, chosen: Sequence[Candidate], strict: bool
+    ) -> tuple[str, list[Span]]:
+        notes = "\n".join(f"- {c.text}" for c in chosen)
+        prompt = self.lm.chat_template(
+            [
+                {"role": "system", "content": COMPOSE_SYSTEM.format(notes=notes)},
+                {"role": "user", "content": question},
+            ]
+        )
+        index = StatementIndex.build(
+            self.lm,
+            [(c.node_id or "", c.text) for c in chosen],
+            self.config.connectives if strict else (),
+        )
+        gen = self.lm.generate(
+            prompt, processors(self.lm, index, self.config.lam, strict), self.config.max_tokens
+        )
+        return attribute(self.lm, gen.token_ids, index)
+
+    def context(self, prompt: str, goal: str, n: int) -> list[Candidate]:
+        """The overlay's statements about `prompt` that pass the gate, best first (no LM)."""
+        cands = self.gather(prompt, goal)
+        for c in cands:
+            c.score = (
+                self.config.w_ret * c.terms["retrieval"]
+                + self.config.w_inf * c.terms["information"]
+                + self.config.w_act * c.terms["activation"]
+            )
+        return sorted(cands, key=lambda c: -c.score)[:n]
+
+    def choose(
+        self, prompt: str, options: Sequence[str], goal: str = "answer", context: bool = True
+    ) -> Trace:
+        """Rank given options as continuations of `prompt`, with the overlay's statements in
+        context and each option's support in them; the bare LM's score is kept for reference."""
+        if len(options) < 2:
+            raise ValueError("choose needs at least two options")
+        t0 = time.perf_counter()
+        trace = Trace(
+            new_id(),
+            "choose",
+            prompt,
+            goal,
+            "choice",
+            self.lm.name,
+            settings=self.config.model_dump(mode="json"),
+        )
+        ctx = self.context(prompt, goal, self.config.statements) if context else []
+        trace.timings["retrieve"] = time.perf_counter() - t0
+        t1 = time.perf_counter()
+        lead = " " if prompt and not prompt[-1].isspace() else ""
+        conts = [o if o[:1].isspace() else lead + o for o in options]
+        notes = "".join(f"{c.text}\n" for c in ctx)
+        with_ctx = self.lm.score(notes + prompt, conts) if ctx else None
+        bare = self.lm.score(prompt, conts)
+        top = max((c.score for c in ctx), default=1.0) or 1.0
+        cands = []
+        for i, option in enumerate(options):
+            lm = (with_ctx or bare)[i].normalised(self.config.alpha)
+            sup = max((c.score / top * support(option, c.text) for c in ctx), default=0.0)
+            terms = {"lm": lm, "retrieval": sup, "lm_bare": bare[i].normalised(self.config.alpha)}
+            score = self.config.w_lm * lm + self.config.w_ret * sup
+            cands.append(Candidate(None, option, option, terms, score))
+        self.pick(cands, 1)
+        trace.candidates = cands
+        trace.timings["score"] = time.perf_counter() - t1
+        best = next(c for c in cands if c.chosen)
+        trace.answer = best.text
+        backing = [c.node_id for c in ctx if c.node_id and support(best.text, c.text) > 0]
+        origin = "overlay" if backing else "model"
+        trace.spans = [Span(0, len(best.text), best.text, backing, origin)]
+        trace.known = bool(ctx)
+        trace.settings["context"] = [
+            {"id": c.node_id, "text": c.text, "score": c.score} for c in ctx
+        ]
+        trace.timings["total"] = time.perf_counter() - t0
+        return trace
