@@ -25,6 +25,13 @@ demo: $(STAMP)
 	$(BIN)/overlay stats --db .overlay-demo/overlay.db
 	$(BIN)/overlay search "how do I keep a sourdough starter alive" -k 5 --db .overlay-demo/overlay.db
 	$(BIN)/overlay links --unresolved --db .overlay-demo/overlay.db
+	# the selector: the default LM picks among the notes and cites them (first run converts it)
+	$(BIN)/overlay ask "How do I keep a sourdough starter alive?" --db .overlay-demo/overlay.db
+	$(BIN)/overlay ask "What does the float test tell me?" --mode compose --db .overlay-demo/overlay.db
+	$(BIN)/overlay choose "To check a levain, drop a spoonful of it into" \
+		--option "water and see if it floats" --option "a hot oven" --db .overlay-demo/overlay.db
+	$(BIN)/overlay run "Bake a sourdough loaf" --db .overlay-demo/overlay.db \
+		--input "Saturday's loaf. The levain floats in water; later the dough has grown by half."
 
 test: $(STAMP)
 	$(BIN)/ruff check src tests bench
@@ -34,6 +41,8 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/retrieve.py
+	$(BIN)/python bench/scoring.py
+	$(BIN)/python bench/ask.py
 	$(BIN)/python bench/report.py
 
 docs: $(STAMP)

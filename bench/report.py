@@ -45,9 +45,52 @@ def retrieve_table(data: dict) -> list[str]:
     return rows
 
 
+def scoring_table(data: dict) -> list[str]:
+    rows = [
+        "| K | prompt tokens | mean candidate tokens | naive s | shared-prefix s | speed-up "
+        "| FLOP bound | max abs Δ logprob | shared / prefill bound |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in data["runs"]:
+        rows.append(
+            f"| {r['k']} | {r['prompt_tokens']} | {r['mean_candidate_tokens']} | {r['naive_s']} "
+            f"| {r['shared_s']} | **{r['speedup']}×** | {r['flop_bound_ratio']}× "
+            f"| {r['max_abs_delta_logprob']} | {r['shared_over_prefill_bound']}× |"
+        )
+    return rows
+
+
+def ask_table(data: dict) -> list[str]:
+    rows = [
+        "| vault | nodes | statement p50 / p95 ms | compose p50 / p95 ms |",
+        "|---|---:|---:|---:|",
+    ]
+    for r in data["runs"]:
+        st, co = r["statement"], r["compose"]
+        rows.append(
+            f"| {r['vault']} | {r['nodes']:,} | **{st['p50_ms']:.0f}** / {st['p95_ms']:.0f} "
+            f"| **{co['p50_ms']:.0f}** / {co['p95_ms']:.0f} |"
+        )
+    o = data["processor_overhead"]
+    rows += [
+        "",
+        f"Per generated token ({o['tokens']} tokens, same prompt): plain `generate` "
+        f"{o['plain_ms_per_token']} ms, with the overlay bias {o['overlay_ms_per_token']} ms "
+        f"(**{o['overlay_over_plain']}×**), strict {o['strict_ms_per_token']} ms "
+        f"(**{o['strict_over_plain']}×**).",
+    ]
+    return rows
+
+
 def main() -> None:
     parts: list[str] = []
-    for name, render in (("ingest", ingest_table), ("retrieve", retrieve_table)):
+    tables = (
+        ("ingest", ingest_table),
+        ("retrieve", retrieve_table),
+        ("scoring", scoring_table),
+        ("ask", ask_table),
+    )
+    for name, render in tables:
         path = RESULTS / f"{name}.json"
         if path.exists():
             data = json.loads(path.read_text())

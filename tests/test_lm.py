@@ -113,3 +113,39 @@ def test_fake_lm_is_deterministic() -> None:
         a.generate("hello there", max_tokens=6).text == b.generate("hello there", max_tokens=6).text
     )
     assert isinstance(a, LM)
+
+
+@pytest.fixture(scope="session")
+def tiny_qwen(tmp_path_factory: pytest.TempPathFactory, smol: HFModel) -> Path:
+    """A small random-weight Qwen2 model folder: the Qwen architecture (q/k/v biases, GQA,
+    its own rotary setup) through the same loading, scoring and generation code."""
+    from transformers import Qwen2Config, Qwen2ForCausalLM
+
+    folder = tmp_path_factory.mktemp("tiny-qwen")
+    config = Qwen2Config(
+        vocab_size=len(smol.tokenizer),
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=2048,
+        eos_token_id=smol.eos_token_id,
+    )
+    torch.manual_seed(0)
+    Qwen2ForCausalLM(config).save_pretrained(folder)
+    smol.tokenizer.save_pretrained(folder)
+    return folder
+
+
+def test_any_hf_folder_works_the_same_way(tiny_qwen: Path, tmp_path: Path) -> None:
+    qwen = HFModel(tiny_qwen)
+    assert qwen.name == tiny_qwen.name and isinstance(qwen, LM)
+    qwen.batch_tokens = 8
+    fast = qwen.score(PROMPT, CONTS)
+    naive = qwen.score_naive(PROMPT, CONTS)
+    assert _maxdiff([s.logprobs for s in fast], [s.logprobs for s in naive]) <= 1e-3
+    assert len(qwen.generate(PROMPT, max_tokens=5).token_ids) <= 5
+    settings = Settings.make(db=tmp_path / "o.db", lm={"model": str(tiny_qwen)})
+    with Overlay(settings=settings) as overlay:
+        assert overlay.lm.name == tiny_qwen.name

@@ -48,8 +48,8 @@ def test_statement_answer_cites_a_node_for_every_span(fake_vault: Overlay) -> No
     chosen = [c for c in trace.candidates if c.chosen]
     assert len(chosen) == 2 and {c.node_id for c in chosen} == set(trace.cited)
     for c in trace.candidates:
-        assert set(c.terms) == {"lm", "retrieval", "information", "activation"}
-        expected = c.terms["lm"] + 2 * c.terms["retrieval"] + c.terms["information"]
+        assert set(c.terms) == {"lm", "lm_raw", "retrieval", "information", "activation"}
+        expected = 4 * c.terms["lm"] + 2 * c.terms["retrieval"] + c.terms["information"]
         assert c.score == pytest.approx(expected + 0.5 * c.terms["activation"])
     best = max(trace.candidates, key=lambda c: c.score)
     assert best.chosen and best.rank == 1
@@ -143,9 +143,18 @@ def test_choose_ranks_options_with_the_overlays_help(smol_vault: Overlay) -> Non
     assert trace.spans[0].nodes  # the chosen option is backed by a note
 
 
+def test_pmi_term_is_question_minus_prior(fake_vault: Overlay) -> None:
+    trace = fake_vault.ask("what does the float test show")
+    sel = fake_vault.selector
+    for c in trace.candidates:
+        assert c.terms["lm"] == pytest.approx(c.terms["lm_raw"] - sel._priors([c.text])[0])
+
+
 def test_real_model_answers_from_the_vault(smol_vault: Overlay) -> None:
     trace = smol_vault.ask("How do I keep a sourdough starter alive?")
     assert trace.known and len(trace.cited) == 2
+    titles = {c.title for c in trace.chosen}
+    assert titles & {"Starter", "Storing a starter", "Feeding a starter"}, titles
     nodes = smol_vault.store.get_nodes(trace.cited)
     assert all(n.source_path for n in nodes.values())
     assert trace.timings["total"] > 0 and trace.model == "SmolLM2-135M-Instruct"

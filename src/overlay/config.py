@@ -118,7 +118,12 @@ class SelectConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    w_lm: float = Field(1.0, description="Weight of the LM's length-normalised log-likelihood.")
+    w_lm: float = Field(4.0, description="Weight of the LM term (per-token log-likelihood).")
+    pmi: bool = Field(
+        True,
+        description="LM term = log P(c | question) − log P(c | no question), per token, so "
+        "statements likely anywhere do not win; False uses log P(c | question) alone.",
+    )
     w_ret: float = Field(2.0, description="Weight of the normalised retrieval score (0..1).")
     w_inf: float = Field(
         1.0, description="Weight of Kharkevich information toward the goal (bits)."

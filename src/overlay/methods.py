@@ -166,7 +166,7 @@ def run(method: Method, task: str, selector: Selector, goal: str = "answer") -> 
                 },
             ]
         )
-        gen = lm.generate(prompt, max_tokens=cfg.step_tokens, stop=["\n\n"])
+        gen = lm.generate(prompt, max_tokens=cfg.step_tokens, stop=["\n"])
         record.output = gen.text.strip()
         at = len(trace.answer)
         line = f"{number}. {record.output}"

@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from overlay.cli.app import DbOpt, EmbedderOpt, JsonOpt, ModelOpt, app, emit, err, open_overlay, out
 from overlay.engine import Overlay
@@ -135,7 +136,7 @@ def run(
             why = f" ({b['note']})" if b.get("note") else ""
             out.print(f"   [magenta]→ step {b['goto']}: {b['chosen']}{why}[/]", highlight=False)
         elif step.output:
-            out.print(f"   [dim]{step.output}[/]", highlight=False, markup=False)
+            out.print(Text("   " + step.output, style="dim"), highlight=False)
     path = " → ".join(str(s.number) for s in trace.steps)
     out.print(f"path: {path}")
     if trace.settings.get("stopped"):

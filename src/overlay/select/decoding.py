@@ -22,6 +22,7 @@ from overlay.lm.base import LM
 from overlay.trace import Span
 
 MAX_MATCH = 16
+MIN_FREE = 3
 END = -1
 
 
@@ -73,13 +74,17 @@ class StatementIndex:
             out.append((m, s, p + 1))
         return out
 
-    def next_tokens(
-        self, generated: Sequence[int], eos: int, longest_only: bool
-    ) -> dict[int, float]:
-        """Next-token weights from the statements: continuations of the (longest) matches, or
-        the statements' first tokens where nothing matches; END of a statement maps to EOS."""
-        found = self.matches(generated)
-        if longest_only and found:
+    def next_tokens(self, generated: Sequence[int], eos: int) -> dict[int, float]:
+        """Next-token weights from the statements (the kNN-LM "datastore" lookup).
+
+        A match counts when it is anchored (the text so far copies a statement from its first
+        token) or at least `MIN_FREE` tokens long; a one-token match on a common word would
+        otherwise jump into the middle of an unrelated sentence. The longest counting matches
+        vote for their next token (a finished statement votes for EOS); with none, at the start
+        or after a sentence's end, the statements' first tokens share the weight; elsewhere the
+        LM's own distribution stands."""
+        found = [(m, s, nxt) for m, s, nxt in self.matches(generated) if m == nxt or m >= MIN_FREE]
+        if found:
             best = max(m for m, _, _ in found)
             found = [f for f in found if f[0] == best]
         weights: dict[int, float] = {}
@@ -87,11 +92,16 @@ class StatementIndex:
             seq = self.seqs[s]
             tok = seq[nxt] if nxt < len(seq) else eos
             weights[tok] = weights.get(tok, 0.0) + 1.0
-        if not weights:
+        if not weights and (not generated or generated[-1] in self.enders):
             for seq, owner in zip(self.seqs, self.owners, strict=True):
                 if owner is not None:
                     weights[seq[0]] = weights.get(seq[0], 0.0) + 1.0
         return weights
+
+    @property
+    def enders(self) -> set[int]:
+        """Last tokens of the statements (a full stop, mostly): a new statement may begin."""
+        return {seq[-1] for seq, owner in zip(self.seqs, self.owners, strict=True) if owner}
 
 
 def allowed_tokens(index: StatementIndex, generated: Sequence[int], eos: int) -> list[int]:
@@ -129,7 +139,7 @@ class OverlayBias(LogitsProcessor):
         out = scores.float().log_softmax(-1).exp()
         for row in range(scores.shape[0]):
             gen = self._pos.generated(input_ids[row])
-            weights = self.index.next_tokens(gen, self.eos, longest_only=True)
+            weights = self.index.next_tokens(gen, self.eos)
             if not weights:
                 continue
             ids = torch.tensor(list(weights), dtype=torch.long)

@@ -29,6 +29,8 @@ from overlay.weights import information
 NOTHING_KNOWN = "Nothing in the overlay is about this, so there is no answer to give."
 STATEMENT_SYSTEM = "Answer the user's question with one statement from their notes."
 COMPOSE_SYSTEM = "Answer the question in one or two sentences, using only these notes:\n{notes}"
+NEUTRAL_QUESTION = "Tell me something."
+PRIOR_CACHE = 20_000
 SKIP_ROLES = {"source", "section"}
 _WIKILINK = re.compile(r"!?\[\[([^\]|#]*)(?:#[^\]|]*)?(?:\|([^\]]*))?\]\]")
 _MARKS = re.compile(r"(\*\*|__|`|^#+\s*|^>\s*(\[![^\]]*\][+-]?)?\s*)", re.M)
@@ -56,6 +58,7 @@ class Selector:
     def __init__(self, store: Store, retriever: Retriever, lm: LM, config: SelectConfig) -> None:
         self.store, self.retriever, self.lm, self.config = store, retriever, lm, config
         self.rng = random.Random(config.seed)
+        self._prior_cache: dict[str, float] = {}
 
     # ------------------------------------------------------------- candidates
     def relevant(self, hit: Hit) -> bool:
@@ -101,14 +104,21 @@ class Selector:
             out.append(Candidate(node_id, text, node.title, terms))
         return out
 
-    def score(self, prompt: str, cands: list[Candidate], lead: str = "") -> None:
-        """Fill each candidate's LM term and its weighted total."""
+    def score(self, question: str, cands: list[Candidate]) -> None:
+        """Fill each candidate's LM term and its weighted total.
+
+        With `pmi` the LM term is log P(c | question) − log P(c | no question), per token: how
+        much the question raises the statement, so a statement likely anywhere (generic, short
+        words) does not win by being likely (surface-form competition, Holtzman et al. 2021)."""
         cfg = self.config
         if cands:
-            for c, sc in zip(
-                cands, self.lm.score(prompt, [lead + c.text for c in cands]), strict=True
-            ):
+            asked = self.lm.score(self._prompt(question), [c.text for c in cands])
+            for c, sc in zip(cands, asked, strict=True):
                 c.terms["lm"] = sc.normalised(cfg.alpha)
+            if cfg.pmi:
+                for c, prior in zip(cands, self._priors([c.text for c in cands]), strict=True):
+                    c.terms["lm_raw"] = c.terms["lm"]
+                    c.terms["lm"] -= prior
         weights = {
             "lm": cfg.w_lm,
             "retrieval": cfg.w_ret,
@@ -117,6 +127,22 @@ class Selector:
         }
         for c in cands:
             c.score = sum(weights.get(k, 0.0) * v for k, v in c.terms.items())
+
+    def _prompt(self, question: str) -> str:
+        return self.lm.chat_template(
+            [{"role": "system", "content": STATEMENT_SYSTEM}, {"role": "user", "content": question}]
+        )
+
+    def _priors(self, texts: list[str]) -> list[float]:
+        """Per-token log P(text | a question that asks nothing), cached: it never changes."""
+        missing = [t for t in dict.fromkeys(texts) if t not in self._prior_cache]
+        if missing:
+            neutral = self._prompt(NEUTRAL_QUESTION)
+            for t, sc in zip(missing, self.lm.score(neutral, missing), strict=True):
+                self._prior_cache[t] = sc.normalised(self.config.alpha)
+            while len(self._prior_cache) > PRIOR_CACHE:
+                self._prior_cache.pop(next(iter(self._prior_cache)))
+        return [self._prior_cache[t] for t in texts]
 
     def pick(self, cands: list[Candidate], n: int) -> list[Candidate]:
         """Argmax (T=0) or sampling from softmax(score/T) without replacement; marks ranks."""
@@ -160,10 +186,7 @@ class Selector:
             trace.timings["total"] = time.perf_counter() - t0
             return trace
         t1 = time.perf_counter()
-        prompt = self.lm.chat_template(
-            [{"role": "system", "content": STATEMENT_SYSTEM}, {"role": "user", "content": question}]
-        )
-        self.score(prompt, cands)
+        self.score(question, cands)
         chosen = self.pick(cands, self.config.statements)
         trace.timings["score"] = time.perf_counter() - t1
         t2 = time.perf_counter()
