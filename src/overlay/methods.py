@@ -205,7 +205,7 @@ def _decide(
     }
     holds = calibrated["Yes"] > calibrated["No"]
     goto = branch.yes if holds else branch.no
-    note = branch.note
+    note = branch.note if not holds else ""  # "(after waiting one hour)" goes with "otherwise"
     if goto is not None and visits[goto] >= cfg.max_visits:
         goto = branch.no if holds else branch.yes
         cut = branch.yes if holds else branch.no

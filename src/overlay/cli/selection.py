@@ -26,24 +26,47 @@ def _loading(overlay: Overlay) -> Iterator[None]:
     yield
 
 
+SHORT = {"lm": "lm", "retrieval": "ret", "information": "inf", "activation": "act"}
+
+
 def _terms(trace: Trace, limit: int) -> Table:
-    table = Table(title="candidates", title_justify="left")
-    for col in ("", "score", "node", "title", *list(trace.candidates[0].terms)):
-        table.add_column(col, overflow="fold")
+    """The best candidates with their weighted terms (every term is in the trace)."""
+    w = trace.settings
+    formula = " + ".join(f"{w.get('w_' + k[:3], 0):g}·{v}" for k, v in SHORT.items())
+    table = Table(title=f"candidates (score = {formula})", title_justify="left")
+    table.add_column("")
+    table.add_column("score", justify="right")
+    table.add_column("node")
+    table.add_column("title", ratio=1, overflow="ellipsis", no_wrap=True)
+    for name in SHORT.values():
+        table.add_column(name, justify="right")
     ranked = sorted(trace.candidates, key=lambda c: -c.score)[:limit]
     for c in ranked:
         table.add_row(
             "✔" if c.chosen else "",
-            f"{c.score:+.3f}",
+            f"{c.score:+.2f}",
             (c.node_id or "")[:8],
-            (c.title or c.text)[:40],
-            *(f"{v:+.3f}" for v in c.terms.values()),
+            c.title or c.text,
+            *(f"{c.terms.get(k, 0.0):+.2f}" for k in SHORT),
         )
     return table
 
 
+def _answer(trace: Trace) -> Text:
+    """The answer with copied spans in bold and the model's own words dimmed."""
+    text, at = Text(), 0
+    for span in trace.spans:
+        text.append(trace.answer[at : span.start])
+        text.append(span.text, style="bold" if span.origin == "overlay" else "dim")
+        at = span.end
+    text.append(trace.answer[at:])
+    return text
+
+
 def _show(overlay: Overlay, trace: Trace, limit: int = 6) -> None:
-    out.print(trace.answer, highlight=False, markup=False)
+    out.print(_answer(trace), highlight=False)
+    if any(s.origin == "model" for s in trace.spans):
+        out.print("[dim](dimmed: the model's own words, backed by no note)[/]")
     cited = overlay.store.get_nodes(trace.cited)
     if cited:
         out.print("[bold]cited:[/]")
