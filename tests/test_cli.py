@@ -169,3 +169,82 @@ def test_selection_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFix
         assert info.value.code == 1
         lines = capsys.readouterr().err.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("error: "), lines
+
+
+def test_learning_commands_end_to_end(vault: Path, tmp_path: Path) -> None:
+    db = ["--db", str(tmp_path / "o.db")]
+    fake = ["--model", "fake", "--embedder", "hashing"]
+    hashing = ["--embedder", "hashing"]
+    run("ingest", str(vault), *db, *hashing)
+    learned = json.loads(
+        run("learn", "Rye starters like it warm.", "--goal", "g", *db, *hashing, "--json")
+    )
+    assert learned["id"] in run("search", "rye starters warm", *db, *hashing)
+    asked = json.loads(run("ask", "how do I feed a starter", *db, *fake, "--json"))
+    fb = json.loads(
+        run(
+            "feedback",
+            asked["id"],
+            "bad",
+            "--correct",
+            "Feed it twice a day.",
+            *db,
+            *hashing,
+            "--json",
+        )
+    )
+    assert fb["correction"] and fb["counted"]
+    hist = json.loads(run("history", *db, "--json"))
+    assert hist[0]["kind"] == "feedback" and hist[0]["undoable"]
+    assert "undid event" in run("undo", str(fb["event"]), *db, *hashing)
+    assert json.loads(run("history", *db, "--json"))[1]["undone"]
+    reverted = json.loads(run("revert", "--to", "1", *db, *hashing, "--json"))
+    assert learned["event"] in reverted["undid"]
+    other = ["--db", str(tmp_path / "other.db")]
+    run("learn", "A second overlay's fact.", *other, *hashing)
+    assert "imported 1 change" in run("merge", str(tmp_path / "other.db"), *db, *hashing)
+    assert "nothing new" in run("merge", str(tmp_path / "other.db"), *db, *hashing)
+    assert isinstance(json.loads(run("insights", *db, "--json", "--min-asks", "1")), list)
+    data = tmp_path / "edits.jsonl"
+    data.write_text(
+        json.dumps(
+            {
+                "prompt": "What is the capital of Zembla?",
+                "target_new": "Kinbote",
+                "ground_truth": "Onhava",
+                "rephrase_prompt": "Zembla's capital city is",
+                "locality_prompt": "The capital of France is",
+                "locality_ground_truth": "Paris",
+            }
+        )
+        + "\n"
+    )
+    result = json.loads(run("eval", "edits", "--data", str(data), *db, *fake, "--json"))
+    assert result["records"] == 1 and set(result["overlay"]) == {
+        "reliability",
+        "generalization",
+        "locality",
+    }
+    assert json.loads(run("stats", *db, "--json"))["nodes"] > 0  # the store was not touched
+
+
+def test_eval_edits_refuses_bad_records(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = tmp_path / "bad.json"
+    data.write_text('[{"prompt": "x"}]')
+    with pytest.raises(SystemExit) as info:
+        sys.argv = [
+            "overlay",
+            "eval",
+            "edits",
+            "--data",
+            str(data),
+            "--db",
+            str(tmp_path / "o.db"),
+            "--model",
+            "fake",
+            "--embedder",
+            "hashing",
+        ]
+        cli.main()
+    assert info.value.code == 1
+    assert "record 0 lacks target_new" in capsys.readouterr().err

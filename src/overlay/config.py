@@ -146,6 +146,17 @@ class SelectConfig(BaseModel):
         description="Relevance gate: a candidate needs this dense cosine to the question (or, "
         "with no embedder, a lexical match); below it the overlay knows nothing about it.",
     )
+    support_first: bool = Field(
+        True,
+        description="Choice grain: an option that a relevant overlay statement contains wins "
+        "over any LM preference (the LM breaks ties); False weighs support by w_ret.",
+    )
+    about_terms: int = Field(
+        2,
+        ge=1,
+        description="A learned statement acts only on questions sharing one of its this many "
+        "most specific words (rarest in the overlay): what it is about.",
+    )
     max_chars: int = Field(
         400, ge=40, description="A candidate's text is cut to this many characters for scoring."
     )

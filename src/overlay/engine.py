@@ -16,7 +16,7 @@ from overlay.errors import ConfigError, NotFoundError, PluginError
 from overlay.graph import Node, NodeKind
 from overlay.ingest.vault import IngestReport, ingest
 from overlay.plugins import Plugins, load_plugins
-from overlay.retrieve.dense import embed_missing
+from overlay.retrieve.dense import embed_missing, embed_text
 from overlay.retrieve.embed import Embedder
 from overlay.retrieve.hybrid import Hit, Retriever
 from overlay.store.base import Store
@@ -294,9 +294,17 @@ class Overlay:
         return self.record(run(method, task, self.selector, goal))
 
     def record(self, trace: Trace) -> Trace:
-        """Store a trace (one event per trace)."""
-        with self.store.change(trace.kind, trace=trace.id, question=trace.question[:200]):
+        """Store a trace (one event per trace); an ask also counts its co-activations."""
+        from overlay.insights import coactivation_ops
+        from overlay.learning import apply
+
+        ops = coactivation_ops(self.store, trace) if trace.kind == "ask" else []
+        payload: dict[str, Any] = {"trace": trace.id, "question": trace.question[:200]}
+        if ops:
+            payload["ops"] = ops
+        with self.store.change(trace.kind, **payload):
             self.store.put_trace(trace.id, trace.question, trace.goal, trace.to_dict())
+            apply(self.store, ops)
         return trace
 
     def trace(self, ref: str) -> Trace:
@@ -319,3 +327,167 @@ class Overlay:
                 f"this store's vectors were made by {', '.join(models)}, not {embedder.name}: "
                 "use the --embedder it was ingested with"
             )
+
+    # -------------------------------------------------------------- learning
+    def _commit(self, kind: str, ops: list[dict[str, Any]], **payload: Any) -> int:
+        """Apply ops as one event; new nodes are embedded and indexed at once."""
+        from overlay.learning import apply
+
+        embedder = self.embedder
+        with self.store.change(kind, ops=ops, **payload) as change:
+            added = apply(self.store, ops)
+            if added and embedder is not None:  # vectors in the same transaction and event
+                nodes = self.store.get_nodes(added)
+                texts = [embed_text(nodes[i].title, nodes[i].text) for i in added if i in nodes]
+                self.store.put_vectors(
+                    [i for i in added if i in nodes], embedder.name, embedder.embed(texts)
+                )
+        if added and embedder is not None:
+            assert self.retriever.index is not None
+            self.retriever.index.sync(None)
+        return change.event_id or 0
+
+    def learn(
+        self,
+        text: str,
+        goal: str | None = None,
+        links: list[str] | None = None,
+        source: str | None = None,
+    ) -> dict[str, Any]:
+        """Add a verified statement, searchable (lexical and dense) as soon as this returns."""
+        from overlay.learning import learn_ops, learned_node
+
+        self._check_embedder()
+        node = learned_node(text, source, goal)
+        ops = learn_ops(self.store, node, goal, [self.node(x).id for x in links or []])
+        event = self._commit("learn", ops, node=node.id)
+        return {"event": event, "id": node.id, "text": node.text, "goal": goal}
+
+    def feedback(
+        self, trace_id: str, verdict: str, correct: str | None = None, goal: str | None = None
+    ) -> dict[str, Any]:
+        """Count a trace's outcome on the nodes it used; a correction is learned and linked."""
+        from overlay.learning import feedback_ops
+
+        trace = self.trace(trace_id)
+        undone = self.store.undone()
+        earlier = [
+            e.id
+            for e in self.store.find_events("feedback", "trace", trace.id)
+            if e.id not in undone
+        ]
+        if earlier:
+            raise ConfigError(
+                f"trace {trace.id} already has feedback (event {earlier[-1]}); "
+                f"`overlay undo {earlier[-1]}` first to change it"
+            )
+        self._check_embedder()
+        ops, gone, node = feedback_ops(self.store, trace, verdict, correct, goal)
+        event = self._commit("feedback", ops, trace=trace.id, verdict=verdict)
+        return {
+            "event": event,
+            "trace": trace.id,
+            "verdict": verdict,
+            "goal": goal or trace.goal,
+            "counted": [
+                o["node"] for o in ops if o["op"] == "count" and (not node or o["node"] != node.id)
+            ],
+            "skipped_deleted": gone,
+            "correction": node.id if node else None,
+        }
+
+    def undo(self, event_id: int) -> dict[str, Any]:
+        """Append the compensating event of `event_id`; state returns to what it was."""
+        from overlay.learning import undo_ops
+
+        event = self.store.event(event_id)
+        if event is None:
+            raise NotFoundError(f"no event {event_id}; `overlay history` lists them")
+        ops = undo_ops(self.store, [event])
+        new = self._commit("undo", ops, undoes=[event.id], what=event.kind)
+        return {"event": new, "undid": event.id, "kind": event.kind}
+
+    def revert(self, to: int) -> dict[str, Any]:
+        """Undo every undoable event after `to` (newest first) as one event."""
+        from overlay.learning import undo_ops
+
+        if self.store.event(to) is None:
+            raise NotFoundError(f"no event {to}; `overlay history` lists them")
+        undone = self.store.undone()
+        later = [
+            e
+            for e in self.store.events_after(to)
+            if "ops" in e.payload and e.id not in undone and e.kind not in ("undo", "revert")
+        ]
+        if not later:
+            return {"event": None, "undid": []}
+        ops = undo_ops(self.store, later)
+        new = self._commit("revert", ops, undoes=[e.id for e in later], to=to)
+        return {"event": new, "undid": [e.id for e in later]}
+
+    def history(self, limit: int = 30) -> list[dict[str, Any]]:
+        undone = self.store.undone()
+        rows = []
+        for e in self.store.events(limit):
+            p = e.payload
+            what = p.get("question") or p.get("node") or p.get("trace") or p.get("path") or ""
+            if e.kind in ("undo", "revert"):
+                what = "undoes " + ", ".join(map(str, p.get("undoes", [])))
+            rows.append(
+                {
+                    "id": e.id,
+                    "ts": e.ts,
+                    "kind": e.kind,
+                    "what": str(what)[:80],
+                    "undoable": "ops" in p,
+                    "undone": e.id in undone,
+                }
+            )
+        return rows
+
+    def merge(self, other: Path | str) -> dict[str, Any]:
+        """Sum another overlay's counts into this one and add its learned nodes."""
+        from overlay.learning import merge_ops
+
+        self._check_embedder()
+        ops, imported = merge_ops(self.store, Path(other))
+        if not imported:
+            return {"event": None, "imported": 0, "ops": 0}
+        event = self._commit("merge", ops, path=str(other), imported=imported)
+        return {"event": event, "imported": len(imported), "ops": len(ops)}
+
+    def insights(self, min_asks: int = 3) -> list[dict[str, Any]]:
+        from overlay.insights import proposals
+
+        return [vars(i) for i in proposals(self.store, min_asks)]
+
+    def decide_insight(self, insight_id: str, accept: bool) -> dict[str, Any]:
+        from overlay.insights import decision_ops, find
+
+        insight = find(self.store, insight_id)
+        if insight is None:
+            raise NotFoundError(f"no insight {insight_id!r}; `overlay insights` lists them")
+        kind = "learn" if accept else "insight_reject"
+        event = self._commit(kind, decision_ops(insight, accept), insight=insight.id)
+        return {"event": event, "insight": insight.id, "accepted": accept}
+
+    # ------------------------------------------------------------ evaluation
+    def sibling(self, db: Path) -> Overlay:
+        """Another store with this one's settings and already-loaded models."""
+        other = Overlay(settings=self.settings.model_copy(update={"db": db}), plugins=self.plugins)
+        other._embedder, other._embedder_loaded = self.embedder, True
+        other.lm = self.lm
+        return other
+
+    def eval_edits(
+        self,
+        data: Path,
+        limit: int | None = None,
+        sequential: bool = True,
+        progress: Progress | None = None,
+    ) -> dict[str, Any]:
+        """The edit benchmark on a scratch copy of this store (see `overlay.evaluate.edits`)."""
+        from overlay.evaluate.edits import evaluate, load
+
+        records = load(data, limit)
+        return evaluate(self.store.path, records, self.sibling, sequential, progress)

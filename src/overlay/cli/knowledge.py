@@ -77,8 +77,8 @@ def search(
             for name in ("lexical", "dense")
             if name + "_rank" in parts
         ]
-        if "graph" in parts:
-            why.append(f"graph +{parts['graph']:.4f} via {', '.join(hit.via)}")
+        if parts.get("graph", 0.0) > parts.get("rrf", 0.0):
+            why = [f"graph {parts['graph']:.4f} via {', '.join(hit.via)}"]
         where = f"{hit.source_path}:{hit.line}" if hit.source_path else "(learned)"
         out.print(
             f"[bold]{rank}. {hit.title}[/]  [dim]{hit.kind} {hit.node_id}[/]", highlight=False

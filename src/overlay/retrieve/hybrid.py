@@ -115,7 +115,10 @@ class Retriever:
                     p["graph"] = gain
                 via.setdefault(to, []).append(frm)
         for p in parts.values():
-            p["score"] = p.get("rrf", 0.0) + p.get("graph", 0.0)
+            # a neighbour is lifted to part of its hit's score, never above it, and a node's
+            # own evidence is not inflated by its links (adding would let any node linked to
+            # the best hit outrank it: RRF scores differ by little)
+            p["score"] = max(p.get("rrf", 0.0), p.get("graph", 0.0))
         best = sorted(parts, key=lambda i: (-parts[i]["score"], i))[:k]
         nodes = self.store.get_nodes(best)
         stems = set(analyze(query))

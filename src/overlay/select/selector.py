@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from overlay.config import SelectConfig
 from overlay.graph import new_id
 from overlay.lm.base import LM
+from overlay.retrieve.about import is_about
 from overlay.retrieve.activation import spread
 from overlay.retrieve.hybrid import Hit, Retriever
 from overlay.retrieve.lexical import analyze
@@ -30,6 +31,7 @@ NOTHING_KNOWN = "Nothing in the overlay is about this, so there is no answer to 
 STATEMENT_SYSTEM = "Answer the user's question with one statement from their notes."
 COMPOSE_SYSTEM = "Answer the question in one or two sentences, using only these notes:\n{notes}"
 NEUTRAL_QUESTION = "Tell me something."
+SUPPORT_FIRST = 1000.0  # weight that makes support lexicographically first in `choose`
 PRIOR_CACHE = 20_000
 SKIP_ROLES = {"source", "section"}
 _WIKILINK = re.compile(r"!?\[\[([^\]|#]*)(?:#[^\]|]*)?(?:\|([^\]]*))?\]\]")
@@ -86,6 +88,12 @@ class Selector:
         for node_id in order:
             node = nodes.get(node_id)
             if node is None or node.meta.get("role") in SKIP_ROLES:
+                continue
+            # a learned statement acts only where the question is about what it is about
+            # (a correction is about the question it corrected)
+            if node.meta.get("learned") and not is_about(
+                self.store, question, node.meta.get("about") or node.text, cfg.about_terms
+            ):
                 continue
             text = plain(node.text, cfg.max_chars)
             if len(text) < 12:
@@ -270,7 +278,9 @@ class Selector:
             lm = (with_ctx or bare)[i].normalised(self.config.alpha)
             sup = max((c.score / top * support(option, c.text) for c in ctx), default=0.0)
             terms = {"lm": lm, "retrieval": sup, "lm_bare": bare[i].normalised(self.config.alpha)}
-            score = self.config.w_lm * lm + self.config.w_ret * sup
+            # the overlay's knowledge has priority: support decides, the LM breaks ties
+            w_sup = SUPPORT_FIRST if self.config.support_first else self.config.w_ret
+            score = self.config.w_lm * lm + w_sup * sup
             cands.append(Candidate(None, option, option, terms, score))
         self.pick(cands, 1)
         trace.candidates = cands

@@ -115,6 +115,30 @@ MIGRATIONS: tuple[Migration, ...] = (
             BEGIN DELETE FROM vectors WHERE key = new.key; END;
         """,
     ),
+    Migration(
+        "0002_learning",
+        """
+        CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        INSERT INTO meta VALUES ('store_id', lower(hex(randomblob(16))));
+
+        CREATE TABLE merged (
+            store_id TEXT PRIMARY KEY,
+            event_id INTEGER NOT NULL,
+            path TEXT NOT NULL
+        );
+
+        CREATE TABLE coactivations (
+            a TEXT NOT NULL REFERENCES nodes(id) ON DELETE CASCADE,
+            b TEXT NOT NULL REFERENCES nodes(id) ON DELETE CASCADE,
+            asks INTEGER NOT NULL DEFAULT 0,
+            level REAL NOT NULL DEFAULT 0,
+            rejected INTEGER NOT NULL DEFAULT 0,
+            accepted INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (a, b),
+            CHECK (a < b)
+        );
+        """,
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

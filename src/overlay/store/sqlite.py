@@ -72,6 +72,7 @@ class SQLiteStore:
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"{self.path} is not an overlay store ({exc})") from None
         self._depth = 0
+        self._batch = False
         self._migrate()
 
     # ----------------------------------------------------------------- schema
@@ -123,11 +124,39 @@ class SQLiteStore:
     def close(self) -> None:
         self.db.close()
 
+    def copy_to(self, path: Path) -> None:
+        """A consistent copy of the whole store in one new file (VACUUM INTO)."""
+        self.db.execute("VACUUM INTO ?", (str(path),))
+
     # ------------------------------------------------------------ transactions
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Many changes, each with its own event, in one transaction (bulk feedback)."""
+        if self._depth or self._batch:
+            raise StoreError("a batch cannot start inside a change or another batch")
+        self.db.execute("BEGIN IMMEDIATE")
+        self._batch = True
+        try:
+            yield
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        finally:
+            self._batch = False
+
     @contextmanager
     def change(self, kind: str, **payload: Any) -> Iterator[Change]:
         """One transaction + one event. Nested changes fold into the outer one."""
         change = Change(kind, dict(payload))
+        if self._batch and not self._depth:
+            self._depth = 1
+            try:
+                yield change
+                change.event_id = self._log(change)
+            finally:
+                self._depth = 0
+            return
         if self._depth:
             self._depth += 1
             try:
@@ -139,17 +168,20 @@ class SQLiteStore:
         self._depth = 1
         try:
             yield change
-            cur = self.db.execute(
-                "INSERT INTO events(ts, kind, payload) VALUES (?, ?, ?)",
-                (_now(), change.kind, json.dumps(change.payload, ensure_ascii=False, default=str)),
-            )
-            change.event_id = cur.lastrowid
+            change.event_id = self._log(change)
             self.db.execute("COMMIT")
         except BaseException:
             self.db.execute("ROLLBACK")
             raise
         finally:
             self._depth = 0
+
+    def _log(self, change: Change) -> int:
+        cur = self.db.execute(
+            "INSERT INTO events(ts, kind, payload) VALUES (?, ?, ?)",
+            (_now(), change.kind, json.dumps(change.payload, ensure_ascii=False, default=str)),
+        )
+        return int(cur.lastrowid or 0)
 
     def _writing(self) -> None:
         if not self._depth:
@@ -503,7 +535,120 @@ class SQLiteStore:
         ).fetchone()
         return int(row[0]), int(row[1])
 
+    def add_counts(self, rows: Iterable[tuple[str, str, int, int]]) -> None:
+        """Add (node, goal, Δs, Δf); a row back at 0/0 is removed, so undo leaves no trace."""
+        self._writing()
+        for node_id, goal, ds, df in rows:
+            self.db.execute(
+                "INSERT INTO counts(node_id, goal, s, f) VALUES (?,?,?,?)"
+                " ON CONFLICT(node_id, goal) DO UPDATE SET s = s + excluded.s, f = f + excluded.f",
+                (node_id, goal, ds, df),
+            )
+            self.db.execute(
+                "DELETE FROM counts WHERE node_id = ? AND goal = ? AND s = 0 AND f = 0",
+                (node_id, goal),
+            )
+
+    def all_counts(self) -> dict[tuple[str, str], tuple[int, int]]:
+        rows = self.db.execute("SELECT node_id, goal, s, f FROM counts")
+        return {(r[0], r[1]): (int(r[2]), int(r[3])) for r in rows}
+
+    # ------------------------------------------------------- identity, merges
+    def store_id(self) -> str:
+        return str(self.db.execute("SELECT value FROM meta WHERE key = 'store_id'").fetchone()[0])
+
+    def merged(self) -> dict[str, str]:
+        return dict(self.db.execute("SELECT store_id, path FROM merged").fetchall())
+
+    def set_merged(self, store_id: str, path: str, event_id: int | None) -> None:
+        """Record (event_id given) or forget (None) that another store was merged in."""
+        self._writing()
+        if event_id is None:
+            self.db.execute("DELETE FROM merged WHERE store_id = ?", (store_id,))
+        else:
+            self.db.execute("INSERT INTO merged VALUES (?,?,?)", (store_id, event_id, path))
+
+    # ---------------------------------------------------------- co-activation
+    def add_coactivations(self, rows: Iterable[tuple[str, str, int, float, int, int]]) -> None:
+        """Add (a, b, Δasks, Δlevel, Δrejected, Δaccepted) with a < b; zero rows vanish."""
+        self._writing()
+        for a, b, asks, level, rejected, accepted in rows:
+            self.db.execute(
+                "INSERT INTO coactivations(a, b, asks, level, rejected, accepted)"
+                " VALUES (?,?,?,?,?,?)"
+                " ON CONFLICT(a, b) DO UPDATE SET asks = asks + excluded.asks,"
+                " level = level + excluded.level, rejected = rejected + excluded.rejected,"
+                " accepted = accepted + excluded.accepted",
+                (a, b, asks, level, rejected, accepted),
+            )
+            self.db.execute(
+                "DELETE FROM coactivations WHERE a = ? AND b = ? AND asks = 0 AND rejected = 0"
+                " AND accepted = 0",
+                (a, b),
+            )
+
+    def coactivations(self, min_asks: int = 1) -> list[tuple[str, str, int, float, int, int]]:
+        rows = self.db.execute(
+            "SELECT a, b, asks, level, rejected, accepted FROM coactivations WHERE asks >= ?"
+            " ORDER BY asks DESC, level DESC, a, b",
+            (min_asks,),
+        )
+        return [(r[0], r[1], int(r[2]), float(r[3]), int(r[4]), int(r[5])) for r in rows]
+
+    def linked(self, pairs: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
+        """Which of the (a, b) pairs already have an edge, either way."""
+        out = set()
+        for a, b in pairs:
+            row = self.db.execute(
+                "SELECT 1 FROM edges WHERE (src = ? AND dst = ?) OR (src = ? AND dst = ?) LIMIT 1",
+                (a, b, b, a),
+            ).fetchone()
+            if row:
+                out.add((a, b))
+        return out
+
+    def delete_edge(self, edge: Edge) -> None:
+        """Remove one edge equal to `edge` (src, dst, kind)."""
+        self._writing()
+        self.db.execute(
+            "DELETE FROM edges WHERE id = (SELECT id FROM edges WHERE src = ? AND dst IS ?"
+            " AND kind = ? ORDER BY id DESC LIMIT 1)",
+            (edge.src, edge.dst, edge.kind.value),
+        )
+
     # ---------------------------------------------------------- log, summary
+    def event(self, event_id: int) -> Event | None:
+        row = self.db.execute(
+            "SELECT id, ts, kind, payload FROM events WHERE id = ?", (event_id,)
+        ).fetchone()
+        return Event(row[0], row[1], row[2], json.loads(row[3])) if row else None
+
+    def events_after(self, event_id: int) -> list[Event]:
+        rows = self.db.execute(
+            "SELECT id, ts, kind, payload FROM events WHERE id > ? ORDER BY id", (event_id,)
+        )
+        return [Event(r[0], r[1], r[2], json.loads(r[3])) for r in rows]
+
+    def find_events(self, kind: str, key: str, value: str) -> list[Event]:
+        rows = self.db.execute(
+            "SELECT id, ts, kind, payload FROM events WHERE kind = ? AND"
+            " json_extract(payload, '$.' || ?) = ? ORDER BY id",
+            (kind, key, value),
+        )
+        return [Event(r[0], r[1], r[2], json.loads(r[3])) for r in rows]
+
+    def undone(self) -> set[int]:
+        """Events whose effect is currently undone. Walking undo events newest first, an
+        undo that is itself undone is skipped, so undoing an undo re-applies the original."""
+        rows = self.db.execute(
+            "SELECT id, payload FROM events WHERE kind IN ('undo', 'revert') ORDER BY id DESC"
+        ).fetchall()
+        undone: set[int] = set()
+        for event_id, payload in rows:
+            if event_id not in undone:
+                undone.update(json.loads(payload).get("undoes", []))
+        return undone
+
     def events(self, limit: int = 50) -> list[Event]:
         rows = self.db.execute(
             "SELECT id, ts, kind, payload FROM events ORDER BY id DESC LIMIT ?", (limit,)

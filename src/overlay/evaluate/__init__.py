@@ -1,0 +1,1 @@
+"""Evaluation: how the overlay does on knowledge edits (and, later, self-tests and locality)."""

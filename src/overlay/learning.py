@@ -1,0 +1,262 @@
+"""Learning without weights: learn, feedback, undo, revert, merge — all as events of ops.
+
+Every change the user can take back is a list of small ops stored in its event's payload
+(`count`, `node+`/`node-`, `edge+`/`edge-`, `coact`, `merged+`/`merged-`). Undo appends an
+event with the inverse ops, so state after undo equals state before, exactly (a count row back
+at 0/0 is removed). Counts are sums, so feedback is O(1), merges commute, and nothing is ever
+forgotten by a gradient step (DESIGN.md, "Learning without weights").
+"""
+
+from __future__ import annotations
+
+import getpass
+import hashlib
+import json
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from overlay.errors import ConfigError, NotFoundError, StoreError
+from overlay.graph import Edge, EdgeKind, Node, NodeKind, new_id
+from overlay.retrieve.lexical import terms
+from overlay.store.base import Event, Store
+from overlay.trace import Trace
+
+Op = dict[str, Any]
+VERDICTS = {"good": (1, 0), "bad": (0, 1)}
+_INVERSE = {
+    "node+": "node-",
+    "node-": "node+",
+    "edge+": "edge-",
+    "edge-": "edge+",
+    "merged+": "merged-",
+    "merged-": "merged+",
+}
+
+
+def node_op(node: Node) -> Op:
+    return {
+        "op": "node+",
+        "node": {
+            "id": node.id,
+            "kind": node.kind.value,
+            "title": node.title,
+            "text": node.text,
+            "source_path": node.source_path,
+            "line_start": node.line_start,
+            "line_end": node.line_end,
+            "meta": node.meta,
+        },
+    }
+
+
+def edge_op(src: str, dst: str, kind: EdgeKind, **meta: Any) -> Op:
+    return {"op": "edge+", "edge": {"src": src, "dst": dst, "kind": kind.value, "meta": meta}}
+
+
+def inverse(ops: Sequence[Op]) -> list[Op]:
+    """The ops that take `ops` back, in reverse order."""
+    out: list[Op] = []
+    for op in reversed(ops):
+        inv = dict(op)
+        if op["op"] in _INVERSE:
+            inv["op"] = _INVERSE[op["op"]]
+        elif op["op"] == "count":
+            inv["s"], inv["f"] = -op["s"], -op["f"]
+        elif op["op"] == "coact":
+            for k in ("asks", "level", "rejected", "accepted"):
+                inv[k] = -op.get(k, 0)
+        else:
+            raise StoreError(f"unknown op {op['op']!r} in the event log")
+        out.append(inv)
+    return out
+
+
+def apply(store: Store, ops: Sequence[Op]) -> list[str]:
+    """Apply ops inside the caller's change; returns ids of nodes added (to embed)."""
+    added: list[str] = []
+    for op in ops:
+        kind = op["op"]
+        if kind == "count":
+            if store.get_node(op["node"]) is not None:
+                store.add_counts([(op["node"], op["goal"], op["s"], op["f"])])
+        elif kind == "node+":
+            data = op["node"]
+            node = Node(
+                data["id"],
+                NodeKind(data["kind"]),
+                data["title"],
+                data["text"],
+                data.get("source_path"),
+                data.get("line_start"),
+                data.get("line_end"),
+                data.get("meta") or {},
+            )
+            store.put_nodes([(node, terms(node.text), terms(node.title))])
+            added.append(node.id)
+        elif kind == "node-":
+            store.delete_nodes([op["node"]["id"]])
+        elif kind in ("edge+", "edge-"):
+            e = op["edge"]
+            edge = Edge(e["src"], EdgeKind(e["kind"]), e["dst"], meta=e.get("meta") or {})
+            if kind == "edge-":
+                store.delete_edge(edge)
+            elif store.get_node(edge.src) and edge.dst and store.get_node(edge.dst):
+                store.add_edges([edge])
+        elif kind == "coact":
+            store.add_coactivations(
+                [
+                    (
+                        op["a"],
+                        op["b"],
+                        op.get("asks", 0),
+                        op.get("level", 0.0),
+                        op.get("rejected", 0),
+                        op.get("accepted", 0),
+                    )
+                ]
+            )
+        elif kind in ("merged+", "merged-"):
+            store.set_merged(op["store_id"], op["path"], op["event"] if kind == "merged+" else None)
+        else:
+            raise StoreError(f"unknown op {kind!r}")
+    return added
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def learned_node(text: str, source: str | None, goal: str | None, **meta: Any) -> Node:
+    text = " ".join(text.split())
+    if not text:
+        raise ConfigError("the statement to learn is empty")
+    title = text if len(text) <= 80 else text[:77].rsplit(" ", 1)[0] + "…"
+    info = {
+        "role": "learned",
+        "learned": True,
+        "source": source,
+        "goal": goal,
+        "by": getpass.getuser(),
+        "at": _now(),
+        **meta,
+    }
+    return Node(
+        new_id(),
+        NodeKind.FACT,
+        title,
+        text,
+        None,
+        None,
+        None,
+        {k: v for k, v in info.items() if v is not None},
+    )
+
+
+def learn_ops(store: Store, node: Node, goal: str | None, links: Sequence[str]) -> list[Op]:
+    ops = [node_op(node)]
+    for link in links:
+        if store.get_node(link) is None:
+            raise NotFoundError(f"--link {link!r}: no such node; `overlay search` shows ids")
+        ops.append(edge_op(node.id, link, EdgeKind.LINKS_TO))
+    if goal:
+        ops.append({"op": "count", "node": node.id, "goal": goal, "s": 1, "f": 0})
+    return ops
+
+
+def feedback_ops(
+    store: Store, trace: Trace, verdict: str, correct: str | None, goal: str | None
+) -> tuple[list[Op], list[str], Node | None]:
+    """Ops for feedback on a trace: counts of the nodes it used, and a learned correction."""
+    if verdict not in VERDICTS:
+        raise ConfigError(f"verdict {verdict!r} is not 'good' or 'bad'")
+    goal = goal or trace.goal
+    used = trace.cited or [c.node_id for c in trace.chosen if c.node_id]
+    present = store.get_nodes(used)
+    gone = [n for n in used if n not in present]
+    if not present and not correct:
+        raise NotFoundError(
+            f"trace {trace.id} used no node that still exists ({', '.join(gone) or 'none'}); "
+            "nothing to count — give --correct to teach the right answer"
+        )
+    ds, df = VERDICTS[verdict]
+    ops: list[Op] = [
+        {"op": "count", "node": n, "goal": goal, "s": ds, "f": df} for n in used if n in present
+    ]
+    node = None
+    if correct:
+        node = learned_node(
+            correct, f"correction of trace {trace.id}", goal, trace=trace.id, about=trace.question
+        )
+        ops += [node_op(node), {"op": "count", "node": node.id, "goal": goal, "s": 1, "f": 0}]
+        relation = EdgeKind.CONTRADICTS if verdict == "bad" else EdgeKind.SUPPORTS
+        ops += [edge_op(node.id, n, relation, trace=trace.id) for n in used if n in present]
+    return ops, gone, node
+
+
+def undo_ops(store: Store, events: Sequence[Event]) -> list[Op]:
+    """Inverse ops of `events` (newest first); refuses events that cannot be taken back."""
+    undone = store.undone()
+    ops: list[Op] = []
+    for event in sorted(events, key=lambda e: -e.id):
+        if "ops" not in event.payload:
+            raise ConfigError(
+                f"event {event.id} ({event.kind}) cannot be undone: "
+                + (
+                    "edit or delete the file and ingest again"
+                    if event.kind == "ingest"
+                    else "it changed no learned state"
+                )
+            )
+        if event.id in undone:
+            raise ConfigError(f"event {event.id} is already undone; undo event's undo to redo it")
+        ops += inverse(event.payload["ops"])
+    return ops
+
+
+def event_key(event: Event) -> str:
+    """A content identity for an event, the same in every copy of a store."""
+    blob = json.dumps([event.ts, event.kind, event.payload], sort_keys=True, ensure_ascii=False)
+    return hashlib.blake2b(blob.encode(), digest_size=12).hexdigest()
+
+
+def units(store: Store) -> dict[str, list[Op]]:
+    """Every change this store holds, by identity: its own undoable events and the events
+    it imported by merging (with their original identities), each with its ops."""
+    out: dict[str, list[Op]] = {}
+    undone = store.undone()
+    for event in store.events_after(0):
+        # live contributions only: an undone change and the undo that took it back cancel,
+        # so neither travels (an undo made after another store imported a change stays here)
+        if event.id in undone or event.kind in ("undo", "revert"):
+            continue
+        if event.kind == "merge":
+            for unit in event.payload.get("imported", []):
+                out[unit["key"]] = unit["ops"]
+        elif "ops" in event.payload:
+            out[event_key(event)] = event.payload["ops"]
+    return out
+
+
+def merge_ops(store: Store, other_path: Path) -> tuple[list[Op], list[dict[str, Any]]]:
+    """Import the changes another overlay holds that this one does not.
+
+    A merge is a union of event logs: each change (learn, feedback, undo, …) is imported once
+    by its content identity, wherever it came from, so merging is commutative, associative
+    and idempotent, and copies of one store share their common past instead of doubling it."""
+    from overlay.store.sqlite import SQLiteStore
+
+    if not other_path.exists():
+        raise NotFoundError(f"no overlay store at {other_path}")
+    if store.path.resolve() == other_path.resolve():
+        raise ConfigError(f"{other_path} is this overlay itself")
+    other = SQLiteStore(other_path, create=False)
+    try:
+        have = units(store)
+        imported: list[dict[str, Any]] = [
+            {"key": key, "ops": ops} for key, ops in units(other).items() if key not in have
+        ]
+    finally:
+        other.close()
+    return [op for unit in imported for op in unit["ops"]], imported

@@ -1,0 +1,238 @@
+"""Learning without weights: learn, feedback, undo, revert, merge, insights — exact and
+reversible; and the loop a user sees: a wrong answer, corrected, answered right next time."""
+
+from __future__ import annotations
+
+import random
+import shutil
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from overlay import ConfigError, NotFoundError, Overlay, Settings
+from overlay.lm.hf import HFModel
+from overlay.retrieve.embed import SentenceTransformerEmbedder
+from overlay.weights import information
+
+from .conftest import VAULT
+
+
+def fake(db: Path) -> Overlay:
+    return Overlay(
+        settings=Settings.make(db=db, retrieve={"embedder": "hashing"}, lm={"model": "fake"})
+    )
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The vault ingested once (hashing embedder); tests copy the file."""
+    db = tmp_path_factory.mktemp("tpl") / "o.db"
+    with fake(db) as ov:
+        ov.ingest([VAULT])
+    return db
+
+
+def copy_of(template: Path, tmp_path: Path, name: str = "o.db") -> Overlay:
+    target = tmp_path / name
+    for suffix in ("", "-wal", "-shm"):
+        src = Path(str(template) + suffix)
+        if src.exists():
+            shutil.copy(src, str(target) + suffix)
+    return fake(target)
+
+
+def test_information_has_the_papers_properties() -> None:
+    assert information(0, 0, 0, 0) == 0.0
+    assert information(5, 0, 5, 5) > 0 > information(0, 5, 5, 5)
+
+
+def test_learn_is_searchable_at_once_and_undo_removes_it(template: Path, tmp_path: Path) -> None:
+    with copy_of(template, tmp_path) as ov:
+        before = ov.stats()["nodes"]
+        done = ov.learn(
+            "Rye levain ferments faster than wheat levain.",
+            goal="answer",
+            links=[ov.search("Rye bread", 1)[0].node_id],
+            source="my notebook",
+        )
+        assert done["id"] in [h.node_id for h in ov.search("rye levain ferments faster", 3)]
+        node = ov.node(done["id"])
+        assert node.meta["learned"] and node.meta["source"] == "my notebook"
+        assert ov.store.counts([done["id"]], "answer") == {done["id"]: (1, 0)}
+        ov.undo(done["event"])
+        assert ov.stats()["nodes"] == before
+        assert all(h.node_id != done["id"] for h in ov.search("rye levain ferments faster", 5))
+        with pytest.raises(ConfigError, match="already undone"):
+            ov.undo(done["event"])
+
+
+def test_feedback_moves_counts_once_and_undo_is_exact(template: Path, tmp_path: Path) -> None:
+    with copy_of(template, tmp_path) as ov:
+        trace = ov.ask("how do I feed a sourdough starter")
+        counts0 = ov.store.all_counts()
+        fb = ov.feedback(trace.id, "good")
+        assert set(fb["counted"]) == set(trace.cited)
+        assert all(ov.store.counts([n], "answer")[n] == (1, 0) for n in trace.cited)
+        with pytest.raises(ConfigError, match="already has feedback"):
+            ov.feedback(trace.id, "bad")
+        ov.undo(fb["event"])
+        assert ov.store.all_counts() == counts0
+        ov.feedback(trace.id, "bad")  # allowed again once the first is undone
+        with pytest.raises(NotFoundError):
+            ov.feedback("no-such-trace", "good")
+        with pytest.raises(ConfigError, match="verdict"):
+            ov.feedback(ov.ask("float test").id, "meh")
+
+
+def test_feedback_on_deleted_nodes_is_a_clear_error(vault: Path, tmp_path: Path) -> None:
+    with fake(tmp_path / "o.db") as ov:
+        ov.ingest([vault])
+        trace = ov.ask("what is hooch")
+        for path in vault.glob("*.md"):
+            path.unlink()
+        ov.ingest([vault])
+        with pytest.raises(NotFoundError, match="no node that still exists"):
+            ov.feedback(trace.id, "bad")
+        fixed = ov.feedback(trace.id, "bad", correct="Hooch is alcohol from a hungry starter.")
+        assert fixed["skipped_deleted"] and fixed["correction"]
+
+
+@settings(
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["good", "bad", "learn"]), st.integers(0, 5)),
+        min_size=1,
+        max_size=8,
+    ),
+    st.randoms(),
+)
+def test_any_events_undone_in_any_order_restore_counts(
+    template: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+    steps: list[tuple[str, int]],
+    rnd: random.Random,
+) -> None:
+    with copy_of(template, tmp_path_factory.mktemp("prop")) as ov:
+        questions = [
+            "feed a starter",
+            "float test",
+            "bulk fermentation",
+            "hooch",
+            "crumb",
+            "shaping",
+        ]
+        before_counts, before_nodes = ov.store.all_counts(), ov.stats()["nodes"]
+        events = []
+        for what, i in steps:
+            if what == "learn":
+                events.append(ov.learn(f"Fact number {i} about {questions[i]}.", goal="g")["event"])
+            else:
+                trace = ov.ask(questions[i])
+                events.append(ov.feedback(trace.id, what, goal="g")["event"])
+        rnd.shuffle(events)
+        for event in events:
+            ov.undo(event)
+        assert ov.store.all_counts() == before_counts
+        assert ov.stats()["nodes"] == before_nodes
+
+
+def test_revert_and_history(template: Path, tmp_path: Path) -> None:
+    with copy_of(template, tmp_path) as ov:
+        mark = ov.history(1)[0]["id"]
+        counts0 = ov.store.all_counts()
+        a = ov.learn("Salt slows fermentation.")
+        ov.feedback(ov.ask("salt fermentation").id, "good")
+        rows = ov.history(10)
+        assert rows[0]["kind"] == "feedback" and rows[0]["undoable"]
+        result = ov.revert(mark)
+        assert a["event"] in result["undid"]
+        assert ov.store.all_counts() == counts0
+        with pytest.raises(NotFoundError):
+            ov.node(a["id"])
+        assert ov.history(1)[0]["kind"] == "revert"
+        undo_of_revert = ov.undo(ov.history(1)[0]["id"])
+        assert undo_of_revert["kind"] == "revert" and ov.node(a["id"])
+        with pytest.raises(ConfigError, match="cannot be undone"):
+            ov.undo(1)  # an ingest
+
+
+def _state(ov: Overlay) -> tuple[dict, set]:
+    learned = {n.text for n in ov.store.iter_nodes() if n.meta.get("learned")}
+    return ov.store.all_counts(), learned
+
+
+def test_merge_is_commutative_associative_and_idempotent(template: Path, tmp_path: Path) -> None:
+    def member(name: str, fact: str, verdict: str) -> Path:
+        with copy_of(template, tmp_path, name) as ov:
+            ov.learn(fact, goal="answer")
+            ov.feedback(ov.ask("feed a starter").id, verdict)
+        return tmp_path / name
+
+    a, b, c = (
+        member("a.db", "Fact A.", "good"),
+        member("b.db", "Fact B.", "bad"),
+        member("c.db", "Fact C.", "good"),
+    )
+    results = []
+    for i, order in enumerate(([a, b, c], [c, a, b], [b, c, a])):
+        with copy_of(template, tmp_path, f"t{i}.db") as ov:
+            for other in order:
+                ov.merge(other)
+            assert ov.merge(order[0])["imported"] == 0  # idempotent
+            results.append(_state(ov))
+    assert results[0] == results[1] == results[2]
+    assert results[0][1] == {"Fact A.", "Fact B.", "Fact C."}
+    # associativity: b and c merged first, then that into a fresh one after a
+    with copy_of(template, tmp_path, "bc.db") as bc:
+        bc.merge(b)
+        bc.merge(c)
+    with copy_of(template, tmp_path, "abc.db") as ov:
+        ov.merge(a)
+        ov.merge(tmp_path / "bc.db")
+        ov.merge(c)  # already in through bc: nothing counted twice
+        assert _state(ov) == results[0]
+        with pytest.raises(ConfigError, match="itself"):
+            ov.merge(tmp_path / "abc.db")
+
+
+def test_insights_from_repeated_coactivation(template: Path, tmp_path: Path) -> None:
+    with copy_of(template, tmp_path) as ov:
+        for q in ("starter flour water", "feed the starter flour", "starter water feeding"):
+            ov.ask(q)
+        found = ov.insights(min_asks=2)
+        assert found, "three related asks should co-activate some unlinked pair"
+        first = found[0]
+        assert first["asks"] >= 2 and first["a"] < first["b"]
+        accepted = ov.decide_insight(first["id"][:10], accept=True)
+        assert first["id"] not in {i["id"] for i in ov.insights(min_asks=2)}
+        assert any(e.kind.value == "analogy" for e in ov.store.edges_of(first["a"]))
+        ov.undo(accepted["event"])
+        assert first["id"] in {i["id"] for i in ov.insights(min_asks=2)}
+        if len(found) > 1:
+            ov.decide_insight(found[1]["id"], accept=False)
+            assert found[1]["id"] not in {i["id"] for i in ov.insights(min_asks=2)}
+
+
+def test_the_loop_a_user_sees(
+    tmp_path: Path, minilm: SentenceTransformerEmbedder, smol: HFModel
+) -> None:
+    """Ask → wrong answer → bad + correction → ask again → the correction, cited; an
+    unrelated question's answer does not move."""
+    ov = Overlay(settings=Settings.make(db=tmp_path / "o.db"))
+    ov._embedder, ov._embedder_loaded = minilm, True
+    ov.lm = smol
+    ov.ingest([VAULT])
+    question = "How warm should the kitchen be for a starter?"
+    other = "What does the windowpane test show?"
+    unrelated_before = ov.ask(other).cited
+    first = ov.ask(question)
+    correction = "Keep a starter at 24 to 26 °C; below 20 °C it barely rises."
+    fb = ov.feedback(first.id, "bad", correct=correction)
+    second = ov.ask(question)
+    assert second.cited[0] == fb["correction"]
+    assert correction in second.answer
+    assert ov.ask(other).cited == unrelated_before
