@@ -151,11 +151,12 @@ class SelectConfig(BaseModel):
         description="Choice grain: an option that a relevant overlay statement contains wins "
         "over any LM preference (the LM breaks ties); False weighs support by w_ret.",
     )
-    about_terms: int = Field(
-        2,
-        ge=1,
-        description="A learned statement acts only on questions sharing one of its this many "
-        "most specific words (rarest in the overlay): what it is about.",
+    about_share: float = Field(
+        0.5,
+        ge=0,
+        le=1,
+        description="A learned statement acts only on questions that name at least this share "
+        "of its words' specificity (IDF in the overlay): what it is about.",
     )
     max_chars: int = Field(
         400, ge=40, description="A candidate's text is cut to this many characters for scoring."

@@ -48,10 +48,13 @@ def plain(text: str, limit: int | None = None) -> str:
     return out
 
 
-def support(option: str, statement: str) -> float:
-    """Share of the option's stems that the statement contains (0..1)."""
+def support(option: str, statement: str, prompt: str = "") -> float:
+    """Share of the option's stems that the statement says beyond what the prompt already
+    says (0..1): "Kenya African National Union is located in Venezuela" supports
+    "Venezuela" after "… is located in", not "Kenya", which the prompt itself names."""
     stems = set(analyze(option))
-    return len(stems & set(analyze(statement))) / len(stems) if stems else 0.0
+    said = set(analyze(statement)) - set(analyze(prompt))
+    return len(stems & said) / len(stems) if stems else 0.0
 
 
 class Selector:
@@ -92,7 +95,7 @@ class Selector:
             # a learned statement acts only where the question is about what it is about
             # (a correction is about the question it corrected)
             if node.meta.get("learned") and not is_about(
-                self.store, question, node.meta.get("about") or node.text, cfg.about_terms
+                self.store, question, node.meta.get("about") or node.text, cfg.about_share
             ):
                 continue
             text = plain(node.text, cfg.max_chars)
@@ -273,10 +276,17 @@ class Selector:
         with_ctx = self.lm.score(notes + prompt, conts) if ctx else None
         bare = self.lm.score(prompt, conts)
         top = max((c.score for c in ctx), default=1.0) or 1.0
+        sups = [
+            max((c.score / top * support(o, c.text, prompt) for c in ctx), default=0.0)
+            for o in options
+        ]
+        # notes that back no option have nothing to say here: the bare model decides, so an
+        # edit cannot move answers to questions it does not speak to
+        scored = with_ctx if with_ctx is not None and any(sups) else bare
         cands = []
         for i, option in enumerate(options):
-            lm = (with_ctx or bare)[i].normalised(self.config.alpha)
-            sup = max((c.score / top * support(option, c.text) for c in ctx), default=0.0)
+            lm = scored[i].normalised(self.config.alpha)
+            sup = sups[i]
             terms = {"lm": lm, "retrieval": sup, "lm_bare": bare[i].normalised(self.config.alpha)}
             # the overlay's knowledge has priority: support decides, the LM breaks ties
             w_sup = SUPPORT_FIRST if self.config.support_first else self.config.w_ret
@@ -287,7 +297,7 @@ class Selector:
         trace.timings["score"] = time.perf_counter() - t1
         best = next(c for c in cands if c.chosen)
         trace.answer = best.text
-        backing = [c.node_id for c in ctx if c.node_id and support(best.text, c.text) > 0]
+        backing = [c.node_id for c in ctx if c.node_id and support(best.text, c.text, prompt) > 0]
         origin = "overlay" if backing else "model"
         trace.spans = [Span(0, len(best.text), best.text, backing, origin)]
         trace.known = bool(ctx)
