@@ -32,6 +32,8 @@ demo: $(STAMP)
 		--option "water and see if it floats" --option "a hot oven" --db .overlay-demo/overlay.db
 	$(BIN)/overlay run "Bake a sourdough loaf" --db .overlay-demo/overlay.db \
 		--input "Saturday's loaf. The levain floats in water; later the dough has grown by half."
+	# learning without weights: a wrong answer corrected, cited next time, then undone
+	bash examples/round_trip.sh .overlay-demo/overlay.db
 
 test: $(STAMP)
 	$(BIN)/ruff check src tests bench
@@ -43,6 +45,8 @@ bench: $(STAMP)
 	$(BIN)/python bench/retrieve.py
 	$(BIN)/python bench/scoring.py
 	$(BIN)/python bench/ask.py
+	$(BIN)/python bench/learn.py
+	$(BIN)/python bench/edits.py
 	$(BIN)/python bench/report.py
 
 docs: $(STAMP)

@@ -82,6 +82,50 @@ def ask_table(data: dict) -> list[str]:
     return rows
 
 
+def learn_table(data: dict) -> list[str]:
+    return [
+        "| feedback events/s (batched) | learn-to-usable p50 / p95 ms "
+        "| undo: events, exact, events/s |",
+        "|---:|---:|---:|",
+        f"| **{data['feedback_per_s']:,}** | **{data['learn_to_usable_ms_p50']}** / "
+        f"{data['learn_to_usable_ms_p95']} | {data['undo_events']:,}, "
+        f"**{'exact' if data['undo_exact'] else 'NOT exact'}**, {data['undo_per_s']:,} |",
+    ]
+
+
+# published reference points from ../shared/benchmarks/README.md: other models, other data
+PUBLISHED = [
+    ("WISE", 0.77, 0.72, 1.00),
+    ("GRACE", 0.93, 0.08, 1.00),
+    ("MEMIT-MASS", 0.69, 0.65, 0.62),
+    ("ROME", 0.01, 0.01, 0.00),
+    ("FT-L", 0.19, 0.16, 0.03),
+]
+
+
+def edits_table(data: dict) -> list[str]:
+    o, b = data["overlay"], data["bare_model"]
+    rows = [
+        "| system | edits | reliability | generalization | locality |",
+        "|---|---:|---:|---:|---:|",
+        f"| overlay + {data['model']} (this run) | {data['records']:,} | **{o['reliability']}** "
+        f"| **{o['generalization']}** | **{o['locality']}** |",
+        f"| bare {data['model']} (this run) | {data['records']:,} | {b['reliability']} "
+        f"| {b['generalization']} | {b['locality']} |",
+    ]
+    for name, r, g, loc in PUBLISHED:
+        rows.append(
+            f"| {name}, LLaMA-2-7B, zsRE, T = 1000 (WISE paper, Table 2; *other model and data*) "
+            f"| 1,000 | {r} | {g} | {loc} |"
+        )
+    rows += [
+        "",
+        f"Learn {data['learn_ms_p50']} ms p50 per edit; {data['eval_ms_p50']} ms p50 per choice; "
+        f"{data['total_s']} s in all ({data['setting']}).",
+    ]
+    return rows
+
+
 def main() -> None:
     parts: list[str] = []
     tables = (
@@ -89,6 +133,8 @@ def main() -> None:
         ("retrieve", retrieve_table),
         ("scoring", scoring_table),
         ("ask", ask_table),
+        ("learn", learn_table),
+        ("edits", edits_table),
     )
     for name, render in tables:
         path = RESULTS / f"{name}.json"

@@ -236,3 +236,64 @@ def test_the_loop_a_user_sees(
     assert second.cited[0] == fb["correction"]
     assert correction in second.answer
     assert ov.ask(other).cited == unrelated_before
+
+
+def _cite(ov: Overlay, node_ids: list[str]) -> str:
+    """A stored trace citing these nodes, as an ask would leave (no model needed)."""
+    from overlay.graph import new_id
+    from overlay.trace import Span, Trace
+
+    trace = Trace(
+        new_id(),
+        "ask",
+        "q",
+        "answer",
+        "statement",
+        "test",
+        "x",
+        spans=[Span(0, 1, "x", [n]) for n in node_ids],
+    )
+    return ov.record(trace).id
+
+
+@settings(
+    max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    st.lists(
+        st.lists(
+            st.tuples(st.sampled_from(["good", "bad", "learn"]), st.integers(0, 9)), max_size=4
+        ),
+        min_size=3,
+        max_size=3,
+    ),
+    st.permutations([0, 1, 2]),
+)
+def test_merge_commutes_and_associates_for_any_changes(
+    template: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+    plans: list[list[tuple[str, int]]],
+    order: list[int],
+) -> None:
+    tmp = tmp_path_factory.mktemp("merge")
+    members = []
+    for m, plan in enumerate(plans):
+        with copy_of(template, tmp, f"m{m}.db") as ov:
+            ids = sorted(n.id for n in ov.store.iter_nodes())[:10]
+            for what, i in plan:
+                if what == "learn":
+                    ov.learn(f"Member {m} fact {i}.", goal="g")
+                else:
+                    ov.feedback(_cite(ov, [ids[i]]), what, goal="g")
+        members.append(tmp / f"m{m}.db")
+    with copy_of(template, tmp, "straight.db") as ov:
+        for m in members:
+            ov.merge(m)
+        straight = _state(ov)
+    with copy_of(template, tmp, "pair.db") as pair:  # (b + c) first: associativity
+        pair.merge(members[order[1]])
+        pair.merge(members[order[2]])
+    with copy_of(template, tmp, "shuffled.db") as ov:
+        ov.merge(members[order[0]])
+        ov.merge(tmp / "pair.db")
+        assert _state(ov) == straight

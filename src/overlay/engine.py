@@ -370,11 +370,8 @@ class Overlay:
         from overlay.learning import feedback_ops
 
         trace = self.trace(trace_id)
-        undone = self.store.undone()
         earlier = [
-            e.id
-            for e in self.store.find_events("feedback", "trace", trace.id)
-            if e.id not in undone
+            e.id for e in self.store.feedback_events(trace.id) if not self.store.is_undone(e.id)
         ]
         if earlier:
             raise ConfigError(
@@ -395,6 +392,27 @@ class Overlay:
             "skipped_deleted": gone,
             "correction": node.id if node else None,
         }
+
+    def feedback_many(self, items: list[tuple[str, str]], goal: str | None = None) -> int:
+        """Many (trace id, verdict) feedbacks, one event each, in one transaction."""
+        from overlay.learning import apply, feedback_ops
+
+        written = 0
+        with self.store.batch():
+            for trace_id, verdict in items:
+                data = self.store.get_trace(trace_id)
+                if data is None:
+                    raise NotFoundError(f"no trace {trace_id!r}")
+                trace = Trace.from_dict(data)
+                if any(
+                    not self.store.is_undone(e.id) for e in self.store.feedback_events(trace.id)
+                ):
+                    raise ConfigError(f"trace {trace.id} already has feedback")
+                ops, _gone, _node = feedback_ops(self.store, trace, verdict, None, goal)
+                with self.store.change("feedback", ops=ops, trace=trace.id, verdict=verdict):
+                    apply(self.store, ops)
+                written += 1
+        return written
 
     def undo(self, event_id: int) -> dict[str, Any]:
         """Append the compensating event of `event_id`; state returns to what it was."""

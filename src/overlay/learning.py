@@ -76,10 +76,13 @@ def inverse(ops: Sequence[Op]) -> list[Op]:
 def apply(store: Store, ops: Sequence[Op]) -> list[str]:
     """Apply ops inside the caller's change; returns ids of nodes added (to embed)."""
     added: list[str] = []
+    counted = [op["node"] for op in ops if op["op"] == "count"]
+    exists = set(store.get_nodes(counted)) if counted else set()
     for op in ops:
         kind = op["op"]
         if kind == "count":
-            if store.get_node(op["node"]) is not None:
+            # a node added by an earlier op of this change exists too
+            if op["node"] in exists or op["node"] in added:
                 store.add_counts([(op["node"], op["goal"], op["s"], op["f"])])
         elif kind == "node+":
             data = op["node"]
@@ -197,7 +200,6 @@ def feedback_ops(
 
 def undo_ops(store: Store, events: Sequence[Event]) -> list[Op]:
     """Inverse ops of `events` (newest first); refuses events that cannot be taken back."""
-    undone = store.undone()
     ops: list[Op] = []
     for event in sorted(events, key=lambda e: -e.id):
         if "ops" not in event.payload:
@@ -209,7 +211,7 @@ def undo_ops(store: Store, events: Sequence[Event]) -> list[Op]:
                     else "it changed no learned state"
                 )
             )
-        if event.id in undone:
+        if store.is_undone(event.id):
             raise ConfigError(f"event {event.id} is already undone; undo event's undo to redo it")
         ops += inverse(event.payload["ops"])
     return ops

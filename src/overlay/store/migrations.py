@@ -127,6 +127,15 @@ MIGRATIONS: tuple[Migration, ...] = (
             path TEXT NOT NULL
         );
 
+        CREATE INDEX events_trace ON events(json_extract(payload, '$.trace'))
+            WHERE kind = 'feedback';
+
+        CREATE TABLE undo_links (
+            target INTEGER NOT NULL,
+            undo INTEGER NOT NULL REFERENCES events(id)
+        );
+        CREATE INDEX undo_links_target ON undo_links(target);
+
         CREATE TABLE coactivations (
             a TEXT NOT NULL REFERENCES nodes(id) ON DELETE CASCADE,
             b TEXT NOT NULL REFERENCES nodes(id) ON DELETE CASCADE,

@@ -181,7 +181,20 @@ class SQLiteStore:
             "INSERT INTO events(ts, kind, payload) VALUES (?, ?, ?)",
             (_now(), change.kind, json.dumps(change.payload, ensure_ascii=False, default=str)),
         )
-        return int(cur.lastrowid or 0)
+        event_id = int(cur.lastrowid or 0)
+        targets = change.payload.get("undoes") or []
+        self.db.executemany(
+            "INSERT INTO undo_links(target, undo) VALUES (?, ?)", ((t, event_id) for t in targets)
+        )
+        return event_id
+
+    def is_undone(self, event_id: int) -> bool:
+        """Whether an event's effect is undone now: some undo of it is not itself undone."""
+        undos = [
+            r[0]
+            for r in self.db.execute("SELECT undo FROM undo_links WHERE target = ?", (event_id,))
+        ]
+        return any(not self.is_undone(u) for u in undos)
 
     def _writing(self) -> None:
         if not self._depth:
@@ -544,10 +557,11 @@ class SQLiteStore:
                 " ON CONFLICT(node_id, goal) DO UPDATE SET s = s + excluded.s, f = f + excluded.f",
                 (node_id, goal, ds, df),
             )
-            self.db.execute(
-                "DELETE FROM counts WHERE node_id = ? AND goal = ? AND s = 0 AND f = 0",
-                (node_id, goal),
-            )
+            if ds < 0 or df < 0:  # only a decrement can bring a row back to 0/0
+                self.db.execute(
+                    "DELETE FROM counts WHERE node_id = ? AND goal = ? AND s = 0 AND f = 0",
+                    (node_id, goal),
+                )
 
     def all_counts(self) -> dict[tuple[str, str], tuple[int, int]]:
         rows = self.db.execute("SELECT node_id, goal, s, f FROM counts")
@@ -629,11 +643,12 @@ class SQLiteStore:
         )
         return [Event(r[0], r[1], r[2], json.loads(r[3])) for r in rows]
 
-    def find_events(self, kind: str, key: str, value: str) -> list[Event]:
+    def feedback_events(self, trace_id: str) -> list[Event]:
+        """Feedback events on one trace (indexed: feedback must stay O(1) per event)."""
         rows = self.db.execute(
-            "SELECT id, ts, kind, payload FROM events WHERE kind = ? AND"
-            " json_extract(payload, '$.' || ?) = ? ORDER BY id",
-            (kind, key, value),
+            "SELECT id, ts, kind, payload FROM events WHERE kind = 'feedback' AND"
+            " json_extract(payload, '$.trace') = ? ORDER BY id",
+            (trace_id,),
         )
         return [Event(r[0], r[1], r[2], json.loads(r[3])) for r in rows]
 
