@@ -1,7 +1,7 @@
 """Learning without weights: learn, feedback, undo, revert, merge — all as events of ops.
 
 Every change the user can take back is a list of small ops stored in its event's payload
-(`count`, `node+`/`node-`, `edge+`/`edge-`, `coact`, `merged+`/`merged-`). Undo appends an
+(`count`, `node+`/`node-`, `edge+`/`edge-`, `coact`). Undo appends an
 event with the inverse ops, so state after undo equals state before, exactly (a count row back
 at 0/0 is removed). Counts are sums, so feedback is O(1), merges commute, and nothing is ever
 forgotten by a gradient step (DESIGN.md, "Learning without weights").
@@ -30,8 +30,6 @@ _INVERSE = {
     "node-": "node+",
     "edge+": "edge-",
     "edge-": "edge+",
-    "merged+": "merged-",
-    "merged-": "merged+",
 }
 
 
@@ -120,8 +118,6 @@ def apply(store: Store, ops: Sequence[Op]) -> list[str]:
                     )
                 ]
             )
-        elif kind in ("merged+", "merged-"):
-            store.set_merged(op["store_id"], op["path"], op["event"] if kind == "merged+" else None)
         else:
             raise StoreError(f"unknown op {kind!r}")
     return added

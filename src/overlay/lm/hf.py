@@ -215,7 +215,6 @@ class HFModel:
         )
         lp = out.logits[0].float().log_softmax(-1)
         off = 0
-        k = 0
         for i in group:
             c = conts[i]
             if not c:
@@ -224,7 +223,6 @@ class HFModel:
             picked = lp[off : off + len(c) - 1].gather(1, nxt[:, None])[:, 0]
             result[i].extend(float(x) for x in picked.tolist())
             off += len(c)
-            k += 1
 
     def _score_long(self, cache: Any, n_prompt: int, cont: list[int], into: list[float]) -> None:
         import torch

@@ -118,15 +118,6 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         "0002_learning",
         """
-        CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-        INSERT INTO meta VALUES ('store_id', lower(hex(randomblob(16))));
-
-        CREATE TABLE merged (
-            store_id TEXT PRIMARY KEY,
-            event_id INTEGER NOT NULL,
-            path TEXT NOT NULL
-        );
-
         CREATE INDEX events_trace ON events(json_extract(payload, '$.trace'))
             WHERE kind = 'feedback';
 

@@ -525,12 +525,6 @@ class SQLiteStore:
         )
         return [r[0] for r in rows]
 
-    def recent_traces(self, limit: int = 20) -> list[tuple[str, str, str, str]]:
-        rows = self.db.execute(
-            "SELECT id, ts, question, goal FROM traces ORDER BY ts DESC, id LIMIT ?", (limit,)
-        )
-        return [(r[0], r[1], r[2], r[3]) for r in rows]
-
     def counts(self, node_ids: Sequence[str], goal: str) -> dict[str, tuple[int, int]]:
         out: dict[str, tuple[int, int]] = {}
         for chunk in _chunks(list(node_ids)):
@@ -566,21 +560,6 @@ class SQLiteStore:
     def all_counts(self) -> dict[tuple[str, str], tuple[int, int]]:
         rows = self.db.execute("SELECT node_id, goal, s, f FROM counts")
         return {(r[0], r[1]): (int(r[2]), int(r[3])) for r in rows}
-
-    # ------------------------------------------------------- identity, merges
-    def store_id(self) -> str:
-        return str(self.db.execute("SELECT value FROM meta WHERE key = 'store_id'").fetchone()[0])
-
-    def merged(self) -> dict[str, str]:
-        return dict(self.db.execute("SELECT store_id, path FROM merged").fetchall())
-
-    def set_merged(self, store_id: str, path: str, event_id: int | None) -> None:
-        """Record (event_id given) or forget (None) that another store was merged in."""
-        self._writing()
-        if event_id is None:
-            self.db.execute("DELETE FROM merged WHERE store_id = ?", (store_id,))
-        else:
-            self.db.execute("INSERT INTO merged VALUES (?,?,?)", (store_id, event_id, path))
 
     # ---------------------------------------------------------- co-activation
     def add_coactivations(self, rows: Iterable[tuple[str, str, int, float, int, int]]) -> None:
