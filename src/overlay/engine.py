@@ -136,14 +136,7 @@ class Overlay:
 
     def search(self, query: str, k: int = 10) -> list[Hit]:
         """Hybrid search. Refuses to mix embedders: query vectors must match stored ones."""
-        embedder = self.embedder
-        if embedder is not None:
-            models = self.store.vector_models()
-            if models and embedder.name not in models:
-                raise ConfigError(
-                    f"this store's vectors were made by {', '.join(models)}, not {embedder.name}: "
-                    "search with the --embedder it was ingested with, or re-ingest with this one"
-                )
+        self._check_embedder()
         return self.retriever.search(query, k)
 
     def node(self, node_id: str) -> Node:
@@ -320,12 +313,28 @@ class Overlay:
         return Trace.from_dict(data)
 
     def _check_embedder(self) -> None:
+        """Refuse to mix embedders: query vectors must match the stored ones."""
         embedder = self.embedder
         models = self.store.vector_models()
         if embedder is not None and models and embedder.name not in models:
             raise ConfigError(
                 f"this store's vectors were made by {', '.join(models)}, not {embedder.name}: "
-                "use the --embedder it was ingested with"
+                "use the --embedder it was ingested with, or re-ingest with this one"
+            )
+
+    def _feedback_given(self, trace_id: str) -> int | None:
+        """The live (not undone) feedback event on a trace, if any: one verdict per trace."""
+        live = [
+            e.id for e in self.store.feedback_events(trace_id) if not self.store.is_undone(e.id)
+        ]
+        return live[-1] if live else None
+
+    def _refuse_second_feedback(self, trace_id: str) -> None:
+        earlier = self._feedback_given(trace_id)
+        if earlier is not None:
+            raise ConfigError(
+                f"trace {trace_id} already has feedback (event {earlier}); "
+                f"`overlay undo {earlier}` first to change it"
             )
 
     # -------------------------------------------------------------- learning
@@ -370,14 +379,7 @@ class Overlay:
         from overlay.learning import feedback_ops
 
         trace = self.trace(trace_id)
-        earlier = [
-            e.id for e in self.store.feedback_events(trace.id) if not self.store.is_undone(e.id)
-        ]
-        if earlier:
-            raise ConfigError(
-                f"trace {trace.id} already has feedback (event {earlier[-1]}); "
-                f"`overlay undo {earlier[-1]}` first to change it"
-            )
+        self._refuse_second_feedback(trace.id)
         self._check_embedder()
         ops, gone, node = feedback_ops(self.store, trace, verdict, correct, goal)
         event = self._commit("feedback", ops, trace=trace.id, verdict=verdict)
@@ -404,10 +406,7 @@ class Overlay:
                 if data is None:
                     raise NotFoundError(f"no trace {trace_id!r}")
                 trace = Trace.from_dict(data)
-                if any(
-                    not self.store.is_undone(e.id) for e in self.store.feedback_events(trace.id)
-                ):
-                    raise ConfigError(f"trace {trace.id} already has feedback")
+                self._refuse_second_feedback(trace.id)
                 ops, _gone, _node = feedback_ops(self.store, trace, verdict, None, goal)
                 with self.store.change("feedback", ops=ops, trace=trace.id, verdict=verdict):
                     apply(self.store, ops)

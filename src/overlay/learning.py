@@ -19,7 +19,7 @@ from typing import Any
 
 from overlay.errors import ConfigError, NotFoundError, StoreError
 from overlay.graph import Edge, EdgeKind, Node, NodeKind, new_id
-from overlay.retrieve.lexical import terms
+from overlay.ingest.vault import index_rows
 from overlay.store.base import Event, Store
 from overlay.trace import Trace
 
@@ -94,7 +94,7 @@ def apply(store: Store, ops: Sequence[Op]) -> list[str]:
                 data.get("line_end"),
                 data.get("meta") or {},
             )
-            store.put_nodes([(node, terms(node.text), terms(node.title))])
+            store.put_nodes(index_rows([node]))
             added.append(node.id)
         elif kind == "node-":
             store.delete_nodes([op["node"]["id"]])

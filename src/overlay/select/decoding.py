@@ -33,6 +33,10 @@ class StatementIndex:
     seqs: list[list[int]] = field(default_factory=list)
     owners: list[str | None] = field(default_factory=list)  # node id; None for connectives
     where: dict[int, list[tuple[int, int]]] = field(default_factory=dict)
+    # kept up to date by `add`, since generation reads them at every token
+    starts: set[int] = field(default_factory=set)  # first tokens of every sequence
+    openers: dict[int, float] = field(default_factory=dict)  # statements' first tokens, counted
+    enders: set[int] = field(default_factory=set)  # statements' last tokens (a full stop, mostly)
 
     @classmethod
     def build(
@@ -55,10 +59,10 @@ class StatementIndex:
         self.owners.append(owner)
         for p, tok in enumerate(ids):
             self.where.setdefault(tok, []).append((s, p))
-
-    @property
-    def starts(self) -> set[int]:
-        return {seq[0] for seq in self.seqs}
+        self.starts.add(ids[0])
+        if owner is not None:
+            self.openers[ids[0]] = self.openers.get(ids[0], 0.0) + 1.0
+            self.enders.add(ids[-1])
 
     def matches(self, generated: Sequence[int]) -> list[tuple[int, int, int]]:
         """(match length, sequence, next position) for every place `generated` continues."""
@@ -93,15 +97,8 @@ class StatementIndex:
             tok = seq[nxt] if nxt < len(seq) else eos
             weights[tok] = weights.get(tok, 0.0) + 1.0
         if not weights and (not generated or generated[-1] in self.enders):
-            for seq, owner in zip(self.seqs, self.owners, strict=True):
-                if owner is not None:
-                    weights[seq[0]] = weights.get(seq[0], 0.0) + 1.0
+            weights = dict(self.openers)
         return weights
-
-    @property
-    def enders(self) -> set[int]:
-        """Last tokens of the statements (a full stop, mostly): a new statement may begin."""
-        return {seq[-1] for seq, owner in zip(self.seqs, self.owners, strict=True) if owner}
 
 
 def allowed_tokens(index: StatementIndex, generated: Sequence[int], eos: int) -> list[int]:

@@ -130,14 +130,19 @@ class Selector:
                 for c, prior in zip(cands, self._priors([c.text for c in cands]), strict=True):
                     c.terms["lm_raw"] = c.terms["lm"]
                     c.terms["lm"] -= prior
+        for c in cands:
+            c.score = self._total(c)
+
+    def _total(self, c: Candidate) -> float:
+        """The weighted sum of a candidate's terms (terms without a weight count 0)."""
+        cfg = self.config
         weights = {
             "lm": cfg.w_lm,
             "retrieval": cfg.w_ret,
             "information": cfg.w_inf,
             "activation": cfg.w_act,
         }
-        for c in cands:
-            c.score = sum(weights.get(k, 0.0) * v for k, v in c.terms.items())
+        return sum(weights.get(k, 0.0) * v for k, v in c.terms.items())
 
     def _prompt(self, question: str) -> str:
         return self.lm.chat_template(
@@ -240,14 +245,11 @@ class Selector:
         return attribute(self.lm, gen.token_ids, index)
 
     def context(self, prompt: str, goal: str, n: int) -> list[Candidate]:
-        """The overlay's statements about `prompt` that pass the gate, best first (no LM)."""
+        """The overlay's statements about `prompt` that pass the gate, best first (no LM: its
+        term is still 0 here)."""
         cands = self.gather(prompt, goal)
         for c in cands:
-            c.score = (
-                self.config.w_ret * c.terms["retrieval"]
-                + self.config.w_inf * c.terms["information"]
-                + self.config.w_act * c.terms["activation"]
-            )
+            c.score = self._total(c)
         return sorted(cands, key=lambda c: -c.score)[:n]
 
     def choose(

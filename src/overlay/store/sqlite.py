@@ -610,44 +610,36 @@ class SQLiteStore:
         )
 
     # ---------------------------------------------------------- log, summary
+    def _events(self, where: str, args: tuple[Any, ...]) -> list[Event]:
+        rows = self.db.execute(f"SELECT id, ts, kind, payload FROM events {where}", args)
+        return [Event(r[0], r[1], r[2], json.loads(r[3])) for r in rows]
+
     def event(self, event_id: int) -> Event | None:
-        row = self.db.execute(
-            "SELECT id, ts, kind, payload FROM events WHERE id = ?", (event_id,)
-        ).fetchone()
-        return Event(row[0], row[1], row[2], json.loads(row[3])) if row else None
+        found = self._events("WHERE id = ?", (event_id,))
+        return found[0] if found else None
 
     def events_after(self, event_id: int) -> list[Event]:
-        rows = self.db.execute(
-            "SELECT id, ts, kind, payload FROM events WHERE id > ? ORDER BY id", (event_id,)
-        )
-        return [Event(r[0], r[1], r[2], json.loads(r[3])) for r in rows]
+        return self._events("WHERE id > ? ORDER BY id", (event_id,))
 
     def feedback_events(self, trace_id: str) -> list[Event]:
         """Feedback events on one trace (indexed: feedback must stay O(1) per event)."""
-        rows = self.db.execute(
-            "SELECT id, ts, kind, payload FROM events WHERE kind = 'feedback' AND"
-            " json_extract(payload, '$.trace') = ? ORDER BY id",
+        return self._events(
+            "WHERE kind = 'feedback' AND json_extract(payload, '$.trace') = ? ORDER BY id",
             (trace_id,),
         )
-        return [Event(r[0], r[1], r[2], json.loads(r[3])) for r in rows]
 
     def undone(self) -> set[int]:
-        """Events whose effect is currently undone. Walking undo events newest first, an
-        undo that is itself undone is skipped, so undoing an undo re-applies the original."""
-        rows = self.db.execute(
-            "SELECT id, payload FROM events WHERE kind IN ('undo', 'revert') ORDER BY id DESC"
-        ).fetchall()
+        """Events whose effect is currently undone. Walking undos newest first, an undo that
+        is itself undone is skipped, so undoing an undo re-applies the original."""
+        rows = self.db.execute("SELECT undo, target FROM undo_links ORDER BY undo DESC")
         undone: set[int] = set()
-        for event_id, payload in rows:
-            if event_id not in undone:
-                undone.update(json.loads(payload).get("undoes", []))
+        for undo, target in rows:
+            if undo not in undone:
+                undone.add(target)
         return undone
 
     def events(self, limit: int = 50) -> list[Event]:
-        rows = self.db.execute(
-            "SELECT id, ts, kind, payload FROM events ORDER BY id DESC LIMIT ?", (limit,)
-        )
-        return [Event(r[0], r[1], r[2], json.loads(r[3])) for r in rows]
+        return self._events("ORDER BY id DESC LIMIT ?", (limit,))
 
     def stats(self) -> dict[str, Any]:
         db = self.db
