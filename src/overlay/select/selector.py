@@ -274,17 +274,18 @@ class Selector:
         t1 = time.perf_counter()
         lead = " " if prompt and not prompt[-1].isspace() else ""
         conts = [o if o[:1].isspace() else lead + o for o in options]
-        notes = "".join(f"{c.text}\n" for c in ctx)
-        with_ctx = self.lm.score(notes + prompt, conts) if ctx else None
-        bare = self.lm.score(prompt, conts)
         top = max((c.score for c in ctx), default=1.0) or 1.0
         sups = [
             max((c.score / top * support(o, c.text, prompt) for c in ctx), default=0.0)
             for o in options
         ]
+        bare = self.lm.score(prompt, conts)
         # notes that back no option have nothing to say here: the bare model decides, so an
-        # edit cannot move answers to questions it does not speak to
-        scored = with_ctx if with_ctx is not None and any(sups) else bare
+        # edit cannot move answers to questions it does not speak to (and no pass with them)
+        scored = bare
+        if any(sups):
+            notes = "".join(f"{c.text}\n" for c in ctx)
+            scored = self.lm.score(notes + prompt, conts)
         cands = []
         for i, option in enumerate(options):
             lm = scored[i].normalised(self.config.alpha)
