@@ -34,6 +34,12 @@ demo: $(STAMP)
 		--input "Saturday's loaf. The levain floats in water; later the dough has grown by half."
 	# learning without weights: a wrong answer corrected, cited next time, then undone
 	bash examples/round_trip.sh .overlay-demo/overlay.db
+	# the dataset architect: a passport checked, compiled and exported; a spec from the notes
+	$(BIN)/overlay dataset check examples/passport.yaml
+	$(BIN)/overlay dataset build examples/passport.yaml -o .overlay-demo/dataset
+	$(BIN)/overlay dataset init --from-overlay --tag starter --name starter \
+		--db .overlay-demo/overlay.db -o .overlay-demo/starter.yaml --force
+	$(BIN)/overlay dataset check .overlay-demo/starter.yaml
 
 test: $(STAMP)
 	$(BIN)/ruff check src tests bench
@@ -47,6 +53,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/ask.py
 	$(BIN)/python bench/learn.py
 	$(BIN)/python bench/edits.py
+	$(BIN)/python bench/dataset.py
 	$(BIN)/python bench/report.py
 
 docs: $(STAMP)

@@ -126,6 +126,30 @@ def edits_table(data: dict) -> list[str]:
     return rows
 
 
+def dataset_table(data: dict) -> list[str]:
+    rows = [
+        "| nodes | items | self-tests | load s | generate s | export s | build s | check s "
+        "| slowest rules (s) |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for r in data["runs"]:
+        slow = sorted(r["rules_s"].items(), key=lambda kv: -kv[1])[:3]
+        rules = ", ".join(f"{k} {v}" for k, v in slow)
+        rows.append(
+            f"| {r['nodes']:,} | {r['items']:,} | {r['self_tests']:,} | {r['load_s']} "
+            f"| {r['generate_s']} | {r['export_s']} | **{r['build_s']}** | **{r['check_s']}** "
+            f"| {rules} |"
+        )
+    g = data.get("growth") or {}
+    if g:
+        rows += [
+            "",
+            f"Growth from 1,000 to 10,000 nodes (10× the items; 10× is linear): build "
+            f"**{g['build_1k_to_10k']}×**, check **{g['check_1k_to_10k']}×**.",
+        ]
+    return rows
+
+
 def main() -> None:
     parts: list[str] = []
     tables = (
@@ -135,6 +159,7 @@ def main() -> None:
         ("ask", ask_table),
         ("learn", learn_table),
         ("edits", edits_table),
+        ("dataset", dataset_table),
     )
     for name, render in tables:
         path = RESULTS / f"{name}.json"

@@ -15,7 +15,7 @@ from overlay.config import Settings
 from overlay.errors import ConfigError, NotFoundError, PluginError
 from overlay.graph import Node, NodeKind
 from overlay.ingest.vault import IngestReport, ingest
-from overlay.plugins import Plugins, load_plugins
+from overlay.plugins import Plugins, load_lm, load_plugins
 from overlay.retrieve.dense import embed_missing, embed_text
 from overlay.retrieve.embed import Embedder
 from overlay.retrieve.hybrid import Hit, Retriever
@@ -91,17 +91,7 @@ class Overlay:
     def lm(self) -> LM:
         """The configured language model, loaded on first use."""
         if self._lm is None:
-            config = self.settings.lm
-            try:
-                factory = self.plugins.lms.get(config.model)
-            except PluginError:
-                if "/" not in config.model and not Path(config.model).exists():
-                    raise
-                from overlay.builtins import hf_model
-
-                self._lm = hf_model(config, config.model)
-            else:
-                self._lm = factory(config)
+            self._lm = load_lm(self.settings.lm, self.plugins)
         return self._lm
 
     @lm.setter

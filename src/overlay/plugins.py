@@ -10,11 +10,15 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
 from overlay.errors import PluginError
+
+if TYPE_CHECKING:
+    from overlay.config import LMConfig
+    from overlay.lm.base import LM
 
 hookspec = pluggy.HookspecMarker("overlay")
 hookimpl = pluggy.HookimplMarker("overlay")
@@ -93,3 +97,20 @@ def load_plugins(*extra: object, entry_points: bool = True) -> Plugins:
     pm.hook.register_embedders(register=embedders.register)
     pm.hook.register_lms(register=lms.register)
     return Plugins(pm, stores, embedders, lms)
+
+
+def load_lm(config: LMConfig, plugins: Plugins) -> LM:
+    """The LM `config.model` names: a registered name, else a local folder or cached hub id."""
+    try:
+        factory = plugins.lms.get(config.model)
+    except PluginError:
+        from pathlib import Path
+
+        if "/" not in config.model and not Path(config.model).exists():
+            raise
+        from overlay.builtins import hf_model
+
+        lm: LM = hf_model(config, config.model)
+        return lm
+    made: LM = factory(config)
+    return made

@@ -11,7 +11,7 @@ import sys
 
 import typer
 
-from overlay.cli import knowledge, learning, selection  # noqa: F401  (registers the commands)
+from overlay.cli import dataset, knowledge, learning, selection  # noqa: F401  (registers the commands)
 from overlay.cli.app import app, err
 from overlay.errors import OverlayError
 

@@ -54,10 +54,16 @@ def file_hash(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _cache_folder(gguf: Path, cache_dir: Path) -> tuple[Path, bool]:
+    """Where `gguf` is (or will be) kept dequantized, and whether it is complete there."""
+    target = cache_dir / "models" / f"{gguf.stem}-{file_hash(gguf)[:16]}"
+    return target, (target / "config.json").exists() and any(target.glob("*.safetensors"))
+
+
 def cached_gguf(gguf: Path, cache_dir: Path) -> Path:
     """A folder holding `gguf` dequantized in transformers' format, built once."""
-    target = cache_dir / "models" / f"{gguf.stem}-{file_hash(gguf)[:16]}"
-    if (target / "config.json").exists() and any(target.glob("*.safetensors")):
+    target, ready = _cache_folder(gguf, cache_dir)
+    if ready:
         return target
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -77,6 +83,27 @@ def cached_gguf(gguf: Path, cache_dir: Path) -> Path:
     shutil.rmtree(target, ignore_errors=True)
     tmp.rename(target)
     return target
+
+
+def load_tokenizer(model: str, cache_dir: Path | None = None) -> Any:
+    """Only the tokenizer of `model` ('smollm2' or a local folder): no weights are loaded."""
+    from transformers import AutoTokenizer
+
+    try:
+        if model != "smollm2":
+            return AutoTokenizer.from_pretrained(model)
+        gguf = packaged_gguf()
+        target, ready = _cache_folder(gguf, cache_dir or default_cache_dir())
+        if ready:
+            return AutoTokenizer.from_pretrained(str(target))
+        return AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    except ModelError:
+        raise
+    except Exception as exc:
+        raise ModelError(
+            f"cannot load the tokenizer of {model!r}: {str(exc).splitlines()[0]}; give a local "
+            f"model folder or 'smollm2' ({INSTALL_DEFAULT})"
+        ) from exc
 
 
 class HFModel:

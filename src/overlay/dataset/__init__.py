@@ -1,0 +1,69 @@
+"""The dataset architect: passport spec → items → design-rule checks → export.
+
+`spec` is the schema, `build` compiles it into items, `checks` runs the design rules, `export`
+writes JSONL, a Hugging Face DatasetDict and a dataset card, `scaffold` writes a spec from the
+knowledge layer. The two entry points below are what the CLI (and any other face) calls.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from overlay.dataset.checks import Report, TokenCounter, run_checks
+from overlay.dataset.export import MANIFEST, SPEC, read_built, write_dataset
+from overlay.dataset.items import Built, build_parts, check_out_dir, finish, generate, uses_lm
+from overlay.dataset.spec import Spec, json_schema, load_spec
+from overlay.errors import OverlayError
+from overlay.lm.base import LM
+
+__all__ = [
+    "BuildResult",
+    "Report",
+    "Spec",
+    "build",
+    "check",
+    "json_schema",
+    "load_spec",
+    "uses_lm",
+]
+
+
+@dataclass
+class BuildResult:
+    """What `build` wrote: the items, the check report and every file's sha256."""
+
+    out: Path
+    built: Built
+    report: Report
+    hashes: dict[str, str]
+
+
+def build(
+    spec_path: Path,
+    out: Path,
+    *,
+    seed: int = 0,
+    lm: LM | None = None,
+    tokens: TokenCounter | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> BuildResult:
+    """Compile the spec at `spec_path` into `out` (resuming an interrupted build there)."""
+    spec = load_spec(spec_path)
+    check_out_dir(out, spec_path)
+    built = build_parts(spec, out, seed, lm, progress)
+    report = run_checks(spec, built, tokens)
+    hashes = write_dataset(spec, built, report, out, seed)
+    finish(out)
+    return BuildResult(out, built, report, hashes)
+
+
+def check(path: Path, *, seed: int = 0, tokens: TokenCounter | None = None) -> Report:
+    """Design rules over a spec (built in memory, templates only) or over a built folder."""
+    if path.is_dir():
+        if not (path / SPEC).exists() or not (path / MANIFEST).exists():
+            raise OverlayError(f"{path} is not a built dataset (no {SPEC} and {MANIFEST})")
+        return run_checks(load_spec(path / SPEC), read_built(path), tokens)
+    spec = load_spec(path)
+    return run_checks(spec, generate(spec, seed), tokens)
