@@ -7,7 +7,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: demo test lint bench docs clean
+.PHONY: demo serve test lint bench docs clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -40,6 +40,13 @@ demo: $(STAMP)
 	$(BIN)/overlay dataset init --from-overlay --tag starter --name starter \
 		--db .overlay-demo/overlay.db -o .overlay-demo/starter.yaml --force
 	$(BIN)/overlay dataset check .overlay-demo/starter.yaml
+	# the server: an OpenAI-compatible API (here through the openai client); `make serve` keeps it up
+	$(BIN)/python examples/openai_client.py .overlay-demo/overlay.db 8765
+
+# the API and web UI over the demo's overlay: http://127.0.0.1:8765/ (run `make demo` first)
+serve: $(STAMP)
+	test -f .overlay-demo/overlay.db || $(BIN)/overlay ingest examples/vault --db .overlay-demo/overlay.db
+	$(BIN)/overlay serve --db .overlay-demo/overlay.db --vault examples/vault
 
 test: $(STAMP)
 	$(BIN)/ruff check src tests bench
@@ -54,10 +61,11 @@ bench: $(STAMP)
 	$(BIN)/python bench/learn.py
 	$(BIN)/python bench/edits.py
 	$(BIN)/python bench/dataset.py
+	$(BIN)/python bench/server.py
 	$(BIN)/python bench/report.py
 
 docs: $(STAMP)
 	$(BIN)/python -c "from overlay.cli import reference; print(reference())" > docs/cli.md
 
 clean:
-	rm -rf $(VENV) .overlay-demo .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .overlay-demo .pytest_cache .mypy_cache .ruff_cache test-artifacts

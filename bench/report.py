@@ -150,6 +150,27 @@ def dataset_table(data: dict) -> list[str]:
     return rows
 
 
+def server_table(data: dict) -> list[str]:
+    rows = [
+        "| clients | requests | wall s | req/s | search p50 / p95 ms | chat p50 / p95 ms "
+        "| learn p50 / p95 ms | errors | database locked |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in data["runs"]:
+        k = r["by_kind"]
+
+        def cell(x: str, k: dict = k) -> str:
+            return f"{k[x]['p50_ms']:.0f} / {k[x]['p95_ms']:.0f}"
+
+        rows.append(
+            f"| {r['clients']} | {r['requests']} | {r['wall_s']} | **{r['throughput_rps']}** "
+            f"| {cell('search')} | {cell('chat')} | {cell('learn')} | **{r['errors']}** "
+            f"| {r['database_locked']} |"
+        )
+    rows += ["", f"Mix: {data['mix']}."]
+    return rows
+
+
 def main() -> None:
     parts: list[str] = []
     tables = (
@@ -160,6 +181,7 @@ def main() -> None:
         ("learn", learn_table),
         ("edits", edits_table),
         ("dataset", dataset_table),
+        ("server", server_table),
     )
     for name, render in tables:
         path = RESULTS / f"{name}.json"

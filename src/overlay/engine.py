@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from overlay.config import Settings
-from overlay.errors import ConfigError, NotFoundError, PluginError
+from overlay.errors import ConfigError, ConflictError, NotFoundError, PluginError
 from overlay.graph import Node, NodeKind
 from overlay.ingest.vault import IngestReport, ingest
 from overlay.plugins import Plugins, load_lm, load_plugins
@@ -181,6 +181,56 @@ class Overlay:
             ],
         }
 
+    def weights(self, node_id: str) -> list[dict[str, Any]]:
+        """The node's counts toward each goal and the information they carry, in bits."""
+        from overlay.weights import information
+
+        node = self.node(node_id)
+        out = []
+        for goal, (s, f) in self.store.counts_of(node.id).items():
+            s_j, f_j = self.store.goal_totals(goal)
+            out.append({"goal": goal, "s": s, "f": f, "bits": information(s, f, s_j, f_j)})
+        return out
+
+    def node_history(self, node_id: str, limit: int = 2000) -> list[dict[str, Any]]:
+        """Events among the last `limit` whose ops touch this node, newest first."""
+        from overlay.learning import touches
+
+        node = self.node(node_id)
+        touching = {
+            e.id
+            for e in self.store.events(limit)
+            if any(touches(op, node.id) for op in e.payload.get("ops", []))
+        }
+        return [row for row in self.history(limit) if row["id"] in touching]
+
+    def neighbourhood(self, node_ids: list[str], hops: int = 1, limit: int = 60) -> dict[str, Any]:
+        """Nodes within `hops` resolved edges of `node_ids`, and the edges between them."""
+        seen = [self.node(i).id for i in node_ids]
+        frontier, edges = list(seen), set()
+        for _ in range(hops):
+            found = self.store.neighbours(frontier)
+            frontier = []
+            for a, b, kind in found:
+                edges.add((a, b, kind))
+                for x in (a, b):
+                    if x not in seen and len(seen) < limit:
+                        seen.append(x)
+                        frontier.append(x)
+        nodes = self.store.get_nodes(seen)
+        return {
+            "nodes": [
+                {"id": i, "title": nodes[i].title, "kind": nodes[i].kind.value}
+                for i in seen
+                if i in nodes
+            ],
+            "edges": [
+                {"src": a, "dst": b, "kind": k}
+                for a, b, k in sorted(edges)
+                if a in nodes and b in nodes
+            ],
+        }
+
     def stats(self) -> dict[str, Any]:
         stats = self.store.stats()
         stats["db"] = str(self.store.path)
@@ -322,7 +372,7 @@ class Overlay:
     def _refuse_second_feedback(self, trace_id: str) -> None:
         earlier = self._feedback_given(trace_id)
         if earlier is not None:
-            raise ConfigError(
+            raise ConflictError(
                 f"trace {trace_id} already has feedback (event {earlier}); "
                 f"`overlay undo {earlier}` first to change it"
             )

@@ -14,6 +14,14 @@ class ConfigError(OverlayError):
     """A setting has a bad value; the message names it."""
 
 
+class ConflictError(ConfigError):
+    """The request contradicts the current state (a second verdict, an undo of an undo)."""
+
+
+class AccessError(OverlayError):
+    """A path lies outside what this face may read or write (the vault roots, the store)."""
+
+
 class PluginError(OverlayError):
     """A backend failed to register or is unknown; the message says the fix."""
 

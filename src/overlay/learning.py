@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from overlay.errors import ConfigError, NotFoundError, StoreError
+from overlay.errors import ConfigError, ConflictError, NotFoundError, StoreError
 from overlay.graph import Edge, EdgeKind, Node, NodeKind, new_id
 from overlay.ingest.vault import index_rows
 from overlay.store.base import Event, Store
@@ -69,6 +69,15 @@ def inverse(ops: Sequence[Op]) -> list[Op]:
             raise StoreError(f"unknown op {op['op']!r} in the event log")
         out.append(inv)
     return out
+
+
+def touches(op: dict[str, Any], node_id: str) -> bool:
+    """Whether one op changes something of `node_id` (its counts, itself, its edges)."""
+    node = op.get("node")
+    if isinstance(node, dict):
+        node = node.get("id")
+    edge = op.get("edge") or {}
+    return node_id in (node, edge.get("src"), edge.get("dst"), op.get("a"), op.get("b"))
 
 
 def apply(store: Store, ops: Sequence[Op]) -> list[str]:
@@ -208,7 +217,9 @@ def undo_ops(store: Store, events: Sequence[Event]) -> list[Op]:
                 )
             )
         if store.is_undone(event.id):
-            raise ConfigError(f"event {event.id} is already undone; undo event's undo to redo it")
+            raise ConflictError(
+                f"event {event.id} is already undone; undo event's undo to redo it"
+            )
         ops += inverse(event.payload["ops"])
     return ops
 

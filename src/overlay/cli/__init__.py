@@ -11,7 +11,13 @@ import sys
 
 import typer
 
-from overlay.cli import dataset, knowledge, learning, selection  # noqa: F401  (registers the commands)
+from overlay.cli import (  # noqa: F401  (registers the commands)
+    dataset,
+    knowledge,
+    learning,
+    selection,
+    server,
+)
 from overlay.cli.app import app, err
 from overlay.errors import OverlayError
 

@@ -536,6 +536,12 @@ class SQLiteStore:
             out.update({r[0]: (int(r[1]), int(r[2])) for r in rows})
         return out
 
+    def counts_of(self, node_id: str) -> dict[str, tuple[int, int]]:
+        rows = self.db.execute(
+            "SELECT goal, s, f FROM counts WHERE node_id = ? ORDER BY goal", (node_id,)
+        )
+        return {r[0]: (int(r[1]), int(r[2])) for r in rows}
+
     def goal_totals(self, goal: str) -> tuple[int, int]:
         row = self.db.execute(
             "SELECT coalesce(sum(s), 0), coalesce(sum(f), 0) FROM counts WHERE goal = ?", (goal,)

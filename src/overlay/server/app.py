@@ -1,0 +1,247 @@
+"""The FastAPI application: security, limits, errors, one shared overlay, the web UI.
+
+One `Overlay` (one store connection, one loaded model) serves every request; a lock lets one
+request at a time use it, so concurrent clients queue instead of racing on SQLite or the model.
+Security by default: loopback only unless a token is set; with a token every route but
+`/health` needs it (as `Authorization: Bearer T`, or the cookie the UI gets from `/?token=T`);
+Host headers are checked on loopback (DNS rebinding); bodies are capped; `/v1/ingest` reads only
+inside the configured vault roots.
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import threading
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from overlay import __version__
+from overlay.engine import Overlay
+from overlay.errors import (
+    AccessError,
+    ConfigError,
+    ConflictError,
+    NotFoundError,
+    OverlayError,
+)
+from overlay.server.schemas import ErrorBody, Health
+
+COOKIE = "overlay_token"
+OPEN_PATHS = ("/health", "/favicon.ico")
+
+
+def is_loopback(host: str) -> bool:
+    """Whether `host` only listens on this machine."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass
+class ServerConfig:
+    """How the server listens and what it may touch."""
+
+    host: str = "127.0.0.1"
+    port: int = 8765
+    token: str | None = None
+    roots: list[Path] = field(default_factory=list)  # folders /v1/ingest may read
+    max_body: int = 1 << 20  # bytes per request body
+    model_name: str = "overlay"
+
+    def check(self) -> None:
+        if not is_loopback(self.host) and not self.token:
+            raise ConfigError(
+                f"refusing to listen on {self.host} without --token: anyone who can reach it "
+                "could read and change the overlay (loopback needs no token)"
+            )
+        if self.token is not None and len(self.token) < 8:
+            raise ConfigError("--token must be at least 8 characters")
+        for root in self.roots:
+            if not root.is_dir():
+                raise ConfigError(f"--vault {root}: no such folder")
+
+
+class Guard:
+    """The one overlay and the lock that serializes its use."""
+
+    def __init__(self, overlay: Overlay) -> None:
+        self.overlay = overlay
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def use(self) -> Iterator[Overlay]:
+        with self._lock:
+            yield self.overlay
+
+
+def error(status: int, message: str, kind: str) -> JSONResponse:
+    body = ErrorBody.model_validate({"error": {"message": message, "type": kind}})
+    return JSONResponse(body.model_dump(), status_code=status)
+
+
+ERRORS: list[tuple[type[OverlayError], int, str]] = [
+    (NotFoundError, 404, "not_found"),
+    (AccessError, 403, "forbidden"),
+    (ConflictError, 409, "conflict"),
+    (OverlayError, 400, "invalid_request_error"),
+]
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorBody, "description": text}
+    for code, text in [
+        (400, "The request cannot be done as asked."),
+        (401, "A token is required (Authorization: Bearer T)."),
+        (403, "Outside what this server may read."),
+        (404, "No such node, trace, event or insight."),
+        (409, "Conflicts with the current state."),
+        (413, "The body is larger than the server accepts."),
+        (422, "The body or a parameter does not fit the schema."),
+    ]
+}
+
+
+class BodyLimit:
+    """Refuses bodies larger than `limit` bytes, whether declared or streamed."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        too_big = error(413, f"request body over {self.limit} bytes", "request_too_large")
+        if declared is not None and declared.isdigit() and int(declared) > self.limit:
+            await too_big(scope, receive, send)
+            return
+        seen = 0
+
+        async def counted() -> Message:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.limit:
+                raise _TooLarge
+            return message
+
+        try:
+            await self.app(scope, counted, send)
+        except _TooLarge:
+            await too_big(scope, receive, send)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def _static() -> Path:
+    return Path(str(resources.files("overlay.server") / "static"))
+
+
+def create_app(overlay: Overlay, config: ServerConfig | None = None) -> FastAPI:
+    """The application around one open overlay (the caller owns and closes it)."""
+    config = config or ServerConfig()
+    config.check()
+    app = FastAPI(
+        title="Overlay",
+        version=__version__,
+        description="Knowledge kept outside the model: an OpenAI-compatible chat endpoint that "
+        "answers from the overlay with citations, and the overlay's own API.",
+        responses=ERROR_RESPONSES,
+    )
+    app.state.guard = Guard(overlay)
+    app.state.config = config
+
+    for exc_type, status, kind in ERRORS:
+
+        def handler(
+            request: Request, exc: Exception, status: int = status, kind: str = kind
+        ) -> Response:
+            return error(status, str(exc), kind)
+
+        app.add_exception_handler(exc_type, handler)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> Response:
+        first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
+        where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
+        return error(422, f"{where}: {first.get('msg')}" if where else str(first.get("msg")),
+                     "invalid_request_error")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        kinds = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized"}
+        return error(exc.status_code, str(exc.detail), kinds.get(exc.status_code, "error"))
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> Response:
+        return error(500, f"internal error: {type(exc).__name__}", "internal_error")
+
+    @app.middleware("http")
+    async def guard_request(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        if is_loopback(config.host):  # DNS rebinding: a loopback server answers loopback names
+            host = (request.headers.get("host") or "").rsplit(":", 1)[0].strip("[]")
+            if host and not is_loopback(host) and host != "testserver":
+                return error(403, f"host {host!r} is not this machine", "forbidden")
+        path = request.url.path
+        if config.token and path not in OPEN_PATHS:
+            given = request.headers.get("authorization", "")
+            bearer = given[7:] if given.lower().startswith("bearer ") else ""
+            query = request.query_params.get("token", "") if path == "/" else ""
+            offered = bearer or request.cookies.get(COOKIE, "") or query
+            if not hmac.compare_digest(offered.encode(), config.token.encode()):
+                return error(401, "a token is required: Authorization: Bearer T", "unauthorized")
+            if query:  # the UI's first visit: keep the token in a same-site cookie
+                response = RedirectResponse("/", status_code=303)
+                response.set_cookie(COOKIE, config.token, httponly=True, samesite="strict")
+                return response
+        return await call_next(request)
+
+    @app.get("/health", response_model=Health, tags=["server"])
+    def health() -> Health:
+        """Liveness; the only route that needs no token."""
+        return Health(ok=True, version=__version__)
+
+    from overlay.server import api, chat
+
+    app.include_router(chat.router)
+    app.include_router(api.router)
+
+    static = _static()
+
+    @app.get("/", include_in_schema=False)
+    def index() -> FileResponse:
+        return FileResponse(static / "index.html")
+
+    app.mount("/static", StaticFiles(directory=static), name="static")
+    app.add_middleware(BodyLimit, limit=config.max_body)
+    return app
+
+
+def guard(request: Request) -> Guard:
+    """The dependency every route uses to reach the overlay."""
+    found: Guard = request.app.state.guard
+    return found
+
+
+def server_config(request: Request) -> ServerConfig:
+    found: ServerConfig = request.app.state.config
+    return found

@@ -1,0 +1,241 @@
+"""Request and response bodies of the HTTP API, so the OpenAPI schema says exactly what is sent.
+
+The chat shapes follow OpenAI's chat completions API (what chat clients speak); the overlay's
+trace id and citations travel in an `overlay` extension field that such clients keep and ignore.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Text = str
+
+
+class ErrorDetail(BaseModel):
+    message: str = Field(description="What went wrong, in one line.")
+    type: str = Field(description="invalid_request_error, not_found, conflict, forbidden, ...")
+    param: str | None = None
+    code: str | None = None
+
+
+class ErrorBody(BaseModel):
+    """Every error, in OpenAI's shape."""
+
+    error: ErrorDetail
+
+
+# ------------------------------------------------------------------ chat
+class ContentPart(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    type: str = "text"
+    text: str | None = None
+
+
+class ChatMessage(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    role: Literal["system", "user", "assistant", "tool", "developer"]
+    content: str | list[ContentPart] | None = None
+
+
+class OverlayOptions(BaseModel):
+    """How the overlay answers (the `overlay` extension of a chat request)."""
+
+    model_config = ConfigDict(extra="forbid")
+    goal: str = Field("answer", min_length=1, max_length=200, description="Goal counted toward.")
+    mode: Literal["statement", "compose"] = Field(
+        "statement", description="statement: cite notes; compose: write pulled toward them."
+    )
+    strict: bool = Field(False, description="compose only: every word from the notes.")
+
+
+class ChatRequest(BaseModel):
+    """OpenAI chat completion request; unknown sampling fields are accepted and ignored."""
+
+    model_config = ConfigDict(extra="allow")
+    model: str = Field("overlay", max_length=200)
+    messages: list[ChatMessage] = Field(min_length=1, max_length=200)
+    stream: bool = False
+    overlay: OverlayOptions = Field(default_factory=OverlayOptions)
+
+
+class Citation(BaseModel):
+    node: str
+    title: str
+    source: str | None = None
+    line: int | None = None
+
+
+class SpanOut(BaseModel):
+    start: int
+    end: int
+    text: str
+    nodes: list[str]
+    origin: str
+
+
+class OverlayResult(BaseModel):
+    """What the overlay adds to a chat answer: the trace and what each span came from."""
+
+    trace_id: str
+    known: bool
+    goal: str
+    mode: str
+    citations: list[Citation]
+    spans: list[SpanOut]
+
+
+class AssistantMessage(BaseModel):
+    role: Literal["assistant"] = "assistant"
+    content: str
+
+
+class Choice(BaseModel):
+    index: int = 0
+    message: AssistantMessage
+    finish_reason: Literal["stop", "length"] = "stop"
+
+
+class Usage(BaseModel):
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+
+
+class ChatCompletion(BaseModel):
+    id: str
+    object: Literal["chat.completion"] = "chat.completion"
+    created: int
+    model: str
+    choices: list[Choice]
+    usage: Usage
+    overlay: OverlayResult
+
+
+class ModelCard(BaseModel):
+    id: str
+    object: Literal["model"] = "model"
+    created: int = 0
+    owned_by: str = "overlay"
+
+
+class ModelList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[ModelCard]
+
+
+# --------------------------------------------------------------- overlay
+class FeedbackIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    trace_id: str = Field(min_length=1, max_length=64)
+    verdict: Literal["good", "bad"]
+    correct: str | None = Field(None, max_length=20_000, description="The right answer.")
+    goal: str | None = Field(None, max_length=200)
+
+
+class LearnIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    text: str = Field(min_length=1, max_length=20_000)
+    goal: str | None = Field(None, max_length=200)
+    links: list[str] = Field(default_factory=list, max_length=50)
+    source: str | None = Field(None, max_length=500)
+
+
+class UndoIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    event_id: int = Field(ge=1, le=2**62)
+
+
+class IngestIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    path: str = Field(min_length=1, max_length=4096, description="A folder or file on the server.")
+
+
+class DecisionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    accept: bool
+
+
+class Event(BaseModel):
+    """What a change wrote: its event id (for undo) and what it did."""
+
+    model_config = ConfigDict(extra="allow")
+    event: int | None
+
+
+class HitOut(BaseModel):
+    id: str
+    kind: str
+    title: str
+    snippet: str
+    source: str | None
+    line: int | None
+    score: float
+    parts: dict[str, float]
+    via: list[str]
+
+
+class Weight(BaseModel):
+    goal: str
+    s: int
+    f: int
+    bits: float
+
+
+class HistoryRow(BaseModel):
+    id: int
+    ts: str
+    kind: str
+    what: str
+    undoable: bool
+    undone: bool
+
+
+class NodeOut(BaseModel):
+    """A node with its provenance, links both ways, weights per goal and its history."""
+
+    id: str
+    kind: str
+    title: str
+    text: str
+    source: str | None
+    lines: list[int | None]
+    hash: str
+    meta: dict[str, Any]
+    out: list[dict[str, Any]]
+    into: list[dict[str, Any]] = Field(alias="in")
+    weights: list[Weight]
+    history: list[HistoryRow]
+
+    model_config = ConfigDict(populate_by_name=True)
+
+
+class GraphNode(BaseModel):
+    id: str
+    title: str
+    kind: str
+
+
+class GraphEdge(BaseModel):
+    src: str
+    dst: str
+    kind: str
+
+
+class Graph(BaseModel):
+    nodes: list[GraphNode]
+    edges: list[GraphEdge]
+
+
+class Insight(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    id: str
+
+
+class Health(BaseModel):
+    ok: bool
+    version: str
+
+
+Json = dict[str, Any]

@@ -1,0 +1,103 @@
+"""The web UI in a real browser: Playwright driving Debian's Chromium headless (installed here
+with apt-get when missing; never a downloaded browser). Ask, follow a cited span to its note,
+give feedback, see the weight change, undo it; a screenshot per step in test-artifacts/ui/."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from overlay import Overlay, Settings
+from tests.server_helpers import live_server
+
+ROOT = Path(__file__).resolve().parents[1]
+SHOTS = Path(os.environ.get("OVERLAY_ARTIFACTS", ROOT / "test-artifacts")) / "ui"
+
+pytestmark = pytest.mark.browser
+
+
+def _install_chromium() -> str | None:
+    """Debian's Chromium, installed with apt-get if it is not there; None says why not."""
+    if shutil.which("chromium"):
+        return None
+    if os.geteuid() != 0 or not shutil.which("apt-get"):
+        return "Chromium is not installed and apt-get needs root here"
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    for cmd in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", "chromium"]):
+        try:
+            done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+        except subprocess.TimeoutExpired:
+            return f"{' '.join(cmd)} took over 10 minutes"
+        if done.returncode != 0:
+            return f"{' '.join(cmd)} failed: {(done.stderr or done.stdout).strip()[-300:]}"
+    return None if shutil.which("chromium") else "apt-get ran but no chromium on PATH"
+
+
+@pytest.fixture(scope="module")
+def chromium() -> str:
+    why = _install_chromium()
+    if why:
+        print(f"browser tests skipped: {why}")
+        pytest.skip(f"Chromium cannot be installed: {why}")
+    return str(shutil.which("chromium"))
+
+
+@pytest.fixture(scope="module")
+def ui_overlay(tmp_path_factory: pytest.TempPathFactory, smol: object) -> Iterator[Overlay]:
+    db = tmp_path_factory.mktemp("ui") / "o.db"
+    ov = Overlay(settings=Settings.make(db=db, retrieve={"embedder": "hashing"}))
+    ov.ingest([ROOT / "examples" / "vault"])
+    ov.lm = smol  # type: ignore[assignment]
+    yield ov
+    ov.close()
+
+
+def test_ask_cite_feedback_weight_undo(chromium: str, ui_overlay: Overlay) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with live_server(ui_overlay) as url, sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=chromium, headless=True,
+                                     args=["--no-sandbox", "--disable-gpu"])
+        page = browser.new_page(viewport={"width": 1200, "height": 900})
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+
+        page.goto(url + "/")
+        page.fill("#question", "How do I keep a sourdough starter alive?")
+        page.click("#ask")
+        cited = page.locator("#answer a.cited").first
+        expect(cited).to_be_visible(timeout=60_000)
+        expect(page.locator("#candidates tbody tr")).not_to_have_count(0)
+        page.screenshot(path=str(SHOTS / "1-ask.png"), full_page=True)
+
+        node = cited.get_attribute("data-node")
+        assert node
+        cited.click()
+        expect(page.locator("#node-title")).to_be_visible()
+        expect(page.locator("#weights")).to_have_text("no feedback yet")
+        expect(page.locator("#graph canvas").first).to_be_attached()
+        page.screenshot(path=str(SHOTS / "2-node.png"), full_page=True)
+
+        page.go_back()
+        page.click("#good")
+        expect(page.locator("#feedback-status")).to_contain_text("counted toward")
+        page.screenshot(path=str(SHOTS / "3-feedback.png"), full_page=True)
+
+        page.locator(f"#answer a.cited[data-node='{node}']").first.click()
+        row = page.locator("#weights tr[data-goal='answer'] td")
+        expect(row.nth(1)).to_have_text("1")
+        page.screenshot(path=str(SHOTS / "4-weight.png"), full_page=True)
+
+        page.locator("#node-history button[data-undo]").first.click()
+        expect(page.locator("#weights")).to_have_text("no feedback yet")
+        expect(page.locator("#node-history")).to_contain_text("undone")
+        page.screenshot(path=str(SHOTS / "5-undone.png"), full_page=True)
+        browser.close()
+    assert errors == []
+    assert ui_overlay.weights(node) == []
