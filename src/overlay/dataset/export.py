@@ -7,7 +7,6 @@ lists the sha256 of the spec and of every file, which the passport (issue 7) bui
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -20,17 +19,10 @@ import yaml
 from overlay.dataset.checks import RULES, Report
 from overlay.dataset.items import VERSION, Built, HeldOut, Item
 from overlay.dataset.spec import Spec
+from overlay.files import sha256_file
 
 TRAIN, SELFTEST, PRETRAIN = "train.jsonl", "selftest.jsonl", "pretrain.jsonl"
 SPEC, MANIFEST, CARD, HF = "spec.yaml", "manifest.json", "README.md", "hf"
-
-
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
@@ -149,10 +141,10 @@ def write_dataset(spec: Spec, built: Built, report: Report, out: Path, seed: int
     }
     (out / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
     names = [SPEC, TRAIN, SELFTEST, *([PRETRAIN] if texts else []), MANIFEST]
-    hashes = {name: sha256(out / name) for name in names}
+    hashes = {name: sha256_file(out / name) for name in names}
     for path in sorted((out / HF).rglob("*")):
         if path.is_file():
-            hashes[path.relative_to(out).as_posix()] = sha256(path)
+            hashes[path.relative_to(out).as_posix()] = sha256_file(path)
     (out / CARD).write_text(_card(spec, built, report, hashes, seed), encoding="utf-8")
     return hashes
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import random
 import re
 import shutil
@@ -25,6 +24,7 @@ from overlay.dataset import templates as T
 from overlay.dataset.spec import Generation, NodeRef, Spec, settings_for
 from overlay.dataset.text import normalise, stopwords
 from overlay.errors import OverlayError
+from overlay.files import write_atomic
 from overlay.lm.base import LM
 
 VERSION = 1  # of the generator: part of every chunk's key, so old parts are never reused
@@ -344,12 +344,6 @@ def generate(spec: Spec, seed: int = 0, lm: LM | None = None) -> Built:
     return Built(items, [t for r in spec.refs for t in gen.tests(r)], gen.stats)
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
 def build_parts(
     spec: Spec,
     out: Path,
@@ -383,7 +377,7 @@ def build_parts(
             made = dict(gen.stats - before)
             lines = [json.dumps(i.to_json(), ensure_ascii=False) for i in chunk]
             lines.append(json.dumps({"stats": made}))
-            _write_atomic(part, "\n".join(lines) + "\n")
+            write_atomic(part, "\n".join(lines) + "\n")
         items += chunk
         if progress:
             progress("build", min(start + CHUNK, total), total)

@@ -10,7 +10,6 @@ itself (tree attention): the same numbers as scoring each one alone, at a fracti
 from __future__ import annotations
 
 import copy
-import hashlib
 import importlib.util
 import os
 import shutil
@@ -21,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from overlay.errors import ModelError
+from overlay.files import sha256_file
 from overlay.lm.base import Generation, Scored
 
 DEFAULT_NAME = "SmolLM2-135M-Instruct"
@@ -46,17 +46,9 @@ def packaged_gguf() -> Path:
     raise ModelError(f"no .gguf file inside {DEFAULT_PACKAGE}; reinstall it: {INSTALL_DEFAULT}")
 
 
-def file_hash(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _cache_folder(gguf: Path, cache_dir: Path) -> tuple[Path, bool]:
     """Where `gguf` is (or will be) kept dequantized, and whether it is complete there."""
-    target = cache_dir / "models" / f"{gguf.stem}-{file_hash(gguf)[:16]}"
+    target = cache_dir / "models" / f"{gguf.stem}-{sha256_file(gguf)[:16]}"
     return target, (target / "config.json").exists() and any(target.glob("*.safetensors"))
 
 
