@@ -40,6 +40,11 @@ demo: $(STAMP)
 	$(BIN)/overlay dataset init --from-overlay --tag starter --name starter \
 		--db .overlay-demo/overlay.db -o .overlay-demo/starter.yaml --force
 	$(BIN)/overlay dataset check .overlay-demo/starter.yaml
+	# imprint: a few LoRA steps on one module, then its self-tests inside, outside and both
+	$(BIN)/overlay train lora .overlay-demo/dataset --module starter --max-steps 4 \
+		-o .overlay-demo/adapter-starter
+	$(BIN)/overlay eval selftest .overlay-demo/dataset --module starter --limit 4 \
+		--adapter .overlay-demo/adapter-starter --overlay --db .overlay-demo/overlay.db
 	# the server: an OpenAI-compatible API (here through the openai client); `make serve` keeps it up
 	$(BIN)/python examples/openai_client.py .overlay-demo/overlay.db 8765
 

@@ -51,20 +51,33 @@ def hf_model(config: LMConfig, path: str | Path) -> Any:
     """Any local Hugging Face causal LM folder or cached hub id (not registered by name)."""
     from overlay.lm.hf import HFModel
 
-    return HFModel(path, device=config.device, dtype=config.dtype, batch_tokens=config.batch_tokens)
+    return HFModel(
+        path,
+        device=config.device,
+        dtype=config.dtype,
+        batch_tokens=config.batch_tokens,
+        adapter=config.adapter,
+    )
 
 
 def _smollm2(config: LMConfig) -> Any:
     from overlay.lm.hf import load_default
 
     return load_default(
-        config.cache_dir, device=config.device, dtype=config.dtype, batch_tokens=config.batch_tokens
+        config.cache_dir,
+        device=config.device,
+        dtype=config.dtype,
+        batch_tokens=config.batch_tokens,
+        adapter=config.adapter,
     )
 
 
 def _fake(config: LMConfig) -> Any:
+    from overlay.errors import ConfigError
     from overlay.lm.fake import FakeLM
 
+    if config.adapter is not None:
+        raise ConfigError("the fake LM takes no adapter")
     return FakeLM()
 
 

@@ -97,6 +97,9 @@ class LMConfig(BaseModel):
         description="Where converted models are kept [default: $OVERLAY_CACHE or "
         "~/.cache/overlay].",
     )
+    adapter: Path | None = Field(
+        None, description="A LoRA adapter folder (`overlay train lora`) applied to the model."
+    )
 
     @field_validator("device")
     @classmethod

@@ -13,6 +13,7 @@ import typer
 
 from overlay.cli import (  # noqa: F401  (registers the commands)
     dataset,
+    imprint,
     knowledge,
     learning,
     selection,

@@ -98,6 +98,20 @@ def load_tokenizer(model: str, cache_dir: Path | None = None) -> Any:
         ) from exc
 
 
+def _with_adapter(model: Any, adapter: Path) -> Any:
+    """`model` with the LoRA adapter in `adapter` applied (kept separate, not merged)."""
+    if not (adapter / "adapter_config.json").exists():
+        raise ModelError(f"{adapter} is not a LoRA adapter folder (no adapter_config.json)")
+    from peft import PeftModel
+
+    try:
+        with warnings.catch_warnings():  # peft calls a transformers API deprecated in v5
+            warnings.simplefilter("ignore", FutureWarning)
+            return PeftModel.from_pretrained(model, str(adapter))
+    except Exception as exc:
+        raise ModelError(f"cannot apply the adapter {adapter}: {str(exc).splitlines()[0]}") from exc
+
+
 class HFModel:
     """A transformers causal LM on CPU or CUDA, behind the `LM` protocol."""
 
@@ -109,6 +123,7 @@ class HFModel:
         device: str = "auto",
         dtype: str = "auto",
         batch_tokens: int = 1024,
+        adapter: str | Path | None = None,
     ) -> None:
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -128,7 +143,11 @@ class HFModel:
                 f"model folder (offline: nothing is downloaded) or install the default "
                 f"({INSTALL_DEFAULT})"
             ) from exc
-        self.model = model.to(device).eval()  # type: ignore[arg-type]
+        loaded: Any = model
+        if adapter is not None:
+            loaded = _with_adapter(model, Path(adapter))
+            self.name += f"+{Path(adapter).name}"
+        self.model = loaded.to(device).eval()
         self.dtype = self.model.dtype
         bos = self.tokenizer.bos_token
         self._bos_text = bos if isinstance(bos, str) and bos else None

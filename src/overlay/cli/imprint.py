@@ -1,0 +1,99 @@
+"""Knowledge put inside the weights and tested: `overlay train lora`, `overlay eval selftest`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from overlay.cli.app import DbOpt, EmbedderOpt, JsonOpt, app, emit, open_overlay, out, progress
+from overlay.cli.learning import eval_app
+
+train_app = typer.Typer(help="Imprint a built dataset into a model.", no_args_is_help=True)
+app.add_typer(train_app, name="train")
+
+
+@train_app.command("lora")
+def lora(
+    dataset: Annotated[Path, typer.Argument(help="A folder written by `overlay dataset build`.")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Adapter folder to write.")],
+    base: Annotated[str, typer.Option("--base", help="'smollm2' or a model folder.")] = "smollm2",
+    module: Annotated[str | None, typer.Option("--module", help="Only this module.")] = None,
+    epochs: Annotated[float, typer.Option("--epochs", help="Passes over the items.")] = 2.0,
+    max_steps: Annotated[int, typer.Option("--max-steps", help="Stop after N steps.")] = -1,
+    batch_size: Annotated[int, typer.Option("--batch-size", help="Items per step.")] = 8,
+    lr: Annotated[float, typer.Option("--lr", help="Peak learning rate.")] = 1e-3,
+    rank: Annotated[int, typer.Option("--rank", help="LoRA rank.")] = 16,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
+    db: DbOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Train a LoRA adapter (PEFT + TRL) on the dataset's chat items; an interrupted run
+    resumes from its last checkpoint in OUTPUT/checkpoints."""
+    from overlay.train import LoraSettings, train_lora
+
+    settings = LoraSettings(base=base, module=module, epochs=epochs, max_steps=max_steps,
+                            batch_size=batch_size, learning_rate=lr, rank=rank, seed=seed)
+    with progress(True) as bar:
+        record = train_lora(dataset, output, settings, bar)
+    if json_out:
+        emit(record)
+        return
+    resumed = record["resumed_from_step"]
+    out.print(
+        f"trained [bold]{output}[/]: {record['items']} items, {record['steps']} steps in "
+        f"{record['seconds']} s; loss {record['first_loss']:.3f} → {record['last_loss']:.3f}"
+        + (f" (resumed from step {resumed})" if resumed else "")
+    )
+
+
+@eval_app.command("selftest")
+def selftest(
+    dataset: Annotated[Path, typer.Argument(help="A folder written by `overlay dataset build`.")],
+    adapter: Annotated[
+        Path | None, typer.Option("--adapter", help="Test this LoRA adapter (inside).")
+    ] = None,
+    overlay_arm: Annotated[
+        bool, typer.Option("--overlay", help="Test the overlay at --db (outside).")
+    ] = False,
+    module: Annotated[str | None, typer.Option("--module", help="Only this module.")] = None,
+    limit: Annotated[int | None, typer.Option("--limit", min=1, help="First N tests.")] = None,
+    db: DbOpt = None,
+    json_out: JsonOpt = False,
+    embedder: EmbedderOpt = None,
+) -> None:
+    """Run the dataset's held-out self-tests on the bare model and on each arm asked for:
+    --adapter (inside), --overlay (outside), both together when both are given."""
+    from overlay.config import LMConfig
+    from overlay.evaluate.selftest import Arm, load_tests, run
+    from overlay.plugins import load_lm, load_plugins
+
+    tests = load_tests(dataset, module, limit)
+    plugins = load_plugins()
+    bare = load_lm(LMConfig(), plugins)
+    arms = [Arm("bare", bare)]
+    inside = load_lm(LMConfig(adapter=adapter), plugins) if adapter else None
+    if inside is not None:
+        arms.append(Arm("adapter", inside))
+    results = []
+    with progress(True) as bar:
+        if overlay_arm:
+            with open_overlay(db, embedder=embedder) as ov:
+                ov.lm = bare
+                results.append(run(tests, Arm("overlay", bare, ov), bar))
+                if inside is not None:
+                    ov.lm = inside
+                    results.append(run(tests, Arm("both", inside, ov), bar))
+        results = [run(tests, arm, bar) for arm in arms] + results
+    if json_out:
+        emit({"dataset": str(dataset), "tests": len(tests), "arms": results})
+        return
+    table = Table("arm", "model", "n", "match", "choose", *sorted(results[0]["modules"]))
+    for r in results:
+        mods = [f"{m['match']} / {m['choose']}" for _, m in sorted(r["modules"].items())]
+        table.add_row(r["arm"], r["model"], str(r["n"]), str(r["match"]), str(r["choose"]), *mods)
+    out.print(table)
+    out.print("match: the free answer contains the expected one; choose: the expected answer "
+              "outranks the distractors; per module: match / choose")

@@ -1,0 +1,117 @@
+"""Self-tests of a built dataset, run on arms that deliver the knowledge differently:
+`bare` (the base model), `adapter` (the base model with a LoRA imprint: inside), `overlay` (the
+selector over a store: outside), `both` (the selector over the adapted model).
+
+Two scores per self-test: *match*, whether the arm's free answer contains the expected answer
+or an accepted variant (after normalisation), and *choose*, whether the arm ranks the expected
+answer above the self-test's distractors (the bare and adapter arms by mean token log-prob of
+each option after the question; the overlay arms through `Overlay.choose`). Results are kept
+per module, so a module that broke another shows up.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from overlay.dataset.text import normalise
+from overlay.engine import Overlay
+from overlay.errors import ConfigError
+from overlay.lm.base import LM
+
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass(frozen=True)
+class SelfTest:
+    id: str
+    module: str
+    question: str
+    answer: str
+    variants: tuple[str, ...]
+    distractors: tuple[str, ...]
+
+
+def load_tests(
+    dataset: Path, module: str | None = None, limit: int | None = None
+) -> list[SelfTest]:
+    path = dataset / "selftest.jsonl"
+    if not path.exists():
+        raise ConfigError(f"{dataset} is not a built dataset (no selftest.jsonl)")
+    rows = [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines() if x.strip()]
+    tests = [
+        SelfTest(r["id"], r["module"], r["question"], r["answer"], tuple(r.get("variants", [])),
+                 tuple(r.get("distractors", [])))
+        for r in rows
+        if module is None or r["module"] == module
+    ]
+    if not tests:
+        where = f" in module {module!r}" if module else ""
+        raise ConfigError(f"{dataset}: no self-tests{where}")
+    return tests[:limit] if limit else tests
+
+
+def matches(answer: str, test: SelfTest) -> bool:
+    """The free answer contains the expected answer or a variant, normalised."""
+    said = normalise(answer)
+    return any(normalise(a) and normalise(a) in said for a in (test.answer, *test.variants))
+
+
+class Arm:
+    """One way of answering: a model alone, or the overlay's selector over a model."""
+
+    def __init__(self, name: str, lm: LM, overlay: Overlay | None = None, max_tokens: int = 48):
+        self.name, self.lm, self.overlay, self.max_tokens = name, lm, overlay, max_tokens
+
+    def answer(self, question: str) -> str:
+        if self.overlay is not None:  # the selector itself: nothing is recorded in the store
+            return self.overlay.selector.ask(question, "answer", "statement", False).answer
+        prompt = self.lm.chat_template([{"role": "user", "content": question}])
+        return self.lm.generate(prompt, max_tokens=self.max_tokens, stop=["\n\n"]).text
+
+    def choose(self, question: str, options: list[str]) -> str:
+        if self.overlay is not None:
+            return self.overlay.selector.choose(question, options).answer
+        prompt = self.lm.chat_template([{"role": "user", "content": question}])
+        scored = self.lm.score(prompt, options)
+        return max(scored, key=lambda s: s.normalised(1.0)).text
+
+
+def _rate(hits: list[bool]) -> float | None:
+    return round(sum(hits) / len(hits), 4) if hits else None
+
+
+def run(tests: list[SelfTest], arm: Arm, progress: Progress | None = None) -> dict[str, Any]:
+    """Both scores for every self-test on one arm, overall and per module."""
+    rows: list[dict[str, Any]] = []
+    per: dict[str, dict[str, list[bool]]] = defaultdict(lambda: defaultdict(list))
+    for k, test in enumerate(tests, 1):
+        answer = arm.answer(test.question)
+        row: dict[str, Any] = {"id": test.id, "module": test.module, "answer": answer,
+                               "match": matches(answer, test)}
+        per[test.module]["match"].append(row["match"])
+        if test.distractors:
+            good = {test.answer, *test.variants}
+            options = list(dict.fromkeys([test.answer, *test.variants, *test.distractors]))
+            row["chose"] = arm.choose(test.question, options)
+            row["choose"] = row["chose"] in good
+            per[test.module]["choose"].append(row["choose"])
+        rows.append(row)
+        if progress:
+            progress(arm.name, k, len(tests))
+    return {
+        "arm": arm.name,
+        "model": arm.lm.name,
+        "n": len(rows),
+        "match": _rate([r["match"] for r in rows]),
+        "choose": _rate([r["choose"] for r in rows if "choose" in r]),
+        "modules": {
+            m: {"n": len(v["match"]), "match": _rate(v["match"]), "choose": _rate(v["choose"])}
+            for m, v in sorted(per.items())
+        },
+        "tests": rows,
+    }

@@ -1,0 +1,121 @@
+"""Imprint and self-tests on the real default model: a LoRA trained on a tiny built dataset,
+resumed after an interruption, recorded with the hashes it came from, loaded through the LM
+config; self-tests run on the bare, adapter, overlay and both arms; both CLI commands."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from overlay import Overlay, Settings, cli
+from overlay.config import LMConfig
+from overlay.dataset import build
+from overlay.errors import OverlayError
+from overlay.evaluate.selftest import Arm, SelfTest, load_tests, matches, run
+from overlay.files import sha256_file
+from overlay.plugins import load_lm, load_plugins
+from overlay.train import RECORD, LoraSettings, train_lora
+
+ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The starter passport (`overlay dataset init`) built: 2 nodes, 22 items, 2 self-tests."""
+    from overlay.dataset.scaffold import STARTER
+
+    folder = tmp_path_factory.mktemp("tiny")
+    (folder / "spec.yaml").write_text(STARTER, encoding="utf-8")
+    build(folder / "spec.yaml", folder / "ds")
+    return folder / "ds"
+
+
+@pytest.fixture(scope="module")
+def adapter(tiny: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    out = tmp_path_factory.mktemp("adapter") / "a"
+
+    class Stop(Exception):
+        pass
+
+    def stop_in_step_three(stage: str, done: int, total: int) -> None:
+        if done == 3:  # after checkpoint-2 was written
+            raise Stop
+
+    settings = LoraSettings(max_steps=4, batch_size=4, save_steps=2, seed=1)
+    with pytest.raises(Stop):
+        train_lora(tiny, out, settings, stop_in_step_three)
+    assert (out / "checkpoints" / "checkpoint-2").is_dir() and not (out / RECORD).exists()
+    train_lora(tiny, out, settings)
+    yield out
+
+
+def test_adapter_is_recorded_and_resumed(adapter: Path, tiny: Path) -> None:
+    record = json.loads((adapter / RECORD).read_text())
+    assert record["resumed_from_step"] == 2 and record["steps"] == 4
+    assert record["items"] == 22 and record["settings"]["seed"] == 1
+    assert record["dataset"]["train_sha256"] == sha256_file(tiny / "train.jsonl")
+    manifest = json.loads((tiny / "manifest.json").read_text())
+    assert record["dataset"]["spec_sha256"] == manifest["spec_sha256"]
+    assert record["base_weights"].startswith("SmolLM2-135M-Instruct")
+    assert record["last_loss"] > 0 and (adapter / "adapter_model.safetensors").exists()
+    assert not (adapter / "checkpoints").exists()
+    with pytest.raises(OverlayError, match="already holds a trained adapter"):
+        train_lora(tiny, adapter, LoraSettings(max_steps=1))
+
+
+def test_adapter_changes_the_model_through_lm_config(adapter: Path, smol: object) -> None:
+    inside = load_lm(LMConfig(adapter=adapter), load_plugins())
+    assert inside.name.endswith("+a")
+    prompt = inside.chat_template([{"role": "user", "content": "What is Levain?"}])
+    text = "A levain is a portion of starter built for one bake."
+    moved = inside.score(prompt, [text])[0].total - smol.score(prompt, [text])[0].total  # type: ignore[attr-defined]
+    assert moved > 0.5  # the imprint made its own training answer more likely
+
+
+def test_selftests_on_every_arm(adapter: Path, tiny: Path, smol: object, tmp_path: Path) -> None:
+    tests = load_tests(tiny)
+    assert [t.module for t in tests] == ["basics", "basics"]
+    inside = load_lm(LMConfig(adapter=adapter), load_plugins())
+    db = tmp_path / "o.db"
+    with Overlay(settings=Settings.make(db=db, retrieve={"embedder": "hashing"})) as ov:
+        ov.ingest([ROOT / "examples" / "vault"])
+        ov.lm = smol  # type: ignore[assignment]
+        results = [run(tests, Arm("bare", smol)), run(tests, Arm("adapter", inside)),  # type: ignore[arg-type]
+                   run(tests, Arm("overlay", smol, ov))]  # type: ignore[arg-type]
+        events = ov.stats()["events"]
+        ov.lm = inside
+        results.append(run(tests, Arm("both", inside, ov)))
+        assert ov.stats()["events"] == events  # evaluation records nothing in the store
+    for r in results:
+        assert r["n"] == 2 and 0 <= r["match"] <= 1 and 0 <= r["choose"] <= 1
+        assert set(r["modules"]) == {"basics"}
+        options = {"4–6 hours", "30 minutes", "two days", "Because it is full of gas.",
+                   "Because it is cold", "Because it has no flour"}
+        assert all(t["chose"] in options for t in r["tests"])
+
+
+def test_match_is_normalised() -> None:
+    t = SelfTest("x", "m", "q", "4–6 hours", ("four to six hours",), ())
+    assert matches("It peaks after 4-6 Hours.", t)
+    assert matches("Four to six hours, at 26 °C", t)
+    assert not matches("After two days.", t)
+
+
+def test_train_and_selftest_commands(tiny: Path, tmp_path: Path) -> None:
+    runner = CliRunner()
+    out = tmp_path / "cli-adapter"
+    done = runner.invoke(cli.app, ["train", "lora", str(tiny), "-o", str(out), "--max-steps", "1",
+                                   "--batch-size", "2", "--json"], catch_exceptions=False)
+    assert done.exit_code == 0, done.output
+    assert json.loads(done.stdout)["steps"] == 1
+    report = runner.invoke(cli.app, ["eval", "selftest", str(tiny), "--adapter", str(out),
+                                     "--limit", "1", "--json"], catch_exceptions=False)
+    assert report.exit_code == 0, report.output
+    arms = json.loads(report.stdout)["arms"]
+    assert [a["arm"] for a in arms] == ["bare", "adapter"]
+    assert arms[1]["model"].endswith("+cli-adapter")
