@@ -45,6 +45,11 @@ demo: $(STAMP)
 		-o .overlay-demo/adapter-starter
 	$(BIN)/overlay eval selftest .overlay-demo/dataset --module starter --limit 4 \
 		--adapter .overlay-demo/adapter-starter --overlay --db .overlay-demo/overlay.db
+	# the passport: what the adapter carries, pinned by hashes; verify tells it from the base model
+	$(BIN)/overlay passport build --dataset .overlay-demo/dataset \
+		--adapter .overlay-demo/adapter-starter --no-selftests -o .overlay-demo/passport
+	$(BIN)/overlay passport verify .overlay-demo/passport --adapter .overlay-demo/adapter-starter
+	$(BIN)/overlay passport verify .overlay-demo/passport
 	# the server: an OpenAI-compatible API (here through the openai client); `make serve` keeps it up
 	$(BIN)/python examples/openai_client.py .overlay-demo/overlay.db 8765
 

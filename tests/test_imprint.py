@@ -119,3 +119,72 @@ def test_train_and_selftest_commands(tiny: Path, tmp_path: Path) -> None:
     arms = json.loads(report.stdout)["arms"]
     assert [a["arm"] for a in arms] == ["bare", "adapter"]
     assert arms[1]["model"].endswith("+cli-adapter")
+
+
+# ------------------------------------------------------------------ passport
+@pytest.fixture(scope="module")
+def imprinted(tiny: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A longer run on the tiny dataset (about two epochs), enough to leave a signature."""
+    out = tmp_path_factory.mktemp("imprinted") / "a"
+    train_lora(tiny, out, LoraSettings(max_steps=12, batch_size=4, seed=2))
+    return out
+
+
+def test_passport_verify_tells_the_imprint_from_the_base(
+    imprinted: Path, tiny: Path, smol: object, tmp_path: Path
+) -> None:
+    from overlay.passport import build as build_passport
+    from overlay.passport import load, verify
+
+    inside = load_lm(LMConfig(adapter=imprinted), load_plugins())
+    data = build_passport(tiny, tmp_path / "p", base=smol, adapted=inside, adapter=imprinted)
+    assert {"passport.json", "passport.md", "passport.html"} <= {
+        p.name for p in (tmp_path / "p").iterdir()
+    }
+    keys = [n["key"] for m in data["tree"] for n in m["nodes"]]
+    assert keys == ["basics.levain", "basics.float-test"]
+    assert all(n["items"] and n["self_tests"] for m in data["tree"] for n in m["nodes"])
+    assert set(data["files"]["adapter"]) == {"adapter_config.json", "adapter_model.safetensors",
+                                             "overlay_adapter.json"}
+    assert len(data["probes"]) == 9  # 3 statements × 3 wordings
+    loaded = load(tmp_path / "p")
+    carried = verify(loaded, inside, smol)
+    assert carried["carries"] and carried["p_value"] < 0.01 and carried["files_checked"] >= 8
+    bare = verify(loaded, smol, smol)
+    assert not bare["carries"] and bare["positive"] == 0 and bare["p_value"] == 1.0
+    md = (tmp_path / "p" / "passport.md").read_text()
+    assert "Tree of meanings" in md and "basics.levain" in md
+
+
+def test_passport_names_a_tampered_file(imprinted: Path, tiny: Path, tmp_path: Path) -> None:
+    import shutil
+
+    from overlay.passport import TamperedError, check_files, load
+    from overlay.passport import build as build_passport
+
+    copy = tmp_path / "ds"
+    shutil.copytree(tiny, copy)
+    build_passport(copy, tmp_path / "p", base=None, adapter=imprinted)
+    data = load(tmp_path / "p")
+    assert check_files(data) >= 8
+    with (copy / "selftest.jsonl").open("a") as fh:
+        fh.write("\n")
+    with pytest.raises(TamperedError, match=r"selftest\.jsonl: changed since the passport"):
+        check_files(data)
+    (copy / "selftest.jsonl").unlink()
+    with pytest.raises(TamperedError, match="missing"):
+        check_files(data)
+
+
+def test_passport_commands(imprinted: Path, tiny: Path, tmp_path: Path) -> None:
+    runner = CliRunner()
+    built = runner.invoke(cli.app, ["passport", "build", "--dataset", str(tiny), "--adapter",
+                                    str(imprinted), "-o", str(tmp_path / "p"), "--json"],
+                          catch_exceptions=False)
+    assert built.exit_code == 0, built.output
+    data = json.loads(built.stdout)
+    assert data["signature"]["p_value"] < 0.01
+    assert set(data["selftests"]) == {"bare", "adapter"}
+    checked = runner.invoke(cli.app, ["passport", "verify", str(tmp_path / "p"), "--json"],
+                            catch_exceptions=False)
+    assert checked.exit_code == 0 and json.loads(checked.stdout)["carries"] is False

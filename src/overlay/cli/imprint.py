@@ -97,3 +97,115 @@ def selftest(
     out.print(table)
     out.print("match: the free answer contains the expected one; choose: the expected answer "
               "outranks the distractors; per module: match / choose")
+
+
+passport_app = typer.Typer(
+    help="What a dataset / adapter carries, and whether a model carries it.",
+    no_args_is_help=True,
+)
+app.add_typer(passport_app, name="passport")
+
+
+@passport_app.command("build")
+def passport_build(
+    dataset: Annotated[Path, typer.Option("--dataset", help="A built dataset folder.")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Folder for the passport.")],
+    adapter: Annotated[
+        Path | None, typer.Option("--adapter", help="The adapter trained on it.")
+    ] = None,
+    overlay_arm: Annotated[
+        bool, typer.Option("--overlay", help="Include the overlay at --db (nodes, sources).")
+    ] = False,
+    selftests: Annotated[
+        bool, typer.Option("--selftests/--no-selftests", help="Run the self-tests per arm.")
+    ] = True,
+    db: DbOpt = None,
+    json_out: JsonOpt = False,
+    embedder: EmbedderOpt = None,
+) -> None:
+    """Write passport.json/.md/.html: tree of meanings, where each is embedded, sha256 of every
+    file, self-test results, and the signature probe set (measured on the adapter if given)."""
+    from overlay.config import LMConfig
+    from overlay.evaluate.selftest import Arm, load_tests, run
+    from overlay.passport import build as build_passport
+    from overlay.plugins import load_lm, load_plugins
+
+    plugins = load_plugins()
+    base = load_lm(LMConfig(), plugins)
+    adapted = load_lm(LMConfig(adapter=adapter), plugins) if adapter else None
+    results: dict[str, object] = {}
+    with progress(True) as bar, (
+        open_overlay(db, embedder=embedder) if overlay_arm else _nothing()
+    ) as ov:
+        if selftests:
+            tests = load_tests(dataset)
+            arms = [Arm("bare", base)] + ([Arm("adapter", adapted)] if adapted else [])
+            if ov is not None:
+                ov.lm = base
+                arms.append(Arm("overlay", base, ov))
+            for arm in arms:
+                r = run(tests, arm, bar)
+                results[arm.name] = {k: r[k] for k in ("model", "n", "match", "choose", "modules")}
+                results[arm.name]["tests"] = {  # type: ignore[index]
+                    t["id"]: {"match": t["match"], "choose": t.get("choose")} for t in r["tests"]
+                }
+        data = build_passport(dataset, output, base=base, adapted=adapted, adapter=adapter,
+                              overlay_store=ov.store if ov is not None else None,
+                              selftests=results or None)
+    if json_out:
+        emit({k: data[k] for k in ("name", "version", "paths", "signature", "selftests")})
+        return
+    files = sum(len(v) for v in data["files"].values())
+    out.print(f"wrote {output}/passport.json, .md, .html: {len(data['tree'])} modules, "
+              f"{files} files pinned, {len(data['probes'])} probes")
+    if data["signature"]:
+        s = data["signature"]
+        out.print(f"signature on the adapter: {s['positive']}/{s['n']} probes favour it over the "
+                  f"base model, p = {s['p_value']:.2g}")
+
+
+class _nothing:
+    """A context manager that opens nothing (no --overlay)."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+@passport_app.command("verify")
+def passport_verify(
+    passport: Annotated[Path, typer.Argument(help="A passport folder or passport.json.")],
+    model: Annotated[
+        str, typer.Option("--model", help="Model to test: 'smollm2' or a model folder.")
+    ] = "smollm2",
+    adapter: Annotated[
+        Path | None, typer.Option("--adapter", help="An adapter applied to --model.")
+    ] = None,
+    alpha: Annotated[float, typer.Option("--alpha", help="Significance level.")] = 0.01,
+    db: DbOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Check every pinned file's hash, then test whether MODEL (+ADAPTER) carries the imprint:
+    a one-sided sign test of its probe gains over the passport's base model."""
+    from overlay.config import LMConfig
+    from overlay.passport import load, verify
+    from overlay.plugins import load_lm, load_plugins
+
+    data = load(passport)
+    plugins = load_plugins()
+    base = load_lm(LMConfig(model=data["base_model"]), plugins)
+    tested = load_lm(LMConfig(model=model, adapter=adapter), plugins)
+    result = verify(data, tested, base, alpha, adapter)
+    if json_out:
+        emit(result)
+    else:
+        verdict = "[green]carries[/] the imprint"
+        if not result["carries"]:
+            verdict = "does [bold]not[/] carry the imprint"
+        out.print(
+            f"{result['files_checked']} files match their hashes. {result['model']} {verdict}: "
+            f"{result['positive']}/{result['n']} probes favour it over {result['base']}, "
+            f"p = {result['p_value']:.2g} (alpha {alpha})"
+        )
