@@ -188,3 +188,39 @@ def test_passport_commands(imprinted: Path, tiny: Path, tmp_path: Path) -> None:
     checked = runner.invoke(cli.app, ["passport", "verify", str(tmp_path / "p"), "--json"],
                             catch_exceptions=False)
     assert checked.exit_code == 0 and json.loads(checked.stdout)["carries"] is False
+
+
+# -------------------------------------------------------------------- matrix
+def test_compatibility_matrix_shape_and_values(tmp_path: Path, smol: object) -> None:
+    import yaml
+
+    from overlay.dataset.scaffold import STARTER
+    from overlay.evaluate.compatibility import matrix
+    from overlay.lm.hf import HFModel
+    from overlay.train.lora import base_folder
+
+    spec = yaml.safe_load(STARTER)
+    levain, float_test = spec["modules"][0]["nodes"]
+    spec["modules"] = [{"id": "levain", "nodes": [levain]}, {"id": "checks", "nodes": [float_test]}]
+    (tmp_path / "spec.yaml").write_text(yaml.safe_dump(spec, allow_unicode=True))
+    build(tmp_path / "spec.yaml", tmp_path / "ds")
+    folder = base_folder("smollm2")[0]
+
+    def load(adapters: list[Path]) -> object:
+        return HFModel(folder, name="smol", adapter=adapters) if adapters else smol
+
+    settings = LoraSettings(max_steps=2, batch_size=4)
+    result = matrix(tmp_path / "ds", ["levain", "checks"], settings, tmp_path / "m", load)
+    assert list(result["choose"]) == ["base", "levain only", "checks only", "levain then checks",
+                                      "checks then levain", "levain + checks merged"]
+    assert all(set(r) == {"levain", "checks"} for r in result["choose"].values())
+    rates = [v for r in result["choose"].values() for v in r.values()]
+    assert all(v in (0.0, 1.0) for v in rates)  # one self-test per module
+    assert len(result["pairs"]) == 2
+    pair = result["pairs"][0]
+    assert pair["first_after_then"] == result["choose"]["levain then checks"]["levain"]
+    seq = json.loads((tmp_path / "m" / "seq-levain-then-checks" / RECORD).read_text())
+    assert seq["after"]["module"] == "levain" and seq["module"] == "checks"
+    assert (tmp_path / "m" / "matrix.md").read_text().startswith("| condition | levain | checks |")
+    again = matrix(tmp_path / "ds", ["levain", "checks"], settings, tmp_path / "m", load)
+    assert again["choose"] == result["choose"]  # adapters reused: same numbers

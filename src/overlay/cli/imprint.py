@@ -209,3 +209,42 @@ def passport_verify(
             f"{result['positive']}/{result['n']} probes favour it over {result['base']}, "
             f"p = {result['p_value']:.2g} (alpha {alpha})"
         )
+
+
+@eval_app.command("matrix")
+def eval_matrix(
+    dataset: Annotated[Path, typer.Argument(help="A folder written by `overlay dataset build`.")],
+    modules: Annotated[
+        list[str], typer.Option("--module", help="A module to imprint (two or more).")
+    ],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Folder for adapters and table.")],
+    epochs: Annotated[float, typer.Option("--epochs", help="Passes per module.")] = 2.0,
+    max_steps: Annotated[int, typer.Option("--max-steps", help="Steps per module.")] = -1,
+    batch_size: Annotated[int, typer.Option("--batch-size", help="Items per step.")] = 8,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
+    db: DbOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """The compatibility matrix: every module's self-tests with each module imprinted alone,
+    after another (in sequence), and merged with another (PEFT); reruns reuse adapters."""
+    from overlay.config import LMConfig
+    from overlay.evaluate.compatibility import matrix, table
+    from overlay.lm.hf import HFModel
+    from overlay.plugins import load_lm, load_plugins
+    from overlay.train import LoraSettings
+    from overlay.train.lora import base_folder
+
+    settings = LoraSettings(epochs=epochs, max_steps=max_steps, batch_size=batch_size, seed=seed)
+    base = load_lm(LMConfig(), load_plugins())
+    folder = base_folder(settings.base)[0]
+
+    def load(adapters: list[Path]) -> object:
+        return HFModel(folder, name=base.name, adapter=adapters) if adapters else base
+
+    with progress(True) as bar:
+        result = matrix(dataset, modules, settings, output, load, bar)
+    if json_out:
+        emit(result)
+    else:
+        out.print(table(result), markup=False)
+        out.print(f"choose-style self-test pass rates; adapters and matrix.json in {output}")

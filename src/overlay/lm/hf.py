@@ -98,18 +98,29 @@ def load_tokenizer(model: str, cache_dir: Path | None = None) -> Any:
         ) from exc
 
 
-def _with_adapter(model: Any, adapter: Path) -> Any:
-    """`model` with the LoRA adapter in `adapter` applied (kept separate, not merged)."""
-    if not (adapter / "adapter_config.json").exists():
-        raise ModelError(f"{adapter} is not a LoRA adapter folder (no adapter_config.json)")
+def _with_adapter(model: Any, adapters: list[Path]) -> Any:
+    """`model` with LoRA adapters applied (kept separate, not merged into the weights). Several
+    adapters are combined by PEFT's `add_weighted_adapter` (concatenated ranks, weight 1 each):
+    each keeps its own update, which is how separately trained modules are put together."""
+    for adapter in adapters:
+        if not (adapter / "adapter_config.json").exists():
+            raise ModelError(f"{adapter} is not a LoRA adapter folder (no adapter_config.json)")
     from peft import PeftModel
 
     try:
         with warnings.catch_warnings():  # peft calls a transformers API deprecated in v5
             warnings.simplefilter("ignore", FutureWarning)
-            return PeftModel.from_pretrained(model, str(adapter))
+            peft = PeftModel.from_pretrained(model, str(adapters[0]), adapter_name="a0")
+            for k, adapter in enumerate(adapters[1:], 1):
+                peft.load_adapter(str(adapter), adapter_name=f"a{k}")
+            if len(adapters) > 1:
+                names = [f"a{k}" for k in range(len(adapters))]
+                peft.add_weighted_adapter(names, [1.0] * len(names), "merged", "cat")
+                peft.set_adapter("merged")
+            return peft
     except Exception as exc:
-        raise ModelError(f"cannot apply the adapter {adapter}: {str(exc).splitlines()[0]}") from exc
+        shown = ", ".join(map(str, adapters))
+        raise ModelError(f"cannot apply the adapter {shown}: {str(exc).splitlines()[0]}") from exc
 
 
 class HFModel:
@@ -123,7 +134,7 @@ class HFModel:
         device: str = "auto",
         dtype: str = "auto",
         batch_tokens: int = 1024,
-        adapter: str | Path | None = None,
+        adapter: str | Path | Sequence[str | Path] | None = None,
     ) -> None:
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -145,8 +156,10 @@ class HFModel:
             ) from exc
         loaded: Any = model
         if adapter is not None:
-            loaded = _with_adapter(model, Path(adapter))
-            self.name += f"+{Path(adapter).name}"
+            many = [adapter] if isinstance(adapter, str | Path) else list(adapter)
+            paths = [Path(a) for a in many]
+            loaded = _with_adapter(model, paths)
+            self.name += "".join(f"+{p.name}" for p in paths)
         self.model = loaded.to(device).eval()
         self.dtype = self.model.dtype
         bos = self.tokenizer.bos_token

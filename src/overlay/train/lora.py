@@ -49,7 +49,7 @@ class LoraSettings(BaseModel):
     seed: int = Field(0, description="Seeds data order, dropout and initialisation.")
 
 
-def _base_folder(base: str) -> tuple[Path, str]:
+def base_folder(base: str) -> tuple[Path, str]:
     """The base model's folder and a fingerprint of its weights' source."""
     if base == "smollm2":
         from overlay.lm.hf import cached_gguf, default_cache_dir, packaged_gguf
@@ -80,9 +80,14 @@ def _items(dataset: Path, module: str | None) -> tuple[list[dict[str, Any]], dic
 
 
 def train_lora(
-    dataset: Path, out: Path, settings: LoraSettings, progress: Progress | None = None
+    dataset: Path,
+    out: Path,
+    settings: LoraSettings,
+    progress: Progress | None = None,
+    start_from: Path | None = None,
 ) -> dict[str, Any]:
-    """Train an adapter on `dataset` into `out`; resumes from `out/checkpoints` if present."""
+    """Train an adapter on `dataset` into `out`; resumes from `out/checkpoints` if present.
+    With `start_from`, that adapter keeps training (a module imprinted after another)."""
     import datasets
     import torch
     from peft import LoraConfig
@@ -100,10 +105,20 @@ def train_lora(
         raise OverlayError(f"{out} already holds a trained adapter; choose another folder")
     datasets.disable_progress_bars()
     pairs, manifest = _items(dataset, settings.module)
-    folder, fingerprint = _base_folder(settings.base)
+    folder, fingerprint = base_folder(settings.base)
     set_seed(settings.seed)
     tokenizer = AutoTokenizer.from_pretrained(str(folder))
-    model = AutoModelForCausalLM.from_pretrained(str(folder), dtype=torch.float32)
+    model: Any = AutoModelForCausalLM.from_pretrained(str(folder), dtype=torch.float32)
+    earlier = None
+    if start_from is not None:
+        from peft import PeftModel
+
+        if not (start_from / RECORD).exists():
+            raise ConfigError(f"{start_from} is not an adapter made by `overlay train lora`")
+        earlier = json.loads((start_from / RECORD).read_text(encoding="utf-8"))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            model = PeftModel.from_pretrained(model, str(start_from), is_trainable=True)
     checkpoints = out / "checkpoints"
     resume = sorted(checkpoints.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
     cuda = torch.cuda.is_available()
@@ -148,7 +163,7 @@ def train_lora(
             args=config,
             train_dataset=datasets.Dataset.from_list(pairs),
             processing_class=tokenizer,
-            peft_config=lora,
+            peft_config=lora if start_from is None else None,
             callbacks=[Report()],
         )
     for noisy in (PrinterCallback, ProgressCallback):  # our own bar reports progress
@@ -171,6 +186,9 @@ def train_lora(
             "manifest_sha256": sha256_file(dataset / "manifest.json"),
         },
         "module": settings.module,
+        "after": {"path": str(start_from), "module": earlier["module"], "steps": earlier["steps"]}
+        if earlier
+        else None,
         "items": len(pairs),
         "settings": settings.model_dump(mode="json"),
         "steps": trainer.state.global_step,
