@@ -171,6 +171,27 @@ def server_table(data: dict) -> list[str]:
     return rows
 
 
+def imprint_table(data: dict) -> list[str]:
+    b, a = data["before"], data["after"]
+
+    def row(name: str, r: dict) -> str:
+        loc = r.get("locality") or {}
+        return (f"| {name} | {r['match']} | **{r['choose']}** | {r['paraphrase']} | {r['stable']} "
+                f"| {loc.get('agreement', '')} | {loc.get('cross_entropy_change', '')} |")
+
+    return [
+        f"{data['nodes']} nodes, {data['items']:,} items, {data['epochs']} epoch(s) = "
+        f"{data['steps']} steps in **{data['train_s']} s** ({data['s_per_step']} s/step), peak "
+        f"RSS **{data['peak_rss_mib']} MiB**; loss {data['loss_first']} → {data['loss_last']}. "
+        f"{data['self_tests']} self-tests:",
+        "",
+        "| model | match | choose | reworded | stable | locality agreement | ΔCE (relative) |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+        row("before (bare)", b),
+        row("after (adapter)", a),
+    ]
+
+
 def main() -> None:
     parts: list[str] = []
     tables = (
@@ -182,6 +203,7 @@ def main() -> None:
         ("edits", edits_table),
         ("dataset", dataset_table),
         ("server", server_table),
+        ("imprint", imprint_table),
     )
     for name, render in tables:
         path = RESULTS / f"{name}.json"

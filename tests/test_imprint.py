@@ -15,7 +15,7 @@ from overlay import Overlay, Settings, cli
 from overlay.config import LMConfig
 from overlay.dataset import build
 from overlay.errors import OverlayError
-from overlay.evaluate.selftest import Arm, SelfTest, load_tests, matches, run
+from overlay.evaluate.selftest import Arm, SelfTest, evaluate, load_tests, matches, run
 from overlay.files import sha256_file
 from overlay.plugins import load_lm, load_plugins
 from overlay.train import RECORD, LoraSettings, train_lora
@@ -85,18 +85,26 @@ def test_selftests_on_every_arm(adapter: Path, tiny: Path, smol: object, tmp_pat
     with Overlay(settings=Settings.make(db=db, retrieve={"embedder": "hashing"})) as ov:
         ov.ingest([ROOT / "examples" / "vault"])
         ov.lm = smol  # type: ignore[assignment]
-        results = [run(tests, Arm("bare", smol)), run(tests, Arm("adapter", inside)),  # type: ignore[arg-type]
-                   run(tests, Arm("overlay", smol, ov))]  # type: ignore[arg-type]
         events = ov.stats()["events"]
+        arms = [Arm("bare", smol), Arm("adapter", inside), Arm("overlay", smol, ov)]  # type: ignore[arg-type]
+        results = evaluate(tests, arms)
+        assert ov.stats()["events"] == events  # evaluation records nothing in the store
         ov.lm = inside
         results.append(run(tests, Arm("both", inside, ov)))
-        assert ov.stats()["events"] == events  # evaluation records nothing in the store
+    options = {"4–6 hours", "30 minutes", "two days", "Because it is full of gas.",
+               "Because it is cold", "Because it has no flour"}
     for r in results:
         assert r["n"] == 2 and 0 <= r["match"] <= 1 and 0 <= r["choose"] <= 1
         assert set(r["modules"]) == {"basics"}
-        options = {"4–6 hours", "30 minutes", "two days", "Because it is full of gas.",
-                   "Because it is cold", "Because it has no flour"}
         assert all(t["chose"] in options for t in r["tests"])
+    for r in results[:3]:  # reworded three ways, locality against the bare model
+        assert all(len(t["paraphrase"]) == 3 for t in r["tests"])
+        assert 0 <= r["paraphrase"] <= 1 and 0 <= r["stable"] <= 1
+        assert r["locality"]["probes"] == 12 and 0 <= r["locality"]["agreement"] <= 1
+    bare_local = results[0]["locality"]
+    assert bare_local["agreement"] == 1.0 and bare_local["cross_entropy_change"] == 0.0
+    assert results[1]["locality"]["cross_entropy_change"] != 0.0  # the adapter moved the model
+    assert results[2]["locality"]["cross_entropy_change"] == 0.0  # the overlay did not
 
 
 def test_match_is_normalised() -> None:
@@ -224,3 +232,29 @@ def test_compatibility_matrix_shape_and_values(tmp_path: Path, smol: object) -> 
     assert (tmp_path / "m" / "matrix.md").read_text().startswith("| condition | levain | checks |")
     again = matrix(tmp_path / "ds", ["levain", "checks"], settings, tmp_path / "m", load)
     assert again["choose"] == result["choose"]  # adapters reused: same numbers
+
+
+# ----------------------------------------------------------------------- lab
+def test_the_lab_on_a_tiny_run(tiny: Path, adapter: Path, smol: object, tmp_path: Path) -> None:
+    from overlay.evaluate.compare import ARMS, compare
+
+    edits = tmp_path / "edits.json"
+    rows = json.loads((ROOT.parent / "shared" / "benchmarks" / "counterfact-1k.json").read_text())
+    edits.write_text(json.dumps(rows[:3]))
+    with Overlay(settings=Settings.make(db=tmp_path / "o.db",
+                                        retrieve={"embedder": "hashing"})) as ov:
+        ov.ingest([ROOT / "examples" / "vault"])
+        ov.lm = smol  # type: ignore[assignment]
+        result = compare(tiny, edits, ov, lambda a: load_lm(LMConfig(adapter=a), load_plugins()),
+                         tmp_path / "lab", LoraSettings(max_steps=2, batch_size=4), records=3,
+                         adapter=adapter, probes=False)
+    assert list(result["selftests"]) == list(ARMS) == list(result["edit_results"])
+    for r in result["edit_results"].values():
+        assert all(0 <= r[k] <= 1 for k in ("reliability", "generalization", "locality"))
+    assert result["edit_results"]["outside"]["reliability"] == 1.0  # learned, then cited
+    assert result["edit_results"]["inside"]["learn_ms_per_fact"] > 0
+    lab = tmp_path / "lab"
+    assert {"compare.json", "compare.md", "selftests.png", "edits.png"} <= {
+        p.name for p in lab.iterdir()}
+    assert (lab / "selftests.png").read_bytes()[:4] == b"\x89PNG"
+    assert "| inside |" in (lab / "compare.md").read_text()

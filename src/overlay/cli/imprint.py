@@ -60,6 +60,12 @@ def selftest(
     ] = False,
     module: Annotated[str | None, typer.Option("--module", help="Only this module.")] = None,
     limit: Annotated[int | None, typer.Option("--limit", min=1, help="First N tests.")] = None,
+    paraphrase: Annotated[
+        bool, typer.Option("--paraphrase/--no-paraphrase", help="Also score reworded tests.")
+    ] = True,
+    locality: Annotated[
+        bool, typer.Option("--locality/--no-locality", help="Probe unrelated knowledge too.")
+    ] = True,
     db: DbOpt = None,
     json_out: JsonOpt = False,
     embedder: EmbedderOpt = None,
@@ -67,36 +73,45 @@ def selftest(
     """Run the dataset's held-out self-tests on the bare model and on each arm asked for:
     --adapter (inside), --overlay (outside), both together when both are given."""
     from overlay.config import LMConfig
-    from overlay.evaluate.selftest import Arm, load_tests, run
+    from overlay.evaluate.selftest import Arm, evaluate, load_tests
     from overlay.plugins import load_lm, load_plugins
 
     tests = load_tests(dataset, module, limit)
     plugins = load_plugins()
     bare = load_lm(LMConfig(), plugins)
-    arms = [Arm("bare", bare)]
     inside = load_lm(LMConfig(adapter=adapter), plugins) if adapter else None
-    if inside is not None:
-        arms.append(Arm("adapter", inside))
-    results = []
-    with progress(True) as bar:
-        if overlay_arm:
-            with open_overlay(db, embedder=embedder) as ov:
-                ov.lm = bare
-                results.append(run(tests, Arm("overlay", bare, ov), bar))
-                if inside is not None:
-                    ov.lm = inside
-                    results.append(run(tests, Arm("both", inside, ov), bar))
-        results = [run(tests, arm, bar) for arm in arms] + results
+    with progress(True) as bar, (open_overlay(db, embedder=embedder) if overlay_arm
+                                 else _nothing()) as ov:
+        arms = [Arm("bare", bare)] + ([Arm("adapter", inside)] if inside else [])
+        both = None
+        if ov is not None:
+            arms.append(Arm("overlay", bare, ov))
+            if inside is not None:  # the same store, answering through the adapted model
+                both = ov.sibling(ov.store.path)
+                both.lm = inside
+                arms.append(Arm("both", inside, both))
+        try:
+            results = evaluate(tests, arms, bar, paraphrase=paraphrase, locality=locality)
+        finally:
+            if both is not None:
+                both.close()
     if json_out:
         emit({"dataset": str(dataset), "tests": len(tests), "arms": results})
         return
-    table = Table("arm", "model", "n", "match", "choose", *sorted(results[0]["modules"]))
+    table = Table("arm", "model", "n", "match", "choose", "reworded", "stable", "local agree",
+                  "ΔCE", *sorted(results[0]["modules"]))
     for r in results:
         mods = [f"{m['match']} / {m['choose']}" for _, m in sorted(r["modules"].items())]
-        table.add_row(r["arm"], r["model"], str(r["n"]), str(r["match"]), str(r["choose"]), *mods)
+        local = r.get("locality") or {}
+        table.add_row(r["arm"], r["model"], str(r["n"]), str(r["match"]), str(r["choose"]),
+                      str(r["paraphrase"]), str(r["stable"]), str(local.get("agreement", "")),
+                      f"{local['cross_entropy_change']:+.2%}" if local else "", *mods)
     out.print(table)
     out.print("match: the free answer contains the expected one; choose: the expected answer "
-              "outranks the distractors; per module: match / choose")
+              "outranks the distractors; reworded: choose on reworded questions; stable: no "
+              "rewording changed the outcome; local agree: unrelated probes chosen as the bare "
+              "model does; ΔCE: change of cross-entropy on general text; per module: match / "
+              "choose")
 
 
 passport_app = typer.Typer(
@@ -248,3 +263,38 @@ def eval_matrix(
     else:
         out.print(table(result), markup=False)
         out.print(f"choose-style self-test pass rates; adapters and matrix.json in {output}")
+
+
+@eval_app.command("compare")
+def eval_compare(
+    dataset: Annotated[Path, typer.Argument(help="A folder written by `overlay dataset build`.")],
+    edits: Annotated[Path, typer.Option("--edits", help="CounterFact-format JSON or JSONL.")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Folder for results, plots.")],
+    records: Annotated[int, typer.Option("--records", min=1, help="Edit records used.")] = 200,
+    adapter: Annotated[
+        Path | None, typer.Option("--adapter", help="The dataset's adapter (else trained).")
+    ] = None,
+    epochs: Annotated[float, typer.Option("--epochs", help="Epochs on the dataset.")] = 2.0,
+    edit_epochs: Annotated[float, typer.Option("--edit-epochs", help="Epochs on edits.")] = 3.0,
+    max_steps: Annotated[int, typer.Option("--max-steps", help="Cap on steps per run.")] = -1,
+    db: DbOpt = None,
+    json_out: JsonOpt = False,
+    embedder: EmbedderOpt = None,
+) -> None:
+    """The lab: bare, outside (the overlay at --db), inside (LoRA) and both, on the dataset's
+    self-tests and on knowledge edits; writes compare.json, compare.md and PNG plots."""
+    from overlay.config import LMConfig
+    from overlay.evaluate.compare import compare, report
+    from overlay.plugins import load_lm, load_plugins
+    from overlay.train import LoraSettings
+
+    plugins = load_plugins()
+    settings = LoraSettings(epochs=epochs, max_steps=max_steps)
+    with open_overlay(db, embedder=embedder) as ov, progress(True) as bar:
+        result = compare(dataset, edits, ov, lambda a: load_lm(LMConfig(adapter=a), plugins),
+                         output, settings, records, adapter, edit_epochs, bar)
+    if json_out:
+        emit(result)
+    else:
+        out.print(report(result), markup=False)
+        out.print(f"plots: {output}/selftests.png, {output}/edits.png")

@@ -25,6 +25,13 @@ from overlay.lm.base import LM
 
 Progress = Callable[[str, int, int], None]
 
+# the self-test reworded: the score should hold when only the wording changes
+REWORDINGS = (
+    "Answer briefly: {q}",
+    "{q} Please be concise.",
+    "Here is a question for you. {q}",
+)
+
 
 @dataclass(frozen=True)
 class SelfTest:
@@ -73,6 +80,14 @@ class Arm:
         prompt = self.lm.chat_template([{"role": "user", "content": question}])
         return self.lm.generate(prompt, max_tokens=self.max_tokens, stop=["\n\n"]).text
 
+    def own_bare_choice(self, question: str, options: list[str]) -> tuple[str, str]:
+        """(the overlay's choice, the model's alone in the same prompt): the overlay's own
+        baseline, so a difference is the overlay's doing and not a change of prompt."""
+        assert self.overlay is not None
+        trace = self.overlay.selector.choose(question, options)
+        alone = max(trace.candidates, key=lambda c: c.terms.get("lm_bare", 0.0)).text
+        return trace.answer, alone
+
     def choose(self, question: str, options: list[str]) -> str:
         if self.overlay is not None:
             return self.overlay.selector.choose(question, options).answer
@@ -86,10 +101,16 @@ def _rate(hits: list[bool]) -> float | None:
 
 
 def run(
-    tests: list[SelfTest], arm: Arm, progress: Progress | None = None, free: bool = True
+    tests: list[SelfTest],
+    arm: Arm,
+    progress: Progress | None = None,
+    free: bool = True,
+    paraphrase: bool = False,
 ) -> dict[str, Any]:
     """Both scores for every self-test on one arm, overall and per module (`free=False` skips
-    the free answers: choose only, which is fast)."""
+    the free answers: choose only, which is fast). With `paraphrase`, choose also runs on each
+    rewording: `paraphrase` is the pass rate over rewordings, `stable` the share of self-tests
+    whose outcome no rewording changed."""
     rows: list[dict[str, Any]] = []
     per: dict[str, dict[str, list[bool]]] = defaultdict(lambda: defaultdict(list))
     for k, test in enumerate(tests, 1):
@@ -104,6 +125,11 @@ def run(
             row["chose"] = arm.choose(test.question, options)
             row["choose"] = row["chose"] in good
             per[test.module]["choose"].append(row["choose"])
+            if paraphrase:
+                reworded = [arm.choose(r.format(q=test.question), options) in good
+                            for r in REWORDINGS]
+                row["paraphrase"] = reworded
+                row["stable"] = all(x == row["choose"] for x in reworded)
         rows.append(row)
         if progress:
             progress(arm.name, k, len(tests))
@@ -113,9 +139,36 @@ def run(
         "n": len(rows),
         "match": _rate([r["match"] for r in rows if "match" in r]),
         "choose": _rate([r["choose"] for r in rows if "choose" in r]),
+        "paraphrase": _rate([x for r in rows for x in r.get("paraphrase", [])]),
+        "stable": _rate([r["stable"] for r in rows if "stable" in r]),
         "modules": {
             m: {"n": len(v["match"]), "match": _rate(v["match"]), "choose": _rate(v["choose"])}
             for m, v in sorted(per.items())
         },
         "tests": rows,
     }
+
+
+def evaluate(
+    tests: list[SelfTest],
+    arms: list[Arm],
+    progress: Progress | None = None,
+    paraphrase: bool = True,
+    locality: bool = True,
+) -> list[dict[str, Any]]:
+    """Every arm on the self-tests; locality of each arm against the first (the bare model)."""
+    from overlay.evaluate import locality as loc
+
+    results = [run(tests, arm, progress, paraphrase=paraphrase) for arm in arms]
+    if locality and arms:
+        bare_choices, bare_ce = loc.choices(arms[0].choose), loc.cross_entropy(arms[0].lm)
+        for arm, result in zip(arms, results, strict=True):
+            same = arm.lm is arms[0].lm
+            ce = bare_ce if same else loc.cross_entropy(arm.lm)
+            if arm.overlay is not None:  # against the model alone in the overlay's own prompt
+                pairs = loc.choices(arm.own_bare_choice)
+                mine, reference = [p[0] for p in pairs], [p[1] for p in pairs]
+            else:
+                mine, reference = (bare_choices if same else loc.choices(arm.choose)), bare_choices
+            result["locality"] = loc.compare(mine, reference, ce, bare_ce)
+    return results

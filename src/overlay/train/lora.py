@@ -88,6 +88,30 @@ def train_lora(
 ) -> dict[str, Any]:
     """Train an adapter on `dataset` into `out`; resumes from `out/checkpoints` if present.
     With `start_from`, that adapter keeps training (a module imprinted after another)."""
+    if (out / RECORD).exists():
+        raise OverlayError(f"{out} already holds a trained adapter; choose another folder")
+    pairs, manifest = _items(dataset, settings.module)
+    source = {
+        "path": str(dataset),
+        "name": manifest.get("name"),
+        "version": manifest.get("version"),
+        "spec_sha256": manifest.get("spec_sha256"),
+        "train_sha256": sha256_file(dataset / "train.jsonl"),
+        "manifest_sha256": sha256_file(dataset / "manifest.json"),
+    }
+    return train_pairs(pairs, out, settings, source, progress, start_from)
+
+
+def train_pairs(
+    pairs: list[dict[str, Any]],
+    out: Path,
+    settings: LoraSettings,
+    source: dict[str, Any],
+    progress: Progress | None = None,
+    start_from: Path | None = None,
+) -> dict[str, Any]:
+    """Train an adapter on prompt/completion `pairs` (chat messages or plain text); `source`
+    says where they came from, for the adapter's record."""
     import datasets
     import torch
     from peft import LoraConfig
@@ -104,7 +128,6 @@ def train_lora(
     if (out / RECORD).exists():
         raise OverlayError(f"{out} already holds a trained adapter; choose another folder")
     datasets.disable_progress_bars()
-    pairs, manifest = _items(dataset, settings.module)
     folder, fingerprint = base_folder(settings.base)
     set_seed(settings.seed)
     tokenizer = AutoTokenizer.from_pretrained(str(folder))
@@ -177,14 +200,7 @@ def train_lora(
     record = {
         "base": settings.base,
         "base_weights": fingerprint,
-        "dataset": {
-            "path": str(dataset),
-            "name": manifest.get("name"),
-            "version": manifest.get("version"),
-            "spec_sha256": manifest.get("spec_sha256"),
-            "train_sha256": sha256_file(dataset / "train.jsonl"),
-            "manifest_sha256": sha256_file(dataset / "manifest.json"),
-        },
+        "dataset": source,
         "module": settings.module,
         "after": {"path": str(start_from), "module": earlier["module"], "steps": earlier["steps"]}
         if earlier
