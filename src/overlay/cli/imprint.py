@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Annotated
 
@@ -81,7 +82,7 @@ def selftest(
     bare = load_lm(LMConfig(), plugins)
     inside = load_lm(LMConfig(adapter=adapter), plugins) if adapter else None
     with progress(True) as bar, (open_overlay(db, embedder=embedder) if overlay_arm
-                                 else _nothing()) as ov:
+                                 else nullcontext()) as ov:
         arms = [Arm("bare", bare)] + ([Arm("adapter", inside)] if inside else [])
         both = None
         if ov is not None:
@@ -150,7 +151,7 @@ def passport_build(
     adapted = load_lm(LMConfig(adapter=adapter), plugins) if adapter else None
     results: dict[str, object] = {}
     with progress(True) as bar, (
-        open_overlay(db, embedder=embedder) if overlay_arm else _nothing()
+        open_overlay(db, embedder=embedder) if overlay_arm else nullcontext()
     ) as ov:
         if selftests:
             tests = load_tests(dataset)
@@ -177,16 +178,6 @@ def passport_build(
         s = data["signature"]
         out.print(f"signature on the adapter: {s['positive']}/{s['n']} probes favour it over the "
                   f"base model, p = {s['p_value']:.2g}")
-
-
-class _nothing:
-    """A context manager that opens nothing (no --overlay)."""
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
 
 
 @passport_app.command("verify")
