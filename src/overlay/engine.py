@@ -19,7 +19,7 @@ from overlay.plugins import Plugins, load_lm, load_plugins
 from overlay.retrieve.dense import embed_missing, embed_text
 from overlay.retrieve.embed import Embedder
 from overlay.retrieve.hybrid import Hit, Retriever
-from overlay.store.base import Store
+from overlay.store.base import Event, Store
 from overlay.trace import Trace
 
 if TYPE_CHECKING:
@@ -197,12 +197,12 @@ class Overlay:
         from overlay.learning import touches
 
         node = self.node(node_id)
-        touching = {
-            e.id
+        events = [
+            e
             for e in self.store.events(limit)
             if any(touches(op, node.id) for op in e.payload.get("ops", []))
-        }
-        return [row for row in self.history(limit) if row["id"] in touching]
+        ]
+        return self._history_rows(events)
 
     def neighbourhood(self, node_ids: list[str], hops: int = 1, limit: int = 60) -> dict[str, Any]:
         """Nodes within `hops` resolved edges of `node_ids`, and the edges between them."""
@@ -483,9 +483,12 @@ class Overlay:
         return {"event": new, "undid": [e.id for e in later]}
 
     def history(self, limit: int = 30) -> list[dict[str, Any]]:
+        return self._history_rows(self.store.events(limit))
+
+    def _history_rows(self, events: list[Event]) -> list[dict[str, Any]]:
         undone = self.store.undone()
         rows = []
-        for e in self.store.events(limit):
+        for e in events:
             p = e.payload
             what = p.get("question") or p.get("node") or p.get("trace") or p.get("path") or ""
             if e.kind in ("undo", "revert"):
