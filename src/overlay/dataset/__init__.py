@@ -12,10 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from overlay.dataset.checks import Report, TokenCounter, run_checks
-from overlay.dataset.export import MANIFEST, SPEC, read_built, write_dataset
+from overlay.dataset.export import SPEC, read_built, require_built, write_dataset
 from overlay.dataset.items import Built, build_parts, check_out_dir, finish, generate, uses_lm
 from overlay.dataset.spec import Spec, json_schema, load_spec
-from overlay.errors import OverlayError
 from overlay.lm.base import LM
 
 __all__ = [
@@ -62,8 +61,7 @@ def build(
 def check(path: Path, *, seed: int = 0, tokens: TokenCounter | None = None) -> Report:
     """Design rules over a spec (built in memory, templates only) or over a built folder."""
     if path.is_dir():
-        if not (path / SPEC).exists() or not (path / MANIFEST).exists():
-            raise OverlayError(f"{path} is not a built dataset (no {SPEC} and {MANIFEST})")
+        require_built(path)
         return run_checks(load_spec(path / SPEC), read_built(path), tokens)
     spec = load_spec(path)
     return run_checks(spec, generate(spec, seed), tokens)

@@ -19,6 +19,7 @@ import yaml
 from overlay.dataset.checks import RULES, Report
 from overlay.dataset.items import VERSION, Built, HeldOut, Item
 from overlay.dataset.spec import Spec
+from overlay.errors import ConfigError
 from overlay.files import sha256_file
 
 TRAIN, SELFTEST, PRETRAIN = "train.jsonl", "selftest.jsonl", "pretrain.jsonl"
@@ -147,6 +148,14 @@ def write_dataset(spec: Spec, built: Built, report: Report, out: Path, seed: int
             hashes[path.relative_to(out).as_posix()] = sha256_file(path)
     (out / CARD).write_text(_card(spec, built, report, hashes, seed), encoding="utf-8")
     return hashes
+
+
+def require_built(out: Path) -> dict[str, Any]:
+    """The manifest of a folder `overlay dataset build` wrote; a clear error for any other."""
+    if not all((out / name).exists() for name in (SPEC, MANIFEST, TRAIN, SELFTEST)):
+        raise ConfigError(f"{out} is not a built dataset (`overlay dataset build` makes one)")
+    manifest: dict[str, Any] = json.loads((out / MANIFEST).read_text(encoding="utf-8"))
+    return manifest
 
 
 def read_built(out: Path) -> Built:

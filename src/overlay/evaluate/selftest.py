@@ -11,13 +11,13 @@ per module, so a module that broke another shows up.
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from overlay.dataset.export import SELFTEST, read_jsonl, require_built
 from overlay.dataset.text import normalise
 from overlay.engine import Overlay
 from overlay.errors import ConfigError
@@ -46,10 +46,8 @@ class SelfTest:
 def load_tests(
     dataset: Path, module: str | None = None, limit: int | None = None
 ) -> list[SelfTest]:
-    path = dataset / "selftest.jsonl"
-    if not path.exists():
-        raise ConfigError(f"{dataset} is not a built dataset (no selftest.jsonl)")
-    rows = [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines() if x.strip()]
+    require_built(dataset)
+    rows = read_jsonl(dataset / SELFTEST)
     tests = [
         SelfTest(r["id"], r["module"], r["question"], r["answer"], tuple(r.get("variants", [])),
                  tuple(r.get("distractors", [])))

@@ -14,13 +14,22 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from overlay.dataset.export import (
+    MANIFEST,
+    PRETRAIN,
+    SELFTEST,
+    SPEC,
+    TRAIN,
+    read_jsonl,
+    require_built,
+)
 from overlay.dataset.spec import load_spec
 from overlay.errors import ConfigError
 from overlay.files import sha256_file, write_atomic
 from overlay.passport.probes import gains, make_probes, probe_json, sign_test
 
 FORMAT = 1
-DATASET_FILES = ("spec.yaml", "train.jsonl", "selftest.jsonl", "pretrain.jsonl", "manifest.json")
+DATASET_FILES = (SPEC, TRAIN, SELFTEST, PRETRAIN, MANIFEST)
 ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors", "overlay_adapter.json")
 
 
@@ -42,14 +51,12 @@ def pinned(dataset: Path, adapter: Path | None) -> dict[str, dict[str, str]]:
 
 
 def _tree(dataset: Path, overlay_nodes: dict[str, list[str]]) -> list[dict[str, Any]]:
-    spec = load_spec(dataset / "spec.yaml")
+    spec = load_spec(dataset / SPEC)
     items: dict[str, list[str]] = defaultdict(list)
-    for line in (dataset / "train.jsonl").read_text(encoding="utf-8").splitlines():
-        row = json.loads(line)
+    for row in read_jsonl(dataset / TRAIN):
         items[f"{row['module']}.{row['node']}"].append(row["id"])
     tests: dict[str, list[str]] = defaultdict(list)
-    for line in (dataset / "selftest.jsonl").read_text(encoding="utf-8").splitlines():
-        row = json.loads(line)
+    for row in read_jsonl(dataset / SELFTEST):
         tests[f"{row['module']}.{row['node']}"].append(row["id"])
     tree = []
     for module in spec.passport.modules:
@@ -82,10 +89,8 @@ def build(
     seed: int = 0,
 ) -> dict[str, Any]:
     """Write the passport for `dataset` (and `adapter`, measured with `adapted`) into `out`."""
-    if not (dataset / "manifest.json").exists():
-        raise ConfigError(f"{dataset} is not a built dataset (`overlay dataset build` makes one)")
-    manifest = json.loads((dataset / "manifest.json").read_text(encoding="utf-8"))
-    spec = load_spec(dataset / "spec.yaml")
+    manifest = require_built(dataset)
+    spec = load_spec(dataset / SPEC)
     sources: dict[str, str] = {}
     overlay_nodes: dict[str, list[str]] = defaultdict(list)
     if overlay_store is not None:

@@ -19,6 +19,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from overlay.dataset.export import TRAIN, read_jsonl, require_built
 from overlay.errors import ConfigError, OverlayError
 from overlay.files import sha256_file, write_atomic
 
@@ -64,11 +65,8 @@ def base_folder(base: str) -> tuple[Path, str]:
 
 
 def _items(dataset: Path, module: str | None) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    manifest_path, train = dataset / "manifest.json", dataset / "train.jsonl"
-    if not manifest_path.exists() or not train.exists():
-        raise ConfigError(f"{dataset} is not a built dataset (`overlay dataset build` makes one)")
-    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    rows = [json.loads(line) for line in train.read_text(encoding="utf-8").splitlines() if line]
+    manifest = require_built(dataset)
+    rows = read_jsonl(dataset / TRAIN)
     modules = sorted({r["module"] for r in rows})
     if module is not None:
         rows = [r for r in rows if r["module"] == module]
