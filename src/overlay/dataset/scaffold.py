@@ -196,6 +196,11 @@ def scaffold(
             left_out += 1
         elif dst is not src:
             links[src.source.id].append((edge.line or 0, dst))
+    groups: dict[str, list[Note]] = defaultdict(list)
+    position: dict[int, int] = {}
+    for note in notes:
+        position[id(note)] = len(groups[note.module])
+        groups[note.module].append(note)
     modules: dict[str, list[dict[str, Any]]] = defaultdict(list)
     entries: dict[int, dict[str, Any]] = {}
     methods: list[list[Note]] = []
@@ -208,13 +213,12 @@ def scaffold(
         anchors = list(dict.fromkeys(f"[[{d.source.title}]]" for d in targets))
         if anchors:
             node["anchors"] = anchors
-        others = [n for n in notes if n.module == note.module and n is not note]
-        others = others[i % max(len(others), 1) :] + others[: i % max(len(others), 1)]
+        others = _others(groups[note.module], position[id(note)], i)
         node["self_tests"] = [
             {
                 "question": T.SELFTEST.format(t=note.source.title),
                 "answer": note.statements[0],
-                "distractors": [o.statements[0] for o in others[:3]],
+                "distractors": [o.statements[0] for o in others],
             }
         ]
         if note.source.kind == NodeKind.METHOD:
@@ -243,6 +247,16 @@ def scaffold(
     ]
     body = yaml.safe_dump(spec, sort_keys=False, allow_unicode=True, width=100)
     return "\n".join(header) + "\n" + body
+
+
+def _others(group: list[Note], pos: int, i: int, k: int = 3) -> list[Note]:
+    """Up to `k` notes of a module other than the one at `pos`, starting at offset `i`
+    (rotating), so each note gets different distractors; O(k), not a pass per note."""
+    m = len(group) - 1
+    if m <= 0:
+        return []
+    picks = [(i % m + t) % m for t in range(min(k, m))]
+    return [group[j if j < pos else j + 1] for j in picks]
 
 
 def _chain(targets: list[Note], entries: dict[int, dict[str, Any]]) -> None:
