@@ -86,6 +86,7 @@ def selftest(
         arms = [Arm("bare", bare)] + ([Arm("adapter", inside)] if inside else [])
         both = None
         if ov is not None:
+            ov.lm = bare  # the overlay answers through the model already loaded, not a second copy
             arms.append(Arm("overlay", bare, ov))
             if inside is not None:  # the same store, answering through the adapted model
                 both = ov.sibling(ov.store.path)
@@ -201,8 +202,10 @@ def passport_verify(
 
     data = load(passport)
     plugins = load_plugins()
-    base = load_lm(LMConfig(model=data["base_model"]), plugins)
-    tested = load_lm(LMConfig(model=model, adapter=adapter), plugins)
+    base_config = LMConfig(model=data["base_model"])
+    tested_config = LMConfig(model=model, adapter=adapter)
+    base = load_lm(base_config, plugins)
+    tested = base if tested_config == base_config else load_lm(tested_config, plugins)
     result = verify(data, tested, base, alpha, adapter)
     if json_out:
         emit(result)

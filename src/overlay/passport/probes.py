@@ -80,7 +80,9 @@ def margins(lm: LM, probes: list[Probe]) -> list[float]:
 
 def gains(model: LM, base: LM, probes: list[Probe]) -> list[float]:
     """Per probe: the model's margin minus the base model's."""
-    pairs = zip(margins(model, probes), margins(base, probes), strict=True)
+    mine = margins(model, probes)
+    theirs = mine if model is base else margins(base, probes)
+    pairs = zip(mine, theirs, strict=True)
     return [m - b for m, b in pairs]
 
 
