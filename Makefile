@@ -50,6 +50,16 @@ demo: $(STAMP)
 		--adapter .overlay-demo/adapter-starter --no-selftests -o .overlay-demo/passport
 	$(BIN)/overlay passport verify .overlay-demo/passport --adapter .overlay-demo/adapter-starter
 	$(BIN)/overlay passport verify .overlay-demo/passport
+	# signals: an EEG recording's band powers, a resting baseline, rules that fire operators
+	$(BIN)/overlay signal inspect examples/signals/eyes-closed.edf --plot .overlay-demo/bands.png
+	$(BIN)/overlay signal baseline examples/signals/eyes-closed.edf --duration 18 \
+		-o .overlay-demo/baseline.json
+	$(BIN)/overlay signal watch examples/signals/eyes-closed.edf --rules examples/signals/rules.yaml \
+		--baseline .overlay-demo/baseline.json --duration 50 --db .overlay-demo/overlay.db
+	$(BIN)/overlay ask "How do I keep a sourdough starter alive?" --db .overlay-demo/overlay.db
+	$(BIN)/overlay undo $$($(BIN)/overlay history --json --db .overlay-demo/overlay.db \
+		| $(BIN)/python -c "import json,sys; print(next(r['id'] for r in json.load(sys.stdin) if r['kind'] == 'signal'))") \
+		--db .overlay-demo/overlay.db
 	# the server: an OpenAI-compatible API (here through the openai client); `make serve` keeps it up
 	$(BIN)/python examples/openai_client.py .overlay-demo/overlay.db 8765
 
@@ -72,6 +82,9 @@ bench: $(STAMP)
 	$(BIN)/python bench/edits.py
 	$(BIN)/python bench/dataset.py
 	$(BIN)/python bench/server.py
+	$(BIN)/python bench/imprint.py
+	$(BIN)/python bench/compare.py
+	$(BIN)/python bench/signals.py
 	$(BIN)/python bench/report.py
 
 docs: $(STAMP)

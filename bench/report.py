@@ -192,6 +192,53 @@ def imprint_table(data: dict) -> list[str]:
     ]
 
 
+def compare_table(data: dict) -> list[str]:
+    st, ed = data["selftests"], data["edit_results"]
+    rows = [
+        f"The four arms on examples/passport.yaml's self-tests (inside: LoRA trained for "
+        f"{data['epochs']} epochs in {data['adapter_train_s']} s; outside: the overlay over "
+        "examples/vault):",
+        "",
+        "| arm | match | choose | reworded | stable | locality agreement | ΔCE |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for arm, r in st.items():
+        loc = r.get("locality") or {}
+        rows.append(f"| {arm} | {r['match']} | **{r['choose']}** | {r['paraphrase']} "
+                    f"| {r['stable']} | {loc.get('agreement', '')} "
+                    f"| {loc.get('cross_entropy_change', '')} |")
+    rows += [
+        "",
+        f"{data['records']} CounterFact records (inside: LoRA on the edits, "
+        f"{data['edit_epochs']} epochs; outside: each edit learned into an empty overlay):",
+        "",
+        "| arm | reliability | generalization | locality | learn ms / fact | choice ms p50 |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for arm, r in ed.items():
+        rows.append(f"| {arm} | **{r['reliability']}** | {r['generalization']} | {r['locality']} "
+                    f"| {r['learn_ms_per_fact']} | {r['eval_ms_p50']} |")
+    rows += ["", "![self-tests](img/compare-selftests.png) ![edits](img/compare-edits.png)"]
+    return rows
+
+
+def signals_table(data: dict) -> list[str]:
+    rows = [
+        f"The watch loop on {data['channels']} channels at {data['rate_hz']:g} Hz, "
+        f"{data['signal_s']:g} s of signal, {data['window_s']} s windows:",
+        "",
+        "| step s | windows | features windows/s | whole loop windows/s | real time needs "
+        "| margin | samples/s | operators applied |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in data["runs"]:
+        rows.append(f"| {r['step_s']} | {r['windows']:,} | {r['features_windows_per_s']:,} "
+                    f"| {r['loop_windows_per_s']:,} | {r['needed_windows_per_s']:g} "
+                    f"| **{r['margin_over_real_time']}×** | {r['samples_per_s']:,} "
+                    f"| {r['operators_applied']} |")
+    return rows
+
+
 def main() -> None:
     parts: list[str] = []
     tables = (
@@ -204,6 +251,8 @@ def main() -> None:
         ("dataset", dataset_table),
         ("server", server_table),
         ("imprint", imprint_table),
+        ("compare", compare_table),
+        ("signals", signals_table),
     )
     for name, render in tables:
         path = RESULTS / f"{name}.json"

@@ -12,6 +12,7 @@ from overlay.errors import (
     OverlayError,
     PluginError,
     SchemaError,
+    SignalError,
     StoreError,
 )
 from overlay.graph import Edge, EdgeKind, Node, NodeKind
@@ -46,6 +47,7 @@ __all__ = [
     "Scored",
     "SelectConfig",
     "Settings",
+    "SignalError",
     "Span",
     "Step",
     "StoreError",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +26,7 @@ from overlay.trace import Trace
 if TYPE_CHECKING:
     from overlay.lm.base import LM
     from overlay.methods import Method
+    from overlay.modulation import Modulation
     from overlay.select import Selector
 
 Progress = Callable[[str, int, int], None]
@@ -272,6 +274,7 @@ class Overlay:
         if strict and mode != "compose":
             raise ConfigError("--strict applies to --mode compose only")
         self._check_embedder()
+        self._tune()
         return self.record(self.selector.ask(question, goal, mode, strict))
 
     def choose(self, prompt: str, options: list[str], goal: str = "answer") -> Trace:
@@ -281,6 +284,7 @@ class Overlay:
         if len(set(options)) < len(options):
             raise ConfigError("the options repeat; give each once")
         self._check_embedder()
+        self._tune()
         return self.record(self.selector.choose(prompt, options, goal))
 
     def method(self, ref: str) -> Method:
@@ -324,6 +328,7 @@ class Overlay:
 
         method = self.method(ref)
         self._check_embedder()
+        self._tune()
         return self.record(run(method, task, self.selector, goal))
 
     def record(self, trace: Trace) -> Trace:
@@ -362,6 +367,11 @@ class Overlay:
                 "use the --embedder it was ingested with, or re-ingest with this one"
             )
 
+    def _tune(self) -> None:
+        from overlay.modulation import Modulation
+
+        self.selector.tune(Modulation.from_rows(self.store.modulation()).expand(self.store))
+
     def _feedback_given(self, trace_id: str) -> int | None:
         """The live (not undone) feedback event on a trace, if any: one verdict per trace."""
         live = [
@@ -382,7 +392,8 @@ class Overlay:
         """Apply ops as one event; new nodes are embedded and indexed at once."""
         from overlay.learning import apply
 
-        embedder = self.embedder
+        # models load only for ops that add nodes (a signal operator must not wait for one)
+        embedder = self.embedder if any(op["op"] == "node+" for op in ops) else None
         with self.store.change(kind, ops=ops, **payload) as change:
             added = apply(self.store, ops)
             if added and embedder is not None:  # vectors in the same transaction and event
@@ -413,16 +424,22 @@ class Overlay:
         return {"event": event, "id": node.id, "text": node.text, "goal": goal}
 
     def feedback(
-        self, trace_id: str, verdict: str, correct: str | None = None, goal: str | None = None
+        self,
+        trace_id: str,
+        verdict: str,
+        correct: str | None = None,
+        goal: str | None = None,
+        **why: Any,
     ) -> dict[str, Any]:
-        """Count a trace's outcome on the nodes it used; a correction is learned and linked."""
+        """Count a trace's outcome on the nodes it used; a correction is learned and linked.
+        `why` goes into the event (a signal rule that gave the verdict)."""
         from overlay.learning import feedback_ops
 
         trace = self.trace(trace_id)
         self._refuse_second_feedback(trace.id)
         self._check_embedder()
         ops, gone, node = feedback_ops(self.store, trace, verdict, correct, goal)
-        event = self._commit("feedback", ops, trace=trace.id, verdict=verdict)
+        event = self._commit("feedback", ops, trace=trace.id, verdict=verdict, **why)
         return {
             "event": event,
             "trace": trace.id,
@@ -452,6 +469,35 @@ class Overlay:
                     apply(self.store, ops)
                 written += 1
         return written
+
+    def modulation(self) -> Modulation:
+        """The operators in force (gain, temperature, boosts); see `overlay.modulation`."""
+        from overlay.modulation import Modulation
+
+        return Modulation.from_rows(self.store.modulation())
+
+    def modulate(self, name: str, target: str, value: float, **why: Any) -> int | None:
+        """Set a modulation level as one undoable `signal` event; None when already set.
+        A node target is resolved (id, prefix); `goal:NAME` targets a goal."""
+        from overlay.modulation import GOAL_PREFIX, set_op
+
+        if target and not target.startswith(GOAL_PREFIX):
+            target = self.node(target).id
+        op = set_op(self.modulation(), self.settings.select, name, target, value)
+        return self._commit("signal", [op], **why) if op else None
+
+    def snapshot(self, folder: Path, label: str, **why: Any) -> dict[str, Any]:
+        """A consistent copy of the store in `folder`, recorded as a `snapshot` event (its
+        undo records that it was taken back; the file stays)."""
+        folder.mkdir(parents=True, exist_ok=True)
+        stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S-%f")
+        path = folder / f"{stamp}-{label}.db"
+        self.store.copy_to(path)
+        event = self._commit("snapshot", [], path=str(path), **why)
+        return {"event": event, "path": str(path)}
+
+    def latest_trace(self) -> str | None:
+        return self.store.latest_trace()
 
     def undo(self, event_id: int) -> dict[str, Any]:
         """Append the compensating event of `event_id`; state returns to what it was."""
@@ -490,7 +536,8 @@ class Overlay:
         rows = []
         for e in events:
             p = e.payload
-            what = p.get("question") or p.get("node") or p.get("trace") or p.get("path") or ""
+            what = (p.get("operator") or p.get("question") or p.get("node") or p.get("trace")
+                    or p.get("path") or "")
             if e.kind in ("undo", "revert"):
                 what = "undoes " + ", ".join(map(str, p.get("undoes", [])))
             rows.append(

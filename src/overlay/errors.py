@@ -56,3 +56,8 @@ class IngestError(OverlayError):
 
 class MethodError(IngestError):
     """A method note does not follow the step grammar; carries the file and line."""
+
+
+class SignalError(OverlayError):
+    """A signal source cannot be read, or lacks what a rule needs (a channel, a rate high
+    enough for a band); the message names the file or stream."""

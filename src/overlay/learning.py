@@ -1,7 +1,7 @@
 """Learning without weights: learn, feedback, undo, revert, merge — all as events of ops.
 
 Every change the user can take back is a list of small ops stored in its event's payload
-(`count`, `node+`/`node-`, `edge+`/`edge-`, `coact`). Undo appends an
+(`count`, `node+`/`node-`, `edge+`/`edge-`, `coact`, `mod`). Undo appends an
 event with the inverse ops, so state after undo equals state before, exactly (a count row back
 at 0/0 is removed). Counts are sums, so feedback is O(1), merges commute, and nothing is ever
 forgotten by a gradient step (DESIGN.md, "Learning without weights").
@@ -65,6 +65,8 @@ def inverse(ops: Sequence[Op]) -> list[Op]:
         elif op["op"] == "coact":
             for k in ("asks", "level", "rejected", "accepted"):
                 inv[k] = -op.get(k, 0)
+        elif op["op"] == "mod":
+            inv["delta"] = -op["delta"]
         else:
             raise StoreError(f"unknown op {op['op']!r} in the event log")
         out.append(inv)
@@ -77,7 +79,8 @@ def touches(op: dict[str, Any], node_id: str) -> bool:
     if isinstance(node, dict):
         node = node.get("id")
     edge = op.get("edge") or {}
-    return node_id in (node, edge.get("src"), edge.get("dst"), op.get("a"), op.get("b"))
+    ends = (node, edge.get("src"), edge.get("dst"), op.get("a"), op.get("b"), op.get("target"))
+    return node_id in ends
 
 
 def apply(store: Store, ops: Sequence[Op]) -> list[str]:
@@ -127,6 +130,8 @@ def apply(store: Store, ops: Sequence[Op]) -> list[str]:
                     )
                 ]
             )
+        elif kind == "mod":
+            store.add_modulation([(op["name"], op.get("target", ""), op["delta"])])
         else:
             raise StoreError(f"unknown op {kind!r}")
     return added

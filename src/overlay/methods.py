@@ -133,7 +133,9 @@ def run(method: Method, task: str, selector: Selector, goal: str = "answer") -> 
         goal,
         "method",
         lm.name,
-        settings={"method": method.title, "method_id": method.node_id},
+        settings={"method": method.title, "method_id": method.node_id,
+                  **({} if selector.modulation.empty
+                     else {"modulation": selector.modulation.to_dict()})},
     )
     visits: Counter[int] = Counter()
     number: int | None = 1

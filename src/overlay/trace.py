@@ -129,6 +129,15 @@ def render(trace: Trace) -> Tree:
                     (f"  {terms}", "dim"),
                 )
             )
+    mod = trace.settings.get("modulation")
+    if mod:  # signal operators in force when this selection ran (overlay.modulation)
+        parts = [f"gain ×{mod['gain']:g}"] if mod["gain"] != 1 else []
+        parts += [f"temperature {mod['temperature_delta']:+g}"] if mod["temperature_delta"] else []
+        boosts = sorted(mod["boosts"].items(), key=lambda kv: -abs(kv[1]))
+        parts += [f"boost {v:+g} on {k[:8]}" for k, v in boosts[:3]]
+        parts += [f"{len(boosts) - 3} more boosts"] if len(boosts) > 3 else []
+        parts += [f"goal {k} {v:+g}" for k, v in mod["goal_boosts"].items()]
+        tree.add(Text("modulation: " + ", ".join(parts), style="magenta"))
     if trace.timings:
         tree.add(
             Text(

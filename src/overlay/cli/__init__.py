@@ -18,6 +18,7 @@ from overlay.cli import (  # noqa: F401  (registers the commands)
     learning,
     selection,
     server,
+    signal,
 )
 from overlay.cli.app import app, err
 from overlay.errors import OverlayError

@@ -33,12 +33,16 @@ def _terms(trace: Trace, limit: int) -> Table:
     """The best candidates with their weighted terms (every term is in the trace)."""
     w = trace.settings
     formula = " + ".join(f"{w.get('w_' + k[:3], 0):g}·{v}" for k, v in SHORT.items())
+    shown = dict(SHORT)
+    if any("boost" in c.terms for c in trace.candidates):  # a signal operator's boost
+        shown["boost"] = "boost"
+        formula += " + boost"
     table = Table(title=f"candidates (score = {formula})", title_justify="left")
     table.add_column("")
     table.add_column("score", justify="right")
     table.add_column("node")
     table.add_column("title", ratio=1, overflow="ellipsis", no_wrap=True)
-    for name in SHORT.values():
+    for name in shown.values():
         table.add_column(name, justify="right")
     ranked = sorted(trace.candidates, key=lambda c: -c.score)[:limit]
     for c in ranked:
@@ -47,7 +51,7 @@ def _terms(trace: Trace, limit: int) -> Table:
             f"{c.score:+.2f}",
             (c.node_id or "")[:8],
             c.title or c.text,
-            *(f"{c.terms.get(k, 0.0):+.2f}" for k in SHORT),
+            *(f"{c.terms.get(k, 0.0):+.2f}" for k in shown),
         )
     return table
 

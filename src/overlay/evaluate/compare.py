@@ -94,10 +94,13 @@ def compare(
     tick = progress or (lambda *_: None)
     bare = overlay.lm
     work.mkdir(parents=True, exist_ok=True)
+    train_s = None
     if adapter is None:
         adapter = work / "adapter"
         if not (adapter / "overlay_adapter.json").exists():
+            t0 = time.perf_counter()
             train_lora(dataset, adapter, settings, progress)
+            train_s = round(time.perf_counter() - t0, 1)
     inside = load(adapter)
     both = overlay.sibling(overlay.store.path)
     both.lm = inside
@@ -132,6 +135,7 @@ def compare(
         "edits": str(edits_file),
         "records": len(facts),
         "adapter": str(adapter),
+        "adapter_train_s": train_s,
         "edits_adapter": str(edit_adapter),
         "selftests": selftests,
         "edit_results": edits,

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from overlay.config import SelectConfig
 from overlay.graph import new_id
 from overlay.lm.base import LM
+from overlay.modulation import BOOST_WEIGHT, Modulation
 from overlay.retrieve.about import is_about
 from overlay.retrieve.activation import spread
 from overlay.retrieve.hybrid import Hit, Retriever
@@ -62,8 +63,20 @@ class Selector:
 
     def __init__(self, store: Store, retriever: Retriever, lm: LM, config: SelectConfig) -> None:
         self.store, self.retriever, self.lm, self.config = store, retriever, lm, config
+        self.base, self.modulation = config, Modulation()
         self.rng = random.Random(config.seed)
         self._prior_cache: dict[str, float] = {}
+
+    def tune(self, modulation: Modulation) -> None:
+        """Apply the operators in force (gain, temperature, boosts) to the next selections."""
+        self.modulation, self.config = modulation, modulation.config(self.base)
+
+    def settings(self) -> dict[str, object]:
+        """What a trace records of the configuration in force, with its modulation."""
+        out: dict[str, object] = self.config.model_dump(mode="json")
+        if not self.modulation.empty:
+            out["modulation"] = self.modulation.to_dict()
+        return out
 
     # ------------------------------------------------------------- candidates
     def relevant(self, hit: Hit) -> bool:
@@ -112,6 +125,10 @@ class Selector:
                 "information": information(s, f, s_j, f_j),
                 "activation": act.get(node_id, 0.0),
             }
+            if node_id in self.modulation.boosts:
+                terms["boost"] = self.modulation.boosts[node_id]
+            if goal in self.modulation.goals:  # w_inf·(1 + b)·I, never below 0
+                terms["goal_boost"] = max(-1.0, self.modulation.goals[goal]) * terms["information"]
             out.append(Candidate(node_id, text, node.title, terms))
         return out
 
@@ -140,7 +157,9 @@ class Selector:
             "lm": cfg.w_lm,
             "retrieval": cfg.w_ret,
             "information": cfg.w_inf,
+            "goal_boost": cfg.w_inf,
             "activation": cfg.w_act,
+            "boost": BOOST_WEIGHT,
         }
         return sum(weights.get(k, 0.0) * v for k, v in c.terms.items())
 
@@ -192,7 +211,7 @@ class Selector:
             goal,
             mode + ("/strict" if strict else ""),
             self.lm.name,
-            settings=self.config.model_dump(mode="json"),
+            settings=self.settings(),
         )
         cands = self.gather(question, goal)
         trace.timings["retrieve"] = time.perf_counter() - t0
@@ -267,7 +286,7 @@ class Selector:
             goal,
             "choice",
             self.lm.name,
-            settings=self.config.model_dump(mode="json"),
+            settings=self.settings(),
         )
         ctx = self.context(prompt, goal, self.config.statements) if context else []
         trace.timings["retrieve"] = time.perf_counter() - t0

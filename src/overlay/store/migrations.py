@@ -139,6 +139,19 @@ MIGRATIONS: tuple[Migration, ...] = (
         );
         """,
     ),
+    Migration(
+        "0003_modulation",
+        """
+        -- signal operators (gain, temperature, boost): sums of signed deltas, like counts,
+        -- so undo and merge are additions; a row back at 0 is removed
+        CREATE TABLE modulation (
+            name TEXT NOT NULL,
+            target TEXT NOT NULL DEFAULT '',
+            value REAL NOT NULL,
+            PRIMARY KEY (name, target)
+        );
+        """,
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -594,6 +594,31 @@ class SQLiteStore:
         )
         return [(r[0], r[1], int(r[2]), float(r[3]), int(r[4]), int(r[5])) for r in rows]
 
+    # ------------------------------------------------------------ modulation
+    def add_modulation(self, rows: Iterable[tuple[str, str, float]]) -> None:
+        """Add (name, target, Δvalue); values are kept to 9 decimals so a delta and its
+        inverse cancel exactly, and a row back at 0 is removed."""
+        self._writing()
+        for name, target, delta in rows:
+            self.db.execute(
+                "INSERT INTO modulation(name, target, value) VALUES (?,?,ROUND(?, 9))"
+                " ON CONFLICT(name, target) DO UPDATE SET value = ROUND(value + excluded.value, 9)",
+                (name, target, delta),
+            )
+            self.db.execute(
+                "DELETE FROM modulation WHERE name = ? AND target = ? AND value = 0",
+                (name, target),
+            )
+
+    def modulation(self) -> dict[tuple[str, str], float]:
+        rows = self.db.execute("SELECT name, target, value FROM modulation ORDER BY name, target")
+        return {(r[0], r[1]): float(r[2]) for r in rows}
+
+    def latest_trace(self) -> str | None:
+        row = self.db.execute("SELECT id FROM traces ORDER BY ts DESC, rowid DESC LIMIT 1")
+        found = row.fetchone()
+        return found[0] if found else None
+
     def linked(self, pairs: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
         """Which of the (a, b) pairs already have an edge, either way."""
         out = set()
