@@ -38,12 +38,12 @@ def _terms(trace: Trace, limit: int) -> Table:
         shown["boost"] = "boost"
         formula += " + boost"
     table = Table(title=f"candidates (score = {formula})", title_justify="left")
-    table.add_column("")
-    table.add_column("score", justify="right")
-    table.add_column("node")
-    table.add_column("title", ratio=1, overflow="ellipsis", no_wrap=True)
-    for name in shown.values():
-        table.add_column(name, justify="right")
+    table.add_column("", no_wrap=True)
+    table.add_column("score", justify="right", no_wrap=True, min_width=5)
+    table.add_column("node", no_wrap=True, min_width=8)
+    table.add_column("title", ratio=1, overflow="ellipsis", no_wrap=True, min_width=8)
+    for name in shown.values():  # numbers are never cut; the title gives way
+        table.add_column(name, justify="right", no_wrap=True, min_width=5)
     ranked = sorted(trace.candidates, key=lambda c: -c.score)[:limit]
     for c in ranked:
         table.add_row(
