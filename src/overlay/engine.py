@@ -368,9 +368,7 @@ class Overlay:
             )
 
     def _tune(self) -> None:
-        from overlay.modulation import Modulation
-
-        self.selector.tune(Modulation.from_rows(self.store.modulation()).expand(self.store))
+        self.selector.tune(self.modulation().expand(self.store))
 
     def _feedback_given(self, trace_id: str) -> int | None:
         """The live (not undone) feedback event on a trace, if any: one verdict per trace."""

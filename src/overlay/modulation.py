@@ -79,9 +79,6 @@ class Modulation:
             "temperature": max(0.0, config.temperature + self.temperature),
         })
 
-    def info_weight(self, config: SelectConfig, goal: str) -> float:
-        return config.w_inf * max(0.0, 1.0 + self.goals.get(goal, 0.0))
-
     def to_dict(self) -> dict[str, Any]:
         """What a trace records: the levels in force (omitted when nothing is modulated)."""
         return {"gain": round(1.0 + self.gain, 6), "temperature_delta": self.temperature,

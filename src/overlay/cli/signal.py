@@ -5,7 +5,7 @@ overlay. SOURCE is an EDF/EDF+/BDF file, `lsl:TYPE` (a Lab Streaming Layer strea
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -13,6 +13,7 @@ from overlay.cli.app import DbOpt, JsonOpt, app, emit, open_overlay, out, progre
 from overlay.errors import SignalError
 
 if TYPE_CHECKING:
+    from overlay.signals.features import Features
     from overlay.signals.operators import Fired
     from overlay.signals.sources import Source
 
@@ -38,8 +39,20 @@ def _open(spec: str, channels: list[str] | None) -> Source:
     return open_source(spec, channels)
 
 
-def _ticker(bar: Any, total: float | None) -> Any:
-    return lambda t: bar("signal", int(t), int(total)) if total else None
+def _read(
+    spec: str, channels: list[str] | None, window: float, step: float, duration: float | None
+) -> tuple[Source, list[Features]]:
+    """Every window's features of a source, with a progress bar over its seconds (a live
+    source must be given a duration); the source is closed on return."""
+    from overlay.signals.inspect import collect
+
+    with _open(spec, channels) as src:
+        if src.live and duration is None:
+            raise SignalError(f"{src.name}: a live source needs --duration")
+        total = duration or getattr(src, "duration", None)
+        with progress(True) as bar:
+            tick = (lambda t: bar("signal", int(t), int(total))) if total else None
+            return src, collect(src, window, step, duration, tick)
 
 
 @signal_app.command("inspect")
@@ -59,16 +72,11 @@ def inspect(
     json_out: JsonOpt = False,
 ) -> None:
     """Channels, rate, duration and band powers of a recording or stream, with a PNG plot."""
-    from overlay.signals.inspect import collect, summary
     from overlay.signals.inspect import plot as draw
+    from overlay.signals.inspect import summary
 
-    with _open(source, channels) as src:
-        if src.live and duration is None:
-            raise SignalError(f"{src.name}: a live source needs --duration")
-        total = duration or getattr(src, "duration", None)
-        with progress(True) as bar:
-            feats = collect(src, window, step, duration, _ticker(bar, total))
-        found = summary(src, feats)
+    src, feats = _read(source, channels, window, step, duration)
+    found = summary(src, feats)
     if plot is None and not src.live:
         plot = Path(source).with_suffix(".bands.png")
     if plot is not None and feats:
@@ -104,14 +112,9 @@ def baseline(
     json_out: JsonOpt = False,
 ) -> None:
     """Record a resting baseline: per-feature mean and sd of log power, for z-score rules."""
-    from overlay.signals.inspect import baseline as fit
+    from overlay.signals.inspect import fit
 
-    with _open(source, channels) as src:
-        if src.live and duration is None:
-            raise SignalError(f"{src.name}: a live source needs --duration")
-        total = duration or getattr(src, "duration", None)
-        with progress(True) as bar:
-            found = fit(src, window, step, duration, _ticker(bar, total))
+    found = fit(*_read(source, channels, window, step, duration))
     found.save(output)
     result = {"baseline": str(output), "windows": found.windows, "rate": found.rate,
               "channels": found.channels}

@@ -90,6 +90,10 @@ def plot(feats: list[Features], path: Path, title: str) -> Path:
 def baseline(source: Source, window: float, step: float, duration: float | None,
              tick: Tick | None = None) -> Baseline:
     """Fit a baseline on a resting recording (a file: all of it; live: `duration` s)."""
-    feats = collect(source, window, step, duration, tick)
+    return fit(source, collect(source, window, step, duration, tick))
+
+
+def fit(source: Source, feats: list[Features]) -> Baseline:
+    """A baseline from windows already read from `source`."""
     name = source.name if isinstance(source, EDFSource) else f"{source.name} ({len(feats)} windows)"
     return Baseline.fit(feats, source.rate, list(source.channels), name)
