@@ -17,6 +17,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 from common import save
 from overlay import Overlay
+from overlay.evaluate.edits import evaluate, load
 
 DEFAULT = Path(__file__).resolve().parents[2] / "shared" / "benchmarks" / "counterfact-1k.json"
 
@@ -30,7 +31,7 @@ def main() -> None:
     try:
         t0 = time.perf_counter()
         with Overlay(tmp / "empty.db") as overlay:
-            result = overlay.eval_edits(args.data, args.limit, sequential=True)
+            result = evaluate(overlay, load(args.data, args.limit), sequential=True)
         result["total_s"] = round(time.perf_counter() - t0, 1)
         result["data"] = args.data.name
         save("edits", result)

@@ -70,8 +70,7 @@ def run(n: int, embedder: SentenceTransformerEmbedder) -> dict[str, object]:
     make_vault(root, n)
     db = root.parent / "o.db"
     settings = Settings.make(db=db, retrieve={"embedder": "minilm"})
-    with Overlay(settings=settings) as ov:
-        ov._embedder, ov._embedder_loaded = embedder, True
+    with Overlay(settings=settings, embedder=embedder) as ov:
         t0 = time.perf_counter()
         report = ov.ingest([root])
         total = time.perf_counter() - t0

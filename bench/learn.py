@@ -29,7 +29,7 @@ def synthetic_traces(ov: Overlay, n: int, rng: random.Random) -> list[str]:
     """n stored traces, each citing two random nodes (as asks would)."""
     ids = [node.id for node in ov.store.iter_nodes()]
     out = []
-    with ov.store.batch():
+    with ov.batch():
         for _ in range(n):
             a, b = rng.sample(ids, 2)
             trace = Trace(
@@ -42,9 +42,7 @@ def synthetic_traces(ov: Overlay, n: int, rng: random.Random) -> list[str]:
                 "x",
                 spans=[Span(0, 1, "x", [a]), Span(1, 2, "y", [b])],
             )
-            with ov.store.change("ask", trace=trace.id):
-                ov.store.put_trace(trace.id, trace.question, trace.goal, trace.to_dict())
-            out.append(trace.id)
+            out.append(ov.record(trace).id)
     return out
 
 
@@ -62,7 +60,9 @@ def main() -> None:
             traces = synthetic_traces(ov, args.feedback, rng)
             verdicts = [(t, rng.choice(["good", "bad"])) for t in traces]
             t0 = time.perf_counter()
-            ov.feedback_many(verdicts)
+            with ov.batch():  # a day's verdicts committed together, each its own event
+                for trace_id, verdict in verdicts:
+                    ov.feedback(trace_id, verdict)
             feedback_s = time.perf_counter() - t0
 
             ov.learn("warm up the embedder")
@@ -83,9 +83,11 @@ def main() -> None:
             ov.ingest([EXAMPLE])
             traces = synthetic_traces(ov, args.undo, rng)
             before = ov.store.all_counts()
-            ov.feedback_many([(t, rng.choice(["good", "bad"])) for t in traces])
+            with ov.batch():
+                for t in traces:
+                    ov.feedback(t, rng.choice(["good", "bad"]))
             during = ov.store.all_counts()
-            events = [r.id for r in ov.store.events(args.undo) if r.kind == "feedback"]
+            events = [r["id"] for r in ov.history(args.undo) if r["kind"] == "feedback"]
             rng.shuffle(events)
             t0 = time.perf_counter()
             for event in events:

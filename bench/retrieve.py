@@ -26,7 +26,6 @@ sys.path.insert(0, str(Path(__file__).parent))
 from common import DATA, RESULTS, percentiles, save, vocabulary, zipf_sentence
 from overlay.config import RetrieveConfig
 from overlay.graph import Node, NodeKind
-from overlay.ingest.vault import index_rows
 from overlay.retrieve.dense import VectorIndex
 from overlay.retrieve.embed import SentenceTransformerEmbedder, packaged_minilm
 from overlay.retrieve.hybrid import Retriever
@@ -92,7 +91,7 @@ def build(path: Path, n: int, vocab: list[str]) -> tuple[SQLiteStore, np.ndarray
             for i in range(start, min(n, start + step))
         ]
         with store.change("bench.load", nodes=len(nodes)):
-            store.put_nodes(index_rows(nodes))
+            store.put_nodes(nodes)
             store.put_vectors([x.id for x in nodes], MODEL, vecs[start : start + len(nodes)])
         print(f"  loaded {start + len(nodes):,}/{n:,}", file=sys.stderr, end="\r")
     return store, vecs, time.perf_counter() - t0

@@ -1,5 +1,6 @@
-"""Shared fixtures: the user's real seed notes, the example vault, isolated stores, and the
-real default embedder loaded once per session."""
+"""Shared fixtures: the user's real seed notes (when shared/ is beside the checkout), a
+Russian chat export generated here with the same double encoding, the example vault, isolated
+stores, and the real default embedder and LM loaded once per session."""
 
 from __future__ import annotations
 
@@ -28,11 +29,47 @@ def _isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OVERLAY_DB", str(tmp_path / "home" / "overlay.db"))
 
 
+def shared(path: Path) -> Path:
+    """A file or folder of shared/ beside the checkout: skipped with the reason where it is
+    absent (a clone elsewhere), a failure where CI is set (CI must have it)."""
+    if not path.exists():
+        reason = f"{path} is not here (shared/ beside the checkout holds it)"
+        if os.environ.get("CI"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    return path
+
+
 @pytest.fixture
 def seeds() -> Path:
-    if not SEEDS.exists():
-        pytest.fail(f"the seed notes are expected at {SEEDS} (shared/ beside the checkout)")
-    return SEEDS
+    return shared(SEEDS)
+
+
+CHAT_EXPORT = """# Оверлей и Харкевич
+
+>[!nexus_user] **User** - 01.07.2025 at 16:20
+> Можно ли сделать свою инфраструктуру на основе Харкевича и ЭЭГ?
+<!-- UID: 5b1c0a7e-1 -->
+
+>[!nexus_agent] **Assistant** - 01.07.2025 at 16:21
+> Да: ценность информации по Харкевичу — это [[Преобразователи Харкевича]], а сигналы ЭЭГ
+> становятся операторами, как в [[36 Overlay AGI]].
+<!-- UID: 5b1c0a7e-2 -->
+"""
+
+
+def double_encoded(text: str) -> bytes:
+    """What the user's exports look like: UTF-8 bytes read as Mac Roman and saved as UTF-8."""
+    return text.encode("utf-8").decode("mac_roman").encode("utf-8")
+
+
+@pytest.fixture
+def chat_export(tmp_path: Path) -> Path:
+    """A folder with one Russian chat export, double-encoded like the user's real ones."""
+    folder = tmp_path / "export"
+    folder.mkdir()
+    (folder / "001_chat.txt").write_bytes(double_encoded(CHAT_EXPORT))
+    return folder
 
 
 @pytest.fixture
@@ -66,8 +103,7 @@ def vault_overlay(
 ) -> Iterator[Overlay]:
     """examples/vault ingested with the real MiniLM embedder, shared by read-only tests."""
     db = tmp_path_factory.mktemp("vault-minilm") / "o.db"
-    ov = open_overlay(db, "minilm")
-    ov._embedder, ov._embedder_loaded = minilm, True
+    ov = Overlay(settings=Settings.make(db=db, retrieve={"embedder": "minilm"}), embedder=minilm)
     ov.ingest([VAULT])
     yield ov
     ov.close()

@@ -120,8 +120,7 @@ def test_search_refuses_to_mix_embedders(tmp_path: Path) -> None:
     db = str(tmp_path / "o.db")
     run("ingest", str(vault), "--db", db, "--embedder", "hashing")
     assert "alpha" in run("search", "alpha", "--db", db, "--embedder", "none")  # lexical only
-    mixed = Overlay(settings=Settings.make(db=db))
-    mixed._embedder, mixed._embedder_loaded = HashingEmbedder(32), True
+    mixed = Overlay(settings=Settings.make(db=db), embedder=HashingEmbedder(32))
     with pytest.raises(ConfigError, match="made by hashing-256, not hashing-32"):
         mixed.search("alpha")
 

@@ -58,7 +58,7 @@ def test_init_from_the_seed_notes_checks_clean(seeds: Path, tmp_path: Path) -> N
     assert len(nodes) == 5 and all(n["self_tests"] and n["statements"] for n in nodes)
     assert any("Харкевич" in s for n in nodes for s in n["statements"])  # repaired Russian
     assert not any(s.startswith("User -") for n in nodes for s in n["statements"])
-    report = json.loads(run("dataset", "check", str(spec), "--json", *db))
+    report = json.loads(run("dataset", "check", str(spec), "--json"))
     assert report["ok"], report["findings"]
 
 

@@ -1,6 +1,6 @@
 """Imprint and self-tests on the real default model: a LoRA trained on a tiny built dataset,
 resumed after an interruption, recorded with the hashes it came from, loaded through the LM
-config; self-tests run on the bare, adapter, overlay and both arms; both CLI commands."""
+config; self-tests run on the bare, outside, inside and both arms; both CLI commands."""
 
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ from overlay import Overlay, Settings, cli
 from overlay.config import LMConfig
 from overlay.dataset import build
 from overlay.errors import OverlayError
-from overlay.evaluate.selftest import Arm, SelfTest, evaluate, load_tests, matches, run
+from overlay.evaluate.arms import build as build_arms
+from overlay.evaluate.selftest import SelfTest, evaluate, load_tests, matches
 from overlay.files import sha256_file
 from overlay.plugins import load_lm, load_plugins
 from overlay.train import RECORD, LoraSettings, train_lora
@@ -84,20 +85,19 @@ def test_selftests_on_every_arm(adapter: Path, tiny: Path, smol: object, tmp_pat
     db = tmp_path / "o.db"
     with Overlay(settings=Settings.make(db=db, retrieve={"embedder": "hashing"})) as ov:
         ov.ingest([ROOT / "examples" / "vault"])
-        ov.lm = smol  # type: ignore[assignment]
         events = ov.stats()["events"]
-        arms = [Arm("bare", smol), Arm("adapter", inside), Arm("overlay", smol, ov)]  # type: ignore[arg-type]
-        results = evaluate(tests, arms)
+        with build_arms(smol, inside, ov) as arms:  # type: ignore[arg-type]
+            assert [a.name for a in arms] == ["bare", "outside", "inside", "both"]
+            found = {r["arm"]: r for r in evaluate(tests, arms)}
         assert ov.stats()["events"] == events  # evaluation records nothing in the store
-        ov.lm = inside
-        results.append(run(tests, Arm("both", inside, ov)))
+    results = [found[name] for name in ("bare", "inside", "outside", "both")]
     options = {"4–6 hours", "30 minutes", "two days", "Because it is full of gas.",
                "Because it is cold", "Because it has no flour"}
     for r in results:
         assert r["n"] == 2 and 0 <= r["match"] <= 1 and 0 <= r["choose"] <= 1
         assert set(r["modules"]) == {"basics"}
         assert all(t["chose"] in options for t in r["tests"])
-    for r in results[:3]:  # reworded three ways, locality against the bare model
+    for r in results:  # reworded three ways, locality against the bare model
         assert all(len(t["paraphrase"]) == 3 for t in r["tests"])
         assert 0 <= r["paraphrase"] <= 1 and 0 <= r["stable"] <= 1
         assert r["locality"]["probes"] == 12 and 0 <= r["locality"]["agreement"] <= 1
@@ -125,7 +125,7 @@ def test_train_and_selftest_commands(tiny: Path, tmp_path: Path) -> None:
                                      "--limit", "1", "--json"], catch_exceptions=False)
     assert report.exit_code == 0, report.output
     arms = json.loads(report.stdout)["arms"]
-    assert [a["arm"] for a in arms] == ["bare", "adapter"]
+    assert [a["arm"] for a in arms] == ["bare", "inside"]
     assert arms[1]["model"].endswith("+cli-adapter")
 
 
@@ -192,7 +192,7 @@ def test_passport_commands(imprinted: Path, tiny: Path, tmp_path: Path) -> None:
     assert built.exit_code == 0, built.output
     data = json.loads(built.stdout)
     assert data["signature"]["p_value"] < 0.01
-    assert set(data["selftests"]) == {"bare", "adapter"}
+    assert set(data["selftests"]) == {"bare", "inside"}
     checked = runner.invoke(cli.app, ["passport", "verify", str(tmp_path / "p"), "--json"],
                             catch_exceptions=False)
     assert checked.exit_code == 0 and json.loads(checked.stdout)["carries"] is False
@@ -235,12 +235,26 @@ def test_compatibility_matrix_shape_and_values(tmp_path: Path, smol: object) -> 
 
 
 # ----------------------------------------------------------------------- lab
+EDITS = [  # three knowledge edits in CounterFact's layout, written here
+    {"prompt": "The mother tongue of Danielle Darrieux is", "target_new": "English",
+     "ground_truth": "French", "rephrase_prompt": "Danielle Darrieux grew up speaking",
+     "locality_prompt": "The mother tongue of Thomas Mann is", "locality_ground_truth": "German"},
+    {"prompt": "The headquarters of Nokia are in", "target_new": "Tokyo",
+     "ground_truth": "Espoo", "rephrase_prompt": "Nokia has its head office in",
+     "locality_prompt": "The headquarters of Toyota are in",
+     "locality_ground_truth": "Toyota City"},
+    {"prompt": "Michael Jordan is a professional", "target_new": "cricketer",
+     "ground_truth": "basketball player", "rephrase_prompt": "By profession, Michael Jordan is a",
+     "locality_prompt": "Roger Federer is a professional",
+     "locality_ground_truth": "tennis player"},
+]
+
+
 def test_the_lab_on_a_tiny_run(tiny: Path, adapter: Path, smol: object, tmp_path: Path) -> None:
     from overlay.evaluate.compare import ARMS, compare
 
     edits = tmp_path / "edits.json"
-    rows = json.loads((ROOT.parent / "shared" / "benchmarks" / "counterfact-1k.json").read_text())
-    edits.write_text(json.dumps(rows[:3]))
+    edits.write_text(json.dumps(EDITS))
     with Overlay(settings=Settings.make(db=tmp_path / "o.db",
                                         retrieve={"embedder": "hashing"})) as ov:
         ov.ingest([ROOT / "examples" / "vault"])

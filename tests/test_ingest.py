@@ -16,6 +16,23 @@ from overlay.graph import EdgeKind, NodeKind
 from overlay.ingest import vault as vault_module
 
 
+def test_a_russian_chat_export_ingests_with_repair_speakers_and_links(
+    overlay: Overlay, chat_export: Path
+) -> None:
+    report = overlay.ingest([chat_export])
+    assert (report.files, report.added, len(report.repaired)) == (1, 1, 1)
+    assert report.warnings == []
+    assert report.links == 2 and report.links_unresolved == 2
+    hits = overlay.search("Харкевич", k=5)
+    assert hits and hits[0].source_path == "export/001_chat.txt"
+    nodes = list(overlay.store.iter_nodes())
+    assert {"user", "agent"} <= {n.meta.get("speaker") for n in nodes}
+    question = next(n for n in nodes if n.text.startswith("Можно ли сделать"))
+    assert question.meta["speaker"] == "user" and "5b1c0a7e-1" in question.meta["anchor"]
+    assert {link["target"] for link in overlay.links()} == {
+        "Преобразователи Харкевича", "36 Overlay AGI"}
+
+
 def test_seeds_ingest_with_repair_speakers_and_links(overlay: Overlay, seeds: Path) -> None:
     report = overlay.ingest([seeds])
     assert (report.files, report.added, len(report.repaired)) == (5, 5, 5)
@@ -160,7 +177,7 @@ def test_crash_mid_ingest_leaves_a_consistent_store(
         calls["n"] += 1
         if calls["n"] == 10:
             with store.change("ingest.file", path=parsed.path):
-                store.put_nodes(vault_module.index_rows(parsed.nodes[:1]))
+                store.put_nodes(parsed.nodes[:1])
                 raise KeyboardInterrupt  # the user hits Ctrl-C mid-file
         return real_write(store, parsed, **kw)
 

@@ -222,9 +222,7 @@ def test_the_loop_a_user_sees(
 ) -> None:
     """Ask → wrong answer → bad + correction → ask again → the correction, cited; an
     unrelated question's answer does not move."""
-    ov = Overlay(settings=Settings.make(db=tmp_path / "o.db"))
-    ov._embedder, ov._embedder_loaded = minilm, True
-    ov.lm = smol
+    ov = Overlay(settings=Settings.make(db=tmp_path / "o.db"), embedder=minilm, lm=smol)
     ov.ingest([VAULT])
     question = "How warm should the kitchen be for a starter?"
     other = "What does the windowpane test show?"

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from overlay import ModelError, Overlay, Settings
+from overlay import ModelError, Overlay, PluginError, Settings
 from overlay.lm import LM
 from overlay.lm.fake import FakeLM
 from overlay.lm.hf import HFModel, cached_gguf, packaged_gguf
@@ -102,7 +102,7 @@ def test_missing_model_is_one_clear_error(tmp_path: Path) -> None:
 
 def test_unknown_lm_name_lists_the_registered_ones(tmp_path: Path) -> None:
     settings = Settings.make(db=tmp_path / "o.db", lm={"model": "gpt-17"})
-    with Overlay(settings=settings) as overlay, pytest.raises(Exception, match="smollm2"):
+    with Overlay(settings=settings) as overlay, pytest.raises(PluginError, match="smollm2"):
         _ = overlay.lm
 
 

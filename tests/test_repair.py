@@ -9,6 +9,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from overlay.ingest.repair import NotText, decode, repair_text
+from tests.conftest import CHAT_EXPORT, double_encoded
+
+
+def test_a_double_encoded_russian_export_is_restored_exactly() -> None:
+    decoded = decode(double_encoded(CHAT_EXPORT))
+    assert decoded.repaired == "utf-8 read as mac_roman"
+    assert decoded.text == CHAT_EXPORT
 
 
 def test_every_seed_is_restored_exactly(seeds: Path) -> None:

@@ -9,7 +9,6 @@ import pytest
 
 from overlay import Overlay
 from overlay.graph import Node, NodeKind
-from overlay.ingest.vault import index_rows
 from overlay.retrieve import HashingEmbedder, VectorIndex, analyze
 from overlay.store import SQLiteStore
 
@@ -26,7 +25,7 @@ def test_vector_index_catches_up_with_the_store(tmp_path: Path) -> None:
     texts = [f"note number {i} about topic {i % 7}" for i in range(300)]
     nodes = [Node(f"n{i}", NodeKind.FACT, "", t) for i, t in enumerate(texts)]
     with store.change("x"):
-        store.put_nodes(index_rows(nodes))
+        store.put_nodes(nodes)
         store.put_vectors([n.id for n in nodes], emb.name, emb.embed(texts))
     index = VectorIndex(store, emb.name, exact_below=0)
     assert index.sync()["rebuilt"] == 1.0
@@ -49,7 +48,7 @@ def test_damaged_index_file_is_rebuilt(tmp_path: Path) -> None:
     store = SQLiteStore(tmp_path / "s.db")
     emb = HashingEmbedder(32)
     with store.change("x"):
-        store.put_nodes(index_rows([Node("a", NodeKind.FACT, "", "alpha")]))
+        store.put_nodes([Node("a", NodeKind.FACT, "", "alpha")])
         store.put_vectors(["a"], emb.name, emb.embed(["alpha"]))
     index = VectorIndex(store, emb.name)
     index.sync()

@@ -348,14 +348,14 @@ def test_cli_inspect_baseline_watch_end_to_end(
     fake_overlay(db).close()
     plot = tmp_path / "bands.png"
     res = runner.invoke(app, ["signal", "inspect", str(RECORDING), "--plot", str(plot),
-                              "--json", "--db", str(db)])
+                              "--json"])
     assert res.exit_code == 0, res.output
     found = json.loads(res.stdout)
     assert found["rate"] == 250 and found["channels"][-2:] == ["O1", "O2"]
     assert found["dominant"]["O1"] == "alpha" and plot.read_bytes()[:4] == b"\x89PNG"
     base = tmp_path / "base.json"
     res = runner.invoke(app, ["signal", "baseline", str(RECORDING), "--duration", "18",
-                              "-o", str(base), "--db", str(db)])
+                              "-o", str(base)])
     assert res.exit_code == 0 and base.exists(), res.output
     res = runner.invoke(app, ["signal", "watch", str(RECORDING), "--rules",
                               str(EXAMPLE / "rules.yaml"), "--baseline", str(base),

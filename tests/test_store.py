@@ -14,8 +14,8 @@ from overlay.store import SQLiteStore, migrations
 from overlay.store.migrations import MIGRATIONS, Migration
 
 
-def node(i: str, text: str = "text") -> Node:
-    return Node(i, NodeKind.FACT, f"title {i}", text, "a.md", 1, 2)
+def node(i: str, text: str = "text", title: str | None = None) -> Node:
+    return Node(i, NodeKind.FACT, f"title {i}" if title is None else title, text, "a.md", 1, 2)
 
 
 def test_new_store_records_its_migrations(tmp_path: Path) -> None:
@@ -39,7 +39,7 @@ def test_store_from_newer_schema_is_refused(tmp_path: Path) -> None:
 def test_older_store_is_upgraded_in_place(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     store = SQLiteStore(tmp_path / "s.db")
     with store.change("test"):
-        store.put_nodes([(node("a"), "text", "titl")])
+        store.put_nodes([node("a")])
     store.close()
     extra = (*MIGRATIONS, Migration("0099_test_column", "ALTER TABLE nodes ADD COLUMN note TEXT;"))
     monkeypatch.setattr("overlay.store.sqlite.MIGRATIONS", extra)
@@ -69,7 +69,7 @@ def test_foreign_files_are_refused_clearly(tmp_path: Path) -> None:
 def test_every_change_is_one_transaction_and_one_event(tmp_path: Path) -> None:
     store = SQLiteStore(tmp_path / "s.db")
     with store.change("learn", who="test") as change:
-        store.put_nodes([(node("a"), "text", "titl"), (node("b"), "text", "titl")])
+        store.put_nodes([node("a"), node("b")])
         store.add_edges([Edge("a", EdgeKind.SUPPORTS, "b")])
         change.payload["n"] = 2
     events = store.events()
@@ -77,7 +77,7 @@ def test_every_change_is_one_transaction_and_one_event(tmp_path: Path) -> None:
     assert change.event_id == events[0].id
 
     with pytest.raises(RuntimeError), store.change("learn"):
-        store.put_nodes([(node("c"), "text", "titl")])
+        store.put_nodes([node("c")])
         raise RuntimeError("crash in the middle")
     assert store.get_node("c") is None
     assert len(store.events()) == 1
@@ -86,7 +86,7 @@ def test_every_change_is_one_transaction_and_one_event(tmp_path: Path) -> None:
 def test_writes_outside_a_change_are_refused(tmp_path: Path) -> None:
     store = SQLiteStore(tmp_path / "s.db")
     with pytest.raises(StoreError, match="outside a change"):
-        store.put_nodes([(node("a"), "text", "titl")])
+        store.put_nodes([node("a")])
 
 
 def test_event_log_is_append_only(tmp_path: Path) -> None:
@@ -102,7 +102,7 @@ def test_event_log_is_append_only(tmp_path: Path) -> None:
 def test_deleting_a_node_cascades_and_unresolves_links(tmp_path: Path) -> None:
     store = SQLiteStore(tmp_path / "s.db")
     with store.change("x"):
-        store.put_nodes([(node("a"), "alpha", "t"), (node("b"), "beta", "t")])
+        store.put_nodes([node("a", "alpha"), node("b", "beta")])
         store.add_edges(
             [Edge("a", EdgeKind.LINKS_TO, "b", target="B"), Edge("b", EdgeKind.PART_OF, "a")]
         )
@@ -120,13 +120,13 @@ def test_deleting_a_node_cascades_and_unresolves_links(tmp_path: Path) -> None:
 def test_changed_text_drops_the_stale_vector(tmp_path: Path) -> None:
     store = SQLiteStore(tmp_path / "s.db")
     with store.change("x"):
-        store.put_nodes([(node("a", "one"), "one", "t")])
+        store.put_nodes([node("a", "one")])
         store.put_vectors(["a"], "m", np.ones((1, 4), dtype=np.float32))
     with store.change("x"):
-        store.put_nodes([(node("a", "one"), "one", "t")])  # same text: vector kept
+        store.put_nodes([node("a", "one")])  # same text: vector kept
     assert store.count_missing_vectors("m") == 0
     with store.change("x"):
-        store.put_nodes([(node("a", "two"), "two", "t")])
+        store.put_nodes([node("a", "two")])
     assert store.count_missing_vectors("m") == 1
 
 
@@ -135,9 +135,9 @@ def test_lexical_search_ranks_by_bm25_with_title_weight(tmp_path: Path) -> None:
     with store.change("x"):
         store.put_nodes(
             [
-                (node("body"), "bread bread flour", "other"),
-                (node("title"), "flour", "bread"),
-                (node("none"), "water", "salt"),
+                node("body", "bread bread flour", "other"),
+                node("title", "flour", "bread"),
+                node("none", "water", "salt"),
             ]
         )
     ranked = [i for i, _ in store.lexical_search(["bread"], 10)]

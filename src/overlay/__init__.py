@@ -16,9 +16,10 @@ from overlay.errors import (
     StoreError,
 )
 from overlay.graph import Edge, EdgeKind, Node, NodeKind
+from overlay.hookspecs import hookimpl
 from overlay.ingest import IngestReport
 from overlay.lm import LM, Generation, Scored
-from overlay.plugins import hookimpl, load_plugins
+from overlay.plugins import load_plugins
 from overlay.retrieve import Hit
 from overlay.trace import Candidate, Span, Step, Trace
 

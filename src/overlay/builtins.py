@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from overlay.config import LMConfig, RetrieveConfig
-from overlay.plugins import hookimpl
+from overlay.hookspecs import hookimpl
 
 
 @hookimpl
@@ -33,6 +33,14 @@ def _none(config: RetrieveConfig) -> None:
     return None
 
 
+def _served_embedder(config: RetrieveConfig) -> Any:
+    """`config.embedder` is the URL of an OpenAI-compatible /v1/embeddings server."""
+    from overlay.retrieve.embed import ServedEmbedder
+    from overlay.served import Server
+
+    return ServedEmbedder(Server(config.embedder, config.embedder_model), config.embed_batch)
+
+
 def sentence_transformer(path: str | Path) -> Any:
     """An embedder from any local sentence-transformers folder (not registered by name)."""
     from overlay.retrieve.embed import SentenceTransformerEmbedder
@@ -45,6 +53,7 @@ def register_embedders(register: Callable[[str, Callable[..., Any]], None]) -> N
     register("minilm", _minilm)
     register("hashing", _hashing)
     register("none", _none)
+    register("served", _served_embedder)
 
 
 def hf_model(config: LMConfig, path: str | Path) -> Any:
@@ -72,6 +81,15 @@ def _smollm2(config: LMConfig) -> Any:
     )
 
 
+def _served(config: LMConfig) -> Any:
+    """`config.model` is the URL of an OpenAI-compatible server (vLLM, SGLang, …)."""
+    from overlay.lm.served import ServedModel
+    from overlay.served import Server
+
+    return ServedModel(Server(config.model, config.model_name, config.api_key_env,
+                              config.timeout, config.retries))
+
+
 def _fake(config: LMConfig) -> Any:
     from overlay.errors import ConfigError
     from overlay.lm.fake import FakeLM
@@ -85,3 +103,4 @@ def _fake(config: LMConfig) -> Any:
 def register_lms(register: Callable[[str, Callable[..., Any]], None]) -> None:
     register("smollm2", _smollm2)
     register("fake", _fake)
+    register("served", _served)

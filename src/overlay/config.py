@@ -7,12 +7,24 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from overlay.errors import ConfigError
 
 DEFAULT_DB = Path(".overlay") / "overlay.db"
+M = TypeVar("M", bound=BaseModel)
+
+
+def validated(model: type[M], values: dict[str, Any]) -> M:
+    """`model` from `values`, turning pydantic's report into one ConfigError naming the field."""
+    try:
+        return model.model_validate(values)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"])
+        raise ConfigError(f"setting {where}={err.get('input')!r}: {err['msg']}") from None
 
 
 def default_db_path() -> Path:
@@ -53,8 +65,12 @@ class RetrieveConfig(BaseModel):
 
     embedder: str = Field(
         "minilm",
-        description="Registered embedder name ('minilm', 'hashing', 'none') or any "
-        "sentence-transformers model path.",
+        description="Registered embedder name ('minilm', 'hashing', 'none'), any "
+        "sentence-transformers model path, or the URL of an OpenAI-compatible /v1/embeddings "
+        "server (e.g. http://127.0.0.1:8001/v1).",
+    )
+    embedder_model: str | None = Field(
+        None, description="The model to ask a served embedder for [default: the one it serves]."
     )
     rrf_k: int = Field(
         60, ge=1, description="Reciprocal-rank-fusion constant: larger flattens ranks."
@@ -82,8 +98,29 @@ class LMConfig(BaseModel):
 
     model: str = Field(
         "smollm2",
-        description="Registered LM name ('smollm2', 'fake') or a local Hugging Face model folder "
-        "or cached hub id (e.g. a Qwen checkpoint).",
+        description="Registered LM name ('smollm2', 'fake'), a local Hugging Face model folder "
+        "or cached hub id (e.g. a Qwen checkpoint), or the URL of an OpenAI-compatible server "
+        "(e.g. http://127.0.0.1:8000/v1: vLLM, SGLang, llama.cpp, Ollama).",
+    )
+    model_name: str | None = Field(
+        None, description="The model to ask a served LM for [default: the one it serves]."
+    )
+    score_model: str | None = Field(
+        None,
+        description="The LM that scores candidates, if not --model: e.g. smollm2 in process "
+        "while a server that returns no prompt log-probabilities writes.",
+    )
+    write_model: str | None = Field(
+        None, description="The LM that writes (compose mode, method steps), if not --model."
+    )
+    api_key_env: str = Field(
+        "OVERLAY_API_KEY",
+        description="Environment variable holding the API key for served models and embedders "
+        "(a key is never given as a flag).",
+    )
+    timeout: float = Field(120.0, gt=0, description="Seconds to wait for a served model.")
+    retries: int = Field(
+        4, ge=0, le=10, description="Retries, with backoff, when a server answers 429 or 503."
     )
     device: str = Field("auto", description="'auto', 'cpu', 'cuda' or 'cuda:N'.")
     dtype: str = Field(
@@ -117,7 +154,7 @@ class LMConfig(BaseModel):
 
 
 class SelectConfig(BaseModel):
-    """How the selector weighs and picks candidates (DESIGN.md, "Selector")."""
+    """How the selector weighs and picks candidates (docs/design.md, "The selector")."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -200,9 +237,4 @@ class Settings(BaseModel):
     @classmethod
     def make(cls, **values: object) -> Settings:
         """Build settings, turning pydantic's report into one ConfigError naming the field."""
-        try:
-            return cls.model_validate(values)
-        except ValidationError as exc:
-            err = exc.errors()[0]
-            where = ".".join(str(p) for p in err["loc"])
-            raise ConfigError(f"setting {where}={err.get('input')!r}: {err['msg']}") from None
+        return validated(cls, values)

@@ -1,27 +1,33 @@
 """The Overlay façade: the one Python API every face (CLI, server, notebooks) calls.
 
-It wires settings, plugins, the store, ingest and retrieval together and owns nothing
-else; all state lives in the store.
+It wires settings, plugins, the store, retrieval, the selector and the writer together, and
+each method is a few lines that hand the work to the module that owns it. All state lives
+in the store; what the faces show is built in `overlay.views`.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
+from overlay import views
 from overlay.config import Settings
-from overlay.errors import ConfigError, ConflictError, NotFoundError, PluginError
-from overlay.graph import Node, NodeKind
+from overlay.errors import ConfigError, ConflictError, NotFoundError
+from overlay.graph import Node
 from overlay.ingest.vault import IngestReport, ingest
-from overlay.plugins import Plugins, load_lm, load_plugins
-from overlay.retrieve.dense import embed_missing, embed_text
+from overlay.models import Models
+from overlay.plugins import Plugins, load_plugins
+from overlay.progress import Progress, quiet
+from overlay.retrieve.dense import embed_missing
 from overlay.retrieve.embed import Embedder
 from overlay.retrieve.hybrid import Hit, Retriever
-from overlay.store.base import Event, Store
+from overlay.store.base import Store
 from overlay.trace import Trace
+from overlay.writer import Writer
 
 if TYPE_CHECKING:
     from overlay.lm.base import LM
@@ -29,11 +35,15 @@ if TYPE_CHECKING:
     from overlay.modulation import Modulation
     from overlay.select import Selector
 
-Progress = Callable[[str, int, int], None]
+ASK_MODES = ("statement", "compose")
 
 
 class Overlay:
-    """An overlay store with its retrieval. `Overlay("path/to/overlay.db")` opens one."""
+    """An overlay store with its retrieval, selector and learning.
+
+    `Overlay("path/to/overlay.db")` opens one. `lm` and `embedder` hand it models that are
+    already loaded, and `models` another overlay's models (so several overlays share one copy);
+    otherwise the ones the settings name are loaded on first use."""
 
     def __init__(
         self,
@@ -42,19 +52,31 @@ class Overlay:
         settings: Settings | None = None,
         plugins: Plugins | None = None,
         create: bool = True,
+        lm: LM | None = None,
+        embedder: Embedder | None = None,
+        models: Models | None = None,
     ) -> None:
         if settings is None:
             settings = Settings.make(**({"db": Path(db)} if db is not None else {}))
         elif db is not None:
             settings = settings.model_copy(update={"db": Path(db)})
         self.settings = settings
-        self.plugins = plugins or load_plugins()
+        self.plugins = plugins or (models.plugins if models else load_plugins())
+        self.models = models or Models(settings, self.plugins, lm, embedder)
         self.store: Store = self.plugins.stores.get(settings.store)(settings.db, create=create)
-        self._embedder: Embedder | None = None
-        self._embedder_loaded = False
         self._retriever: Retriever | None = None
-        self._lm: LM | None = None
         self._selector: Selector | None = None
+        self.commits = Writer(self.store, lambda: self.embedder, lambda: self.retriever.index)
+
+    @property
+    def path(self) -> Path:
+        """Where the store lives."""
+        return self.store.path
+
+    @property
+    def migrated_from(self) -> int | None:
+        """The schema version this store was upgraded from when it was opened, if it was."""
+        return self.store.migrated_from
 
     def close(self) -> None:
         self.store.close()
@@ -69,19 +91,7 @@ class Overlay:
     @property
     def embedder(self) -> Embedder | None:
         """The configured embedder, loaded on first use (models take seconds to load)."""
-        if not self._embedder_loaded:
-            name = self.settings.retrieve.embedder
-            try:
-                factory = self.plugins.embedders.get(name)
-                self._embedder = factory(self.settings.retrieve)
-            except PluginError:
-                if not Path(name).exists():
-                    raise
-                from overlay.builtins import sentence_transformer
-
-                self._embedder = sentence_transformer(name)
-            self._embedder_loaded = True
-        return self._embedder
+        return self.models.embedder
 
     @property
     def retriever(self) -> Retriever:
@@ -91,38 +101,35 @@ class Overlay:
 
     @property
     def lm(self) -> LM:
-        """The configured language model, loaded on first use."""
-        if self._lm is None:
-            self._lm = load_lm(self.settings.lm, self.plugins)
-        return self._lm
+        """The configured language model (`--model`), loaded on first use."""
+        return self.models.lm
 
     @lm.setter
     def lm(self, value: LM) -> None:
-        self._lm, self._selector = value, None
+        self.models.lm, self._selector = value, None
 
     @property
     def selector(self) -> Selector:
         if self._selector is None:
             from overlay.select import Selector
 
-            self._selector = Selector(self.store, self.retriever, self.lm, self.settings.select)
+            self._selector = Selector(self.store, self.retriever, self.models.scorer,
+                                      self.settings.select, writer=self.models.writer)
         return self._selector
 
-    # -------------------------------------------------------------- actions
+    # ------------------------------------------------------------- knowledge
     def ingest(self, paths: list[Path], progress: Progress | None = None) -> IngestReport:
         """Read vaults/files, embed new nodes and bring the vector index up to date."""
-        quiet: Progress = lambda *_: None  # noqa: E731
         report = ingest(self.store, paths, self.settings.ingest, progress or quiet)
         embedder = self.embedder
         if embedder is not None:
             t0 = time.perf_counter()
-            report.embedded = embed_missing(
-                self.store, embedder, self.settings.retrieve.embed_batch, progress
-            )
-            report.seconds["embed"] = time.perf_counter() - t0
+            batch = self.settings.retrieve.embed_batch
+            report.embedded = embed_missing(self.store, embedder, batch, progress)
             t1 = time.perf_counter()
             assert self.retriever.index is not None
             self.retriever.index.sync(progress)
+            report.seconds["embed"] = t1 - t0
             report.seconds["index"] = report.seconds.get("index", 0.0) + time.perf_counter() - t1
         return report
 
@@ -145,122 +152,54 @@ class Overlay:
             )
         raise NotFoundError(f"no node with id {node_id!r}; `overlay search` shows ids")
 
+    def note(self, ref: str) -> Node:
+        """A node by id or id prefix, or else a note (a whole file) by its title."""
+        try:
+            return self.node(ref)
+        except NotFoundError:
+            titled = [n for n in self.store.iter_nodes()
+                      if n.meta.get("role") == "source" and n.title.lower() == ref.lower()]
+            if len(titled) == 1:
+                return titled[0]
+            several = " (several notes have that title; give an id)" if titled else ""
+            raise NotFoundError(f"no node or note titled {ref!r}{several}") from None
+
     def show(self, node_id: str) -> dict[str, Any]:
         """A node with its provenance and its edges, each with the other end's title."""
-        node = self.node(node_id)
-        edges = self.store.edges_of(node.id)
-        others = self.store.get_nodes(
-            [x for e in edges for x in (e.src, e.dst) if x and x != node.id]
-        )
-
-        def title(i: str | None) -> str | None:
-            return others[i].title if i in others else None
-
-        return {
-            "id": node.id,
-            "kind": node.kind.value,
-            "title": node.title,
-            "text": node.text,
-            "source": node.source_path,
-            "lines": [node.line_start, node.line_end],
-            "hash": node.hash,
-            "meta": node.meta,
-            "out": [
-                {
-                    "kind": e.kind.value,
-                    "to": e.dst,
-                    "title": title(e.dst),
-                    "target": e.target,
-                    "line": e.line,
-                }
-                for e in edges
-                if e.src == node.id
-            ],
-            "in": [
-                {"kind": e.kind.value, "from": e.src, "title": title(e.src), "line": e.line}
-                for e in edges
-                if e.dst == node.id and e.src != node.id
-            ],
-        }
+        return views.node(self.store, self.node(node_id))
 
     def weights(self, node_id: str) -> list[dict[str, Any]]:
         """The node's counts toward each goal and the information they carry, in bits."""
-        from overlay.weights import information
-
-        node = self.node(node_id)
-        out = []
-        for goal, (s, f) in self.store.counts_of(node.id).items():
-            s_j, f_j = self.store.goal_totals(goal)
-            out.append({"goal": goal, "s": s, "f": f, "bits": information(s, f, s_j, f_j)})
-        return out
+        return views.weights(self.store, self.node(node_id).id)
 
     def node_history(self, node_id: str, limit: int = 2000) -> list[dict[str, Any]]:
         """Events among the last `limit` whose ops touch this node, newest first."""
-        from overlay.learning import touches
-
-        node = self.node(node_id)
-        events = [
-            e
-            for e in self.store.events(limit)
-            if any(touches(op, node.id) for op in e.payload.get("ops", []))
-        ]
-        return self._history_rows(events)
+        return views.node_history(self.store, self.node(node_id).id, limit)
 
     def neighbourhood(self, node_ids: list[str], hops: int = 1, limit: int = 60) -> dict[str, Any]:
         """Nodes within `hops` resolved edges of `node_ids`, and the edges between them."""
-        seen = [self.node(i).id for i in node_ids]
-        frontier, edges = list(seen), set()
-        for _ in range(hops):
-            found = self.store.neighbours(frontier)
-            frontier = []
-            for a, b, kind in found:
-                edges.add((a, b, kind))
-                for x in (a, b):
-                    if x not in seen and len(seen) < limit:
-                        seen.append(x)
-                        frontier.append(x)
-        nodes = self.store.get_nodes(seen)
-        return {
-            "nodes": [
-                {"id": i, "title": nodes[i].title, "kind": nodes[i].kind.value}
-                for i in seen
-                if i in nodes
-            ],
-            "edges": [
-                {"src": a, "dst": b, "kind": k}
-                for a, b, k in sorted(edges)
-                if a in nodes and b in nodes
-            ],
-        }
+        return views.neighbourhood(self.store, [self.node(i).id for i in node_ids], hops, limit)
+
+    def scaffold(self, name: str, goal: str | None, tag: str | None, by: str) -> str:
+        """A dataset spec (passport YAML) with the overlay's notes as nodes, grouped per
+        folder or per first tag (see `overlay.dataset.scaffold`)."""
+        from overlay.dataset.scaffold import scaffold
+
+        if by not in ("folder", "tag"):
+            raise ConfigError(f"--by {by!r}: use 'folder' or 'tag'")
+        grouping: Literal["folder", "tag"] = "tag" if by == "tag" else "folder"
+        return scaffold(self.store, name=name, goal=goal, tag=tag, by=grouping)
+
+    def sources(self) -> dict[str, dict[str, Any]]:
+        """Every ingested file: its content hash and the note nodes it made."""
+        return views.sources(self.store)
 
     def stats(self) -> dict[str, Any]:
-        stats = self.store.stats()
-        stats["db"] = str(self.store.path)
-        stats["embedder"] = self.settings.retrieve.embedder
-        return stats
+        return views.stats(self.store, self.settings.retrieve.embedder)
 
     def links(self, unresolved: bool = False) -> list[dict[str, Any]]:
         """Every link as written (or only those that point at nothing), with where it is."""
-        edges = [s.edge for s in self.store.link_edges() if not unresolved or s.edge.dst is None]
-        nodes = self.store.get_nodes(list({e.src for e in edges} | {e.dst for e in edges if e.dst}))
-        out = []
-        for e in edges:
-            src = nodes.get(e.src)
-            dst = nodes.get(e.dst) if e.dst else None
-            out.append(
-                {
-                    "kind": e.kind.value,
-                    "from": e.src,
-                    "source": src.source_path if src else None,
-                    "line": e.line,
-                    "target": e.target,
-                    "anchor": e.meta.get("anchor"),
-                    "to": e.dst,
-                    "to_title": dst.title if dst else None,
-                }
-            )
-        out.sort(key=lambda r: (r["source"] or "", r["line"] or 0, r["target"] or ""))
-        return out
+        return views.links(self.store, unresolved)
 
     # ------------------------------------------------------------- selection
     def ask(
@@ -269,12 +208,11 @@ class Overlay:
         """Answer from the overlay; the trace (stored) cites a node for every span it can."""
         if not question.strip():
             raise ConfigError("the question is empty")
-        if mode not in ("statement", "compose"):
+        if mode not in ASK_MODES:
             raise ConfigError(f"mode {mode!r} is not 'statement' or 'compose'")
         if strict and mode != "compose":
             raise ConfigError("--strict applies to --mode compose only")
-        self._check_embedder()
-        self._tune()
+        self._prepare()
         return self.record(self.selector.ask(question, goal, mode, strict))
 
     def choose(self, prompt: str, options: list[str], goal: str = "answer") -> Trace:
@@ -283,66 +221,26 @@ class Overlay:
             raise ConfigError("give at least two --option values to choose between")
         if len(set(options)) < len(options):
             raise ConfigError("the options repeat; give each once")
-        self._check_embedder()
-        self._tune()
+        self._prepare()
         return self.record(self.selector.choose(prompt, options, goal))
 
     def method(self, ref: str) -> Method:
         """A method note by id, id prefix or title, parsed (errors name its file and line)."""
-        from overlay.methods import parse
+        from overlay.methods import find
 
-        found = [
-            n
-            for n in self.store.iter_nodes()
-            if n.kind is NodeKind.METHOD
-            and n.meta.get("role") == "source"
-            and (n.id.startswith(ref) or n.title.lower() == ref.lower())
-        ]
-        if not found:
-            raise NotFoundError(f"no method note {ref!r}; a method is a note with 'kind: method'")
-        if len(found) > 1:
-            raise NotFoundError(f"{ref!r} names {len(found)} methods; give its id")
-        node = found[0]
-        blocks = sorted(
-            (
-                b
-                for b in self.store.nodes_of_source(node.source_path or "")
-                if b.meta.get("role") in ("list", "paragraph") and b.line_start is not None
-            ),
-            key=lambda b: b.line_start or 0,
-        )
-        steps: list[str] = []
-        first = blocks[0].line_start if blocks else node.line_start or 1
-        for b in blocks:
-            assert b.line_start is not None
-            while len(steps) < b.line_start - (first or 1):
-                steps.append("")
-            steps.extend(b.text.splitlines())
-        method = parse("\n".join(steps), node.title, node.source_path, first or 1)
-        method.node_id = node.id
-        return method
+        return find(self.store, ref)
 
     def run(self, ref: str, task: str, goal: str = "answer") -> Trace:
         """Run a method note on `task`; the trace records the path and each branch."""
         from overlay.methods import run
 
         method = self.method(ref)
-        self._check_embedder()
-        self._tune()
+        self._prepare()
         return self.record(run(method, task, self.selector, goal))
 
     def record(self, trace: Trace) -> Trace:
         """Store a trace (one event per trace); an ask also counts its co-activations."""
-        from overlay.insights import coactivation_ops
-        from overlay.learning import apply
-
-        ops = coactivation_ops(self.store, trace) if trace.kind == "ask" else []
-        payload: dict[str, Any] = {"trace": trace.id, "question": trace.question[:200]}
-        if ops:
-            payload["ops"] = ops
-        with self.store.change(trace.kind, **payload):
-            self.store.put_trace(trace.id, trace.question, trace.goal, trace.to_dict())
-            apply(self.store, ops)
+        self.commits.record(trace)
         return trace
 
     def trace(self, ref: str) -> Trace:
@@ -357,6 +255,13 @@ class Overlay:
             raise NotFoundError(f"no trace {ref!r}; `overlay ask` prints the id of its trace")
         return Trace.from_dict(data)
 
+    def latest_trace(self) -> str | None:
+        return self.store.latest_trace()
+
+    def citations(self, trace: Trace) -> list[dict[str, Any]]:
+        """The nodes the trace's answer cites, with title, file and line."""
+        return views.citations(self.store, trace)
+
     def _check_embedder(self) -> None:
         """Refuse to mix embedders: query vectors must match the stored ones."""
         embedder = self.embedder
@@ -367,44 +272,12 @@ class Overlay:
                 "use the --embedder it was ingested with, or re-ingest with this one"
             )
 
-    def _tune(self) -> None:
+    def _prepare(self) -> None:
+        """Before a selection: the embedder matches, the operators in force are applied."""
+        self._check_embedder()
         self.selector.tune(self.modulation().expand(self.store))
 
-    def _feedback_given(self, trace_id: str) -> int | None:
-        """The live (not undone) feedback event on a trace, if any: one verdict per trace."""
-        live = [
-            e.id for e in self.store.feedback_events(trace_id) if not self.store.is_undone(e.id)
-        ]
-        return live[-1] if live else None
-
-    def _refuse_second_feedback(self, trace_id: str) -> None:
-        earlier = self._feedback_given(trace_id)
-        if earlier is not None:
-            raise ConflictError(
-                f"trace {trace_id} already has feedback (event {earlier}); "
-                f"`overlay undo {earlier}` first to change it"
-            )
-
     # -------------------------------------------------------------- learning
-    def _commit(self, kind: str, ops: list[dict[str, Any]], **payload: Any) -> int:
-        """Apply ops as one event; new nodes are embedded and indexed at once."""
-        from overlay.learning import apply
-
-        # models load only for ops that add nodes (a signal operator must not wait for one)
-        embedder = self.embedder if any(op["op"] == "node+" for op in ops) else None
-        with self.store.change(kind, ops=ops, **payload) as change:
-            added = apply(self.store, ops)
-            if added and embedder is not None:  # vectors in the same transaction and event
-                nodes = self.store.get_nodes(added)
-                texts = [embed_text(nodes[i].title, nodes[i].text) for i in added if i in nodes]
-                self.store.put_vectors(
-                    [i for i in added if i in nodes], embedder.name, embedder.embed(texts)
-                )
-        if added and embedder is not None:
-            assert self.retriever.index is not None
-            self.retriever.index.sync(None)
-        return change.event_id or 0
-
     def learn(
         self,
         text: str,
@@ -418,7 +291,7 @@ class Overlay:
         self._check_embedder()
         node = learned_node(text, source, goal)
         ops = learn_ops(self.store, node, goal, [self.node(x).id for x in links or []])
-        event = self._commit("learn", ops, node=node.id)
+        event = self.commits.commit("learn", ops, node=node.id)
         return {"event": event, "id": node.id, "text": node.text, "goal": goal}
 
     def feedback(
@@ -435,38 +308,38 @@ class Overlay:
 
         trace = self.trace(trace_id)
         self._refuse_second_feedback(trace.id)
-        self._check_embedder()
+        if correct:  # only a correction adds a node, so only it needs the embedder
+            self._check_embedder()
         ops, gone, node = feedback_ops(self.store, trace, verdict, correct, goal)
-        event = self._commit("feedback", ops, trace=trace.id, verdict=verdict, **why)
+        event = self.commits.commit("feedback", ops, trace=trace.id, verdict=verdict, **why)
+        counted = [o["node"] for o in ops if o["op"] == "count"]
         return {
             "event": event,
             "trace": trace.id,
             "verdict": verdict,
             "goal": goal or trace.goal,
-            "counted": [
-                o["node"] for o in ops if o["op"] == "count" and (not node or o["node"] != node.id)
-            ],
+            "counted": [n for n in counted if not node or n != node.id],
             "skipped_deleted": gone,
             "correction": node.id if node else None,
         }
 
-    def feedback_many(self, items: list[tuple[str, str]], goal: str | None = None) -> int:
-        """Many (trace id, verdict) feedbacks, one event each, in one transaction."""
-        from overlay.learning import apply, feedback_ops
+    def _refuse_second_feedback(self, trace_id: str) -> None:
+        """One verdict per trace: a live (not undone) feedback event must be undone first."""
+        live = [
+            e.id for e in self.store.feedback_events(trace_id) if not self.store.is_undone(e.id)
+        ]
+        if live:
+            raise ConflictError(
+                f"trace {trace_id} already has feedback (event {live[-1]}); "
+                f"`overlay undo {live[-1]}` first to change it"
+            )
 
-        written = 0
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Many changes (feedback on a day's traces, say), each its own event, committed
+        together in one transaction: all of them or none."""
         with self.store.batch():
-            for trace_id, verdict in items:
-                data = self.store.get_trace(trace_id)
-                if data is None:
-                    raise NotFoundError(f"no trace {trace_id!r}")
-                trace = Trace.from_dict(data)
-                self._refuse_second_feedback(trace.id)
-                ops, _gone, _node = feedback_ops(self.store, trace, verdict, None, goal)
-                with self.store.change("feedback", ops=ops, trace=trace.id, verdict=verdict):
-                    apply(self.store, ops)
-                written += 1
-        return written
+            yield
 
     def modulation(self) -> Modulation:
         """The operators in force (gain, temperature, boosts); see `overlay.modulation`."""
@@ -482,7 +355,11 @@ class Overlay:
         if target and not target.startswith(GOAL_PREFIX):
             target = self.node(target).id
         op = set_op(self.modulation(), self.settings.select, name, target, value)
-        return self._commit("signal", [op], **why) if op else None
+        return self.commits.commit("signal", [op], **why) if op else None
+
+    def copy_to(self, path: Path) -> None:
+        """A consistent copy of the whole store in one new file (nothing is recorded)."""
+        self.store.copy_to(path)
 
     def snapshot(self, folder: Path, label: str, **why: Any) -> dict[str, Any]:
         """A consistent copy of the store in `folder`, recorded as a `snapshot` event (its
@@ -491,11 +368,8 @@ class Overlay:
         stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S-%f")
         path = folder / f"{stamp}-{label}.db"
         self.store.copy_to(path)
-        event = self._commit("snapshot", [], path=str(path), **why)
+        event = self.commits.commit("snapshot", [], path=str(path), **why)
         return {"event": event, "path": str(path)}
-
-    def latest_trace(self) -> str | None:
-        return self.store.latest_trace()
 
     def undo(self, event_id: int) -> dict[str, Any]:
         """Append the compensating event of `event_id`; state returns to what it was."""
@@ -505,94 +379,56 @@ class Overlay:
         if event is None:
             raise NotFoundError(f"no event {event_id}; `overlay history` lists them")
         ops = undo_ops(self.store, [event])
-        new = self._commit("undo", ops, undoes=[event.id], what=event.kind)
+        new = self.commits.commit("undo", ops, undoes=[event.id], what=event.kind)
         return {"event": new, "undid": event.id, "kind": event.kind}
 
     def revert(self, to: int) -> dict[str, Any]:
         """Undo every undoable event after `to` (newest first) as one event."""
-        from overlay.learning import undo_ops
+        from overlay.learning import undo_ops, undoable_after
 
         if self.store.event(to) is None:
             raise NotFoundError(f"no event {to}; `overlay history` lists them")
-        undone = self.store.undone()
-        later = [
-            e
-            for e in self.store.events_after(to)
-            if "ops" in e.payload and e.id not in undone and e.kind not in ("undo", "revert")
-        ]
+        later = undoable_after(self.store, to)
         if not later:
             return {"event": None, "undid": []}
         ops = undo_ops(self.store, later)
-        new = self._commit("revert", ops, undoes=[e.id for e in later], to=to)
+        new = self.commits.commit("revert", ops, undoes=[e.id for e in later], to=to)
         return {"event": new, "undid": [e.id for e in later]}
 
     def history(self, limit: int = 30) -> list[dict[str, Any]]:
-        return self._history_rows(self.store.events(limit))
-
-    def _history_rows(self, events: list[Event]) -> list[dict[str, Any]]:
-        undone = self.store.undone()
-        rows = []
-        for e in events:
-            p = e.payload
-            what = (p.get("operator") or p.get("question") or p.get("node") or p.get("trace")
-                    or p.get("path") or "")
-            if e.kind in ("undo", "revert"):
-                what = "undoes " + ", ".join(map(str, p.get("undoes", [])))
-            rows.append(
-                {
-                    "id": e.id,
-                    "ts": e.ts,
-                    "kind": e.kind,
-                    "what": str(what)[:80],
-                    "undoable": "ops" in p,
-                    "undone": e.id in undone,
-                }
-            )
-        return rows
+        """The newest events, with whether each can be and has been undone."""
+        return views.history(self.store, self.store.events(limit))
 
     def merge(self, other: Path | str) -> dict[str, Any]:
-        """Sum another overlay's counts into this one and add its learned nodes."""
+        """Import another overlay's changes (learned nodes, counts), each one once."""
         from overlay.learning import merge_ops
 
         self._check_embedder()
-        ops, imported = merge_ops(self.store, Path(other))
+        if not Path(other).exists():
+            raise NotFoundError(f"no overlay store at {other}")
+        theirs = self.plugins.stores.get(self.settings.store)(Path(other), create=False)
+        try:
+            ops, imported = merge_ops(self.store, theirs)
+        finally:
+            theirs.close()
         if not imported:
             return {"event": None, "imported": 0, "ops": 0}
-        event = self._commit("merge", ops, path=str(other), imported=imported)
+        event = self.commits.commit("merge", ops, path=str(other), imported=imported)
         return {"event": event, "imported": len(imported), "ops": len(ops)}
 
     def insights(self, min_asks: int = 3) -> list[dict[str, Any]]:
+        """Proposed links: unlinked nodes that keep being activated together."""
         from overlay.insights import proposals
 
         return [vars(i) for i in proposals(self.store, min_asks)]
 
     def decide_insight(self, insight_id: str, accept: bool) -> dict[str, Any]:
+        """Accept (an analogy edge, a learn event) or reject (a counted failure) a proposal."""
         from overlay.insights import decision_ops, find
 
         insight = find(self.store, insight_id)
         if insight is None:
             raise NotFoundError(f"no insight {insight_id!r}; `overlay insights` lists them")
         kind = "learn" if accept else "insight_reject"
-        event = self._commit(kind, decision_ops(insight, accept), insight=insight.id)
+        event = self.commits.commit(kind, decision_ops(insight, accept), insight=insight.id)
         return {"event": event, "insight": insight.id, "accepted": accept}
-
-    # ------------------------------------------------------------ evaluation
-    def sibling(self, db: Path) -> Overlay:
-        """Another store with this one's settings and already-loaded models."""
-        other = Overlay(settings=self.settings.model_copy(update={"db": db}), plugins=self.plugins)
-        other._embedder, other._embedder_loaded = self.embedder, True
-        other.lm = self.lm
-        return other
-
-    def eval_edits(
-        self,
-        data: Path,
-        limit: int | None = None,
-        sequential: bool = True,
-        progress: Progress | None = None,
-    ) -> dict[str, Any]:
-        """The edit benchmark on a scratch copy of this store (see `overlay.evaluate.edits`)."""
-        from overlay.evaluate.edits import evaluate, load
-
-        records = load(data, limit)
-        return evaluate(self.store.path, records, self.sibling, sequential, progress)

@@ -61,3 +61,17 @@ class MethodError(IngestError):
 class SignalError(OverlayError):
     """A signal source cannot be read, or lacks what a rule needs (a channel, a rate high
     enough for a band); the message names the file or stream."""
+
+
+class SpecError(IngestError):
+    """A YAML file that does not parse or does not fit its schema; names file, line, column."""
+
+    def __init__(self, message: str, path: Path | str | None, line: int | None, col: int | None):
+        super().__init__(message, path, line)
+        self.col = col
+        if self.path is not None and line is not None and col is not None:
+            self.args = (f"{self.path}:{line}:{col}: {message}",)
+
+
+class TamperedError(OverlayError):
+    """A file a passport pins is missing or no longer has its recorded sha256."""

@@ -27,7 +27,7 @@ class NodeKind(StrEnum):
 
 
 class EdgeKind(StrEnum):
-    """Typed links between nodes (DESIGN.md, "Vocabulary")."""
+    """Typed links between nodes (docs/design.md, "Vocabulary")."""
 
     LINKS_TO = "links_to"
     PART_OF = "part_of"

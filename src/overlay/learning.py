@@ -4,7 +4,7 @@ Every change the user can take back is a list of small ops stored in its event's
 (`count`, `node+`/`node-`, `edge+`/`edge-`, `coact`, `mod`). Undo appends an
 event with the inverse ops, so state after undo equals state before, exactly (a count row back
 at 0/0 is removed). Counts are sums, so feedback is O(1), merges commute, and nothing is ever
-forgotten by a gradient step (DESIGN.md, "Learning without weights").
+forgotten by a gradient step.
 """
 
 from __future__ import annotations
@@ -14,17 +14,15 @@ import hashlib
 import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from overlay.errors import ConfigError, ConflictError, NotFoundError, StoreError
 from overlay.graph import Edge, EdgeKind, Node, NodeKind, new_id
-from overlay.ingest.vault import index_rows
 from overlay.store.base import Event, Store
-from overlay.trace import Trace
+from overlay.trace import VERDICTS, Trace
 
 Op = dict[str, Any]
-VERDICTS = {"good": (1, 0), "bad": (0, 1)}
+OUTCOMES = {"good": (1, 0), "bad": (0, 1)}  # a verdict as (Δs, Δf)
 _INVERSE = {
     "node+": "node-",
     "node-": "node+",
@@ -106,7 +104,7 @@ def apply(store: Store, ops: Sequence[Op]) -> list[str]:
                 data.get("line_end"),
                 data.get("meta") or {},
             )
-            store.put_nodes(index_rows([node]))
+            store.put_nodes([node])
             added.append(node.id)
         elif kind == "node-":
             store.delete_nodes([op["node"]["id"]])
@@ -183,7 +181,7 @@ def feedback_ops(
 ) -> tuple[list[Op], list[str], Node | None]:
     """Ops for feedback on a trace: counts of the nodes it used, and a learned correction."""
     if verdict not in VERDICTS:
-        raise ConfigError(f"verdict {verdict!r} is not 'good' or 'bad'")
+        raise ConfigError(f"verdict {verdict!r} is not {' or '.join(map(repr, VERDICTS))}")
     goal = goal or trace.goal
     used = trace.cited or [c.node_id for c in trace.chosen if c.node_id]
     present = store.get_nodes(used)
@@ -193,7 +191,7 @@ def feedback_ops(
             f"trace {trace.id} used no node that still exists ({', '.join(gone) or 'none'}); "
             "nothing to count — give --correct to teach the right answer"
         )
-    ds, df = VERDICTS[verdict]
+    ds, df = OUTCOMES[verdict]
     ops: list[Op] = [
         {"op": "count", "node": n, "goal": goal, "s": ds, "f": df} for n in used if n in present
     ]
@@ -229,6 +227,16 @@ def undo_ops(store: Store, events: Sequence[Event]) -> list[Op]:
     return ops
 
 
+def undoable_after(store: Store, event_id: int) -> list[Event]:
+    """The events after `event_id` that can still be taken back (not undos, not undone)."""
+    undone = store.undone()
+    return [
+        e
+        for e in store.events_after(event_id)
+        if "ops" in e.payload and e.id not in undone and e.kind not in ("undo", "revert")
+    ]
+
+
 def event_key(event: Event) -> str:
     """A content identity for an event, the same in every copy of a store."""
     blob = json.dumps([event.ts, event.kind, event.payload], sort_keys=True, ensure_ascii=False)
@@ -253,24 +261,16 @@ def units(store: Store) -> dict[str, list[Op]]:
     return out
 
 
-def merge_ops(store: Store, other_path: Path) -> tuple[list[Op], list[dict[str, Any]]]:
+def merge_ops(store: Store, other: Store) -> tuple[list[Op], list[dict[str, Any]]]:
     """Import the changes another overlay holds that this one does not.
 
     A merge is a union of event logs: each change (learn, feedback, undo, …) is imported once
     by its content identity, wherever it came from, so merging is commutative, associative
     and idempotent, and copies of one store share their common past instead of doubling it."""
-    from overlay.store.sqlite import SQLiteStore
-
-    if not other_path.exists():
-        raise NotFoundError(f"no overlay store at {other_path}")
-    if store.path.resolve() == other_path.resolve():
-        raise ConfigError(f"{other_path} is this overlay itself")
-    other = SQLiteStore(other_path, create=False)
-    try:
-        have = units(store)
-        imported: list[dict[str, Any]] = [
-            {"key": key, "ops": ops} for key, ops in units(other).items() if key not in have
-        ]
-    finally:
-        other.close()
+    if store.path.resolve() == other.path.resolve():
+        raise ConfigError(f"{other.path} is this overlay itself")
+    have = units(store)
+    imported: list[dict[str, Any]] = [
+        {"key": key, "ops": ops} for key, ops in units(other).items() if key not in have
+    ]
     return [op for unit in imported for op in unit["ops"]], imported

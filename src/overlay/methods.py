@@ -21,9 +21,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from overlay.config import SelectConfig
-from overlay.errors import MethodError
-from overlay.graph import new_id
+from overlay.errors import MethodError, NotFoundError
+from overlay.graph import NodeKind, new_id
 from overlay.select.selector import Selector, plain
+from overlay.store.base import Store
 from overlay.trace import Span, Step, Trace
 
 _STEP = re.compile(r"^\s{0,3}(\d+)[.)]\s+(.*\S)\s*$")
@@ -121,10 +122,44 @@ def _branch(step: MethodStep, path: str | None) -> Branch | None:
     return Branch(m.group("cond").strip(), yes, no, m.group("rest").strip(" ()."))
 
 
+def find(store: Store, ref: str) -> Method:
+    """A method note by id, id prefix or title, rebuilt from its stored blocks and parsed
+    (errors name its file and line)."""
+    found = [
+        n
+        for n in store.iter_nodes()
+        if n.kind is NodeKind.METHOD
+        and n.meta.get("role") == "source"
+        and (n.id.startswith(ref) or n.title.lower() == ref.lower())
+    ]
+    if not found:
+        raise NotFoundError(f"no method note {ref!r}; a method is a note with 'kind: method'")
+    if len(found) > 1:
+        raise NotFoundError(f"{ref!r} names {len(found)} methods; give its id")
+    node = found[0]
+    blocks = sorted(
+        (
+            b
+            for b in store.nodes_of_source(node.source_path or "")
+            if b.meta.get("role") in ("list", "paragraph") and b.line_start is not None
+        ),
+        key=lambda b: b.line_start or 0,
+    )
+    first = blocks[0].line_start or 1 if blocks else node.line_start or 1
+    steps: list[str] = []
+    for b in blocks:  # the note's lines again, blank where no block is
+        while len(steps) < (b.line_start or first) - first:
+            steps.append("")
+        steps.extend(b.text.splitlines())
+    method = parse("\n".join(steps), node.title, node.source_path, first)
+    method.node_id = node.id
+    return method
+
+
 def run(method: Method, task: str, selector: Selector, goal: str = "answer") -> Trace:
     """Execute `method` on `task`; the trace's steps are the path taken."""
     cfg: SelectConfig = selector.config
-    lm = selector.lm
+    lm = selector.writer
     t0 = time.perf_counter()
     trace = Trace(
         new_id(),

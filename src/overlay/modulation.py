@@ -1,5 +1,5 @@
-"""Modulation: the named operators that act on the selector's activation loop (DESIGN.md,
-"Activation dynamics"): the gain of spreading activation, the selector's temperature, and a
+"""Modulation: the named operators that act on the selector's activation loop (docs/design.md,
+"Activation"): the gain of spreading activation, the selector's temperature, and a
 boost (or damp) on a node or on a goal.
 
 The store keeps each one as a sum of signed deltas from the configured setting, like counts,
@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from overlay.config import SelectConfig
+from overlay.errors import ConfigError
 from overlay.store.base import Store
 
 GOAL_PREFIX = "goal:"
@@ -93,7 +94,7 @@ def set_op(current: Modulation, config: SelectConfig, name: str, target: str,
            value: float) -> dict[str, Any] | None:
     """The `mod` op that sets `name` (on `target`) to `value`; None when it already is."""
     if name not in NAMES:
-        raise ValueError(f"unknown modulation {name!r}; one of {', '.join(NAMES)}")
+        raise ConfigError(f"unknown modulation {name!r}; one of {', '.join(NAMES)}")
     delta = round(value - current.level(name, target, config), 9)
     if delta == 0:
         return None

@@ -1,8 +1,6 @@
-"""Backends plug in through one registration hook (pluggy, as in simonw/llm).
-
-A plugin module implements any of `register_stores`, `register_embedders`, `register_lms`
-and is registered with the plugin manager, or exposed through the `overlay` entry-point group.
-The built-in backends use the same hooks (see `overlay.builtins`).
+"""Backend registries filled through the hooks of `overlay.hookspecs` (pluggy, as in
+simonw/llm): the built-ins (`overlay.builtins`), any plugin object given to `load_plugins`,
+and installed entry points of the `overlay` group. Registration validates and says the fix.
 """
 
 from __future__ import annotations
@@ -14,32 +12,17 @@ from typing import TYPE_CHECKING, Any
 
 import pluggy
 
+from overlay import builtins
 from overlay.errors import PluginError
+from overlay.hookspecs import Hooks
+from overlay.served import is_url
 
 if TYPE_CHECKING:
-    from overlay.config import LMConfig
+    from overlay.config import LMConfig, RetrieveConfig
     from overlay.lm.base import LM
-
-hookspec = pluggy.HookspecMarker("overlay")
-hookimpl = pluggy.HookimplMarker("overlay")
+    from overlay.retrieve.embed import Embedder
 
 _NAME = re.compile(r"^[a-z][a-z0-9_.-]*$")
-
-
-class Hooks:
-    """The hook specifications a plugin may implement."""
-
-    @hookspec
-    def register_stores(self, register: Callable[[str, Callable[..., Any]], None]) -> None:
-        """Call `register(name, factory)`; `factory(path: Path)` returns a `Store`."""
-
-    @hookspec
-    def register_embedders(self, register: Callable[[str, Callable[..., Any]], None]) -> None:
-        """Call `register(name, factory)`; `factory(config)` returns an `Embedder`."""
-
-    @hookspec
-    def register_lms(self, register: Callable[[str, Callable[..., Any]], None]) -> None:
-        """Call `register(name, factory)`; `factory(config: LMConfig)` returns an `LM`."""
 
 
 @dataclass
@@ -83,8 +66,6 @@ class Plugins:
 
 def load_plugins(*extra: object, entry_points: bool = True) -> Plugins:
     """Register the built-ins, any `extra` plugin objects and installed entry points."""
-    from overlay import builtins
-
     pm = pluggy.PluginManager("overlay")
     pm.add_hookspecs(Hooks)
     pm.register(builtins)
@@ -100,7 +81,11 @@ def load_plugins(*extra: object, entry_points: bool = True) -> Plugins:
 
 
 def load_lm(config: LMConfig, plugins: Plugins) -> LM:
-    """The LM `config.model` names: a registered name, else a local folder or cached hub id."""
+    """The LM `config.model` names: a registered name, the URL of a served model (the `served`
+    backend), else a local folder or cached hub id."""
+    if is_url(config.model):
+        served: LM = plugins.lms.get("served")(config)
+        return served
     try:
         factory = plugins.lms.get(config.model)
     except PluginError:
@@ -108,9 +93,26 @@ def load_lm(config: LMConfig, plugins: Plugins) -> LM:
 
         if "/" not in config.model and not Path(config.model).exists():
             raise
-        from overlay.builtins import hf_model
-
-        lm: LM = hf_model(config, config.model)
+        lm: LM = builtins.hf_model(config, config.model)
         return lm
     made: LM = factory(config)
+    return made
+
+
+def load_embedder(config: RetrieveConfig, plugins: Plugins) -> Embedder | None:
+    """The embedder `config.embedder` names: a registered name, the URL of a served one (the
+    `served` backend), else a local sentence-transformers folder."""
+    if is_url(config.embedder):
+        served: Embedder = plugins.embedders.get("served")(config)
+        return served
+    try:
+        factory = plugins.embedders.get(config.embedder)
+    except PluginError:
+        from pathlib import Path
+
+        if not Path(config.embedder).exists():
+            raise
+        found: Embedder = builtins.sentence_transformer(config.embedder)
+        return found
+    made: Embedder | None = factory(config)
     return made

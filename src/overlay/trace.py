@@ -8,10 +8,13 @@ a Rich tree lives here too, so every face shows a trace the same way.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Literal, get_args
 
 from rich.text import Text
 from rich.tree import Tree
+
+Verdict = Literal["good", "bad"]
+VERDICTS: tuple[str, ...] = get_args(Verdict)  # what feedback on a trace may say
 
 
 @dataclass

@@ -2,7 +2,7 @@
 
 `I = log2(p1/p0)`: how much using node i changes the chance of reaching goal j, with a Beta(a, b)
 prior so that nothing known gives exactly 0. Counts are sums, so every update is O(1), exactly
-reversible and mergeable (DESIGN.md, "Semantic weights").
+reversible and mergeable (docs/design.md, "Semantic weights").
 """
 
 from __future__ import annotations

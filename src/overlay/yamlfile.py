@@ -15,20 +15,12 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from overlay.errors import IngestError
+from overlay.errors import SpecError
+
+__all__ = ["Positions", "SpecError", "load", "read_yaml", "validate"]
 
 Path_ = tuple[str | int, ...]
 M = TypeVar("M", bound=BaseModel)
-
-
-class SpecError(IngestError):
-    """A YAML file that does not parse or does not fit its schema; names file, line, column."""
-
-    def __init__(self, message: str, path: Path | str | None, line: int | None, col: int | None):
-        super().__init__(message, path, line)
-        self.col = col
-        if self.path is not None and line is not None and col is not None:
-            self.args = (f"{self.path}:{line}:{col}: {message}",)
 
 
 @dataclass

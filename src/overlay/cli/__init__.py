@@ -13,9 +13,11 @@ import typer
 
 from overlay.cli import (  # noqa: F401  (registers the commands)
     dataset,
+    evaluate,
     imprint,
     knowledge,
     learning,
+    lm,
     selection,
     server,
     signal,

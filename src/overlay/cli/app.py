@@ -13,7 +13,8 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from overlay.config import Settings, default_db_path
+from overlay.cli.options import given_options, option
+from overlay.config import LMConfig, RetrieveConfig, Settings, default_db_path
 from overlay.engine import Overlay
 
 app = typer.Typer(
@@ -32,36 +33,30 @@ DbOpt = Annotated[
     typer.Option("--db", help="Overlay store file [default: $OVERLAY_DB or ./.overlay/overlay.db]"),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
-EmbedderOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--embedder", help="Embedder: minilm (default), hashing, none, or a model folder."
-    ),
-]
-
-
-ModelOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--model",
-        help="LM: smollm2 (default), fake, or a local Hugging Face model folder.",
-    ),
-]
+EmbedderOpt = Annotated[str | None, option(RetrieveConfig, "embedder")]
+ModelOpt = Annotated[str | None, option(LMConfig, "model")]
+# a command that uses the LM takes these; it receives the ones given as a dict `models`
+model_options = given_options(LMConfig, ["model", "model_name", "score_model", "write_model"],
+                              "models")
 
 
 def open_overlay(
-    db: Path | None, create: bool = False, embedder: str | None = None, model: str | None = None
+    db: Path | None,
+    create: bool = False,
+    embedder: str | None = None,
+    model: str | None = None,
+    models: dict[str, Any] | None = None,
 ) -> Overlay:
+    """The overlay at `db` with the embedder and models the command line chose."""
     values: dict[str, Any] = {"db": db or default_db_path()}
     if embedder:
         values["retrieve"] = {"embedder": embedder}
-    if model:
-        values["lm"] = {"model": model}
+    lm = {**({"model": model} if model else {}), **(models or {})}
+    if lm:
+        values["lm"] = lm
     overlay = Overlay(settings=Settings.make(**values), create=create)
-    if overlay.store.migrated_from:
-        err.print(
-            f"[yellow]upgraded {overlay.store.path} from schema {overlay.store.migrated_from}[/]"
-        )
+    if overlay.migrated_from:
+        err.print(f"[yellow]upgraded {overlay.path} from schema {overlay.migrated_from}[/]")
     return overlay
 
 

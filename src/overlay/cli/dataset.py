@@ -62,7 +62,7 @@ def _show_report(report_json: dict[str, Any], limit: int = 40) -> None:
 
 
 @dataset_app.command("schema")
-def schema(db: DbOpt = None, json_out: JsonOpt = False) -> None:
+def schema() -> None:
     """Print the JSON Schema of passport.yaml (for editors and validators)."""
     from overlay.dataset import json_schema
 
@@ -82,7 +82,8 @@ def init(
     ] = None,
     tag: Annotated[str | None, typer.Option("--tag", help="Only notes with this tag.")] = None,
     by: Annotated[
-        str, typer.Option("--by", help="Modules per 'folder' or per first 'tag'.")
+        Literal["folder", "tag"],
+        typer.Option("--by", help="Modules per 'folder' or per first 'tag'."),
     ] = "folder",
     name: Annotated[str, typer.Option("--name", help="Dataset name.")] = "overlay",
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
@@ -90,18 +91,15 @@ def init(
     json_out: JsonOpt = False,
 ) -> None:
     """Write a passport spec: from the overlay's notes, or a small starter to edit."""
-    from overlay.dataset.scaffold import STARTER, scaffold
+    from overlay.dataset.scaffold import STARTER
 
-    if by not in ("folder", "tag"):
-        raise OverlayError(f"--by {by!r}: use 'folder' or 'tag'")
     if (goal or tag) and not from_overlay:
         raise OverlayError("--goal and --tag select notes: add --from-overlay")
     if output is not None and output.exists() and not force:
         raise OverlayError(f"{output} exists; add --force to overwrite it")
     if from_overlay:
-        grouping: Literal["folder", "tag"] = "tag" if by == "tag" else "folder"
         with open_overlay(db) as overlay:
-            text = scaffold(overlay.store, name=name, goal=goal, tag=tag, by=grouping)
+            text = overlay.scaffold(name, goal, tag, by)
     else:
         text = STARTER.replace("name: starter", f"name: {json.dumps(name)}")
     if output is None:
@@ -133,7 +131,6 @@ def build(
     seed: Annotated[int, typer.Option("--seed", help="Seed of the templated choices.")] = 0,
     model: ModelOpt = None,
     tokens: TokensOpt = True,
-    db: DbOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Compile the spec into items and export JSONL, a HF DatasetDict and a dataset card.
@@ -186,7 +183,6 @@ def check(
     target: Annotated[Path, typer.Argument(help="A passport YAML, or a built dataset folder.")],
     seed: Annotated[int, typer.Option("--seed", help="Seed when building a spec in memory.")] = 0,
     tokens: TokensOpt = True,
-    db: DbOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Run the design rules; exit 1 when any rule reports an error."""

@@ -1,5 +1,5 @@
 """Commands that change what the overlay knows and take it back: learn, feedback, history,
-undo, revert, merge, insights; and `eval edits`."""
+undo, revert, merge, insights."""
 
 from __future__ import annotations
 
@@ -13,16 +13,11 @@ from overlay.cli.app import (
     DbOpt,
     EmbedderOpt,
     JsonOpt,
-    ModelOpt,
     app,
     emit,
     open_overlay,
     out,
-    progress,
 )
-
-eval_app = typer.Typer(help="Benchmarks of the overlay on your machine.", no_args_is_help=True)
-app.add_typer(eval_app, name="eval")
 
 
 @app.command()
@@ -183,39 +178,3 @@ def insights(
     out.print(table)
 
 
-@eval_app.command("edits")
-def eval_edits(
-    data: Annotated[Path, typer.Option("--data", help="CounterFact-format JSON or JSONL.")],
-    limit: Annotated[int | None, typer.Option("--limit", min=1, help="First N records.")] = None,
-    sequential: Annotated[
-        bool,
-        typer.Option("--sequential/--one-at-a-time", help="All edits in one overlay (default)."),
-    ] = True,
-    db: DbOpt = None,
-    json_out: JsonOpt = False,
-    embedder: EmbedderOpt = None,
-    model: ModelOpt = None,
-) -> None:
-    """Knowledge-edit benchmark on a scratch copy of the store: reliability, generalization,
-    locality, for the overlay and the bare model."""
-    with (
-        open_overlay(db, create=True, embedder=embedder, model=model) as overlay,
-        progress(True) as bar,
-    ):
-        result = overlay.eval_edits(data, limit, sequential, bar)
-    if json_out:
-        emit(result)
-        return
-    table = Table(title=f"{result['records']} edits, {result['setting']}, {result['model']}")
-    for col in ("", "reliability", "generalization", "locality"):
-        table.add_column(col)
-    for name in ("overlay", "bare_model"):
-        r = result[name]
-        table.add_row(
-            name.replace("_", " "),
-            *(f"{r[k]:.3f}" for k in ("reliability", "generalization", "locality")),
-        )
-    out.print(table)
-    out.print(
-        f"learn {result['learn_ms_p50']} ms p50 per edit; {result['eval_ms_p50']} ms p50 per choice"
-    )

@@ -10,7 +10,17 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from overlay.cli.app import DbOpt, EmbedderOpt, JsonOpt, ModelOpt, app, emit, err, open_overlay, out
+from overlay.cli.app import (
+    DbOpt,
+    EmbedderOpt,
+    JsonOpt,
+    app,
+    emit,
+    err,
+    model_options,
+    open_overlay,
+    out,
+)
 from overlay.engine import Overlay
 from overlay.trace import Trace, render
 
@@ -71,20 +81,20 @@ def _show(overlay: Overlay, trace: Trace, limit: int = 6) -> None:
     out.print(_answer(trace), highlight=False)
     if any(s.origin == "model" for s in trace.spans):
         out.print("[dim](dimmed: the model's own words, backed by no note)[/]")
-    cited = overlay.store.get_nodes(trace.cited)
+    cited = overlay.citations(trace)
     if cited:
         out.print("[bold]cited:[/]")
-        for node_id in trace.cited:
-            node = cited.get(node_id)
-            where = f"{node.source_path}:{node.line_start}" if node and node.source_path else ""
-            title = node.title if node else "(deleted)"
-            out.print(f"  [cyan]{node_id}[/] {title} [dim]{where}[/]", highlight=False)
+        for c in cited:
+            where = f"{c['source']}:{c['line']}" if c["source"] else ""
+            title = c["title"] or "(deleted)"
+            out.print(f"  [cyan]{c['node']}[/] {title} [dim]{where}[/]", highlight=False)
     if trace.candidates:
         out.print(_terms(trace, limit))
     out.print(f"[dim]trace {trace.id} · {trace.timings.get('total', 0) * 1000:.0f} ms[/]")
 
 
 @app.command()
+@model_options
 def ask(
     question: Annotated[str, typer.Argument(help="The question, in plain words.")],
     goal: GoalOpt = "answer",
@@ -97,10 +107,10 @@ def ask(
     db: DbOpt = None,
     json_out: JsonOpt = False,
     embedder: EmbedderOpt = None,
-    model: ModelOpt = None,
+    models: dict[str, str] | None = None,
 ) -> None:
     """Answer from the overlay, citing the notes behind every span; the trace is stored."""
-    with open_overlay(db, embedder=embedder, model=model) as overlay, _loading(overlay):
+    with open_overlay(db, embedder=embedder, models=models) as overlay, _loading(overlay):
         trace = overlay.ask(question, goal=goal, mode=mode, strict=strict)
         if json_out:
             emit(trace.to_dict())
@@ -109,6 +119,7 @@ def ask(
 
 
 @app.command()
+@model_options
 def choose(
     prompt: Annotated[str, typer.Argument(help="The text the options would continue.")],
     option: Annotated[
@@ -118,10 +129,10 @@ def choose(
     db: DbOpt = None,
     json_out: JsonOpt = False,
     embedder: EmbedderOpt = None,
-    model: ModelOpt = None,
+    models: dict[str, str] | None = None,
 ) -> None:
     """Rank given options with the overlay's help (the bare LM's score is shown beside)."""
-    with open_overlay(db, embedder=embedder, model=model) as overlay, _loading(overlay):
+    with open_overlay(db, embedder=embedder, models=models) as overlay, _loading(overlay):
         trace = overlay.choose(prompt, option, goal=goal)
     if json_out:
         emit(trace.to_dict())
@@ -141,6 +152,7 @@ def choose(
 
 
 @app.command()
+@model_options
 def run(
     method: Annotated[str, typer.Argument(help="Method note: its title, id or id prefix.")],
     task: Annotated[str, typer.Option("--input", "-i", help="What the method is run on.")],
@@ -148,10 +160,10 @@ def run(
     db: DbOpt = None,
     json_out: JsonOpt = False,
     embedder: EmbedderOpt = None,
-    model: ModelOpt = None,
+    models: dict[str, str] | None = None,
 ) -> None:
     """Run a method note step by step; at each branch the selector chooses the way."""
-    with open_overlay(db, embedder=embedder, model=model) as overlay, _loading(overlay):
+    with open_overlay(db, embedder=embedder, models=models) as overlay, _loading(overlay):
         trace = overlay.run(method, task, goal=goal)
     if json_out:
         emit(trace.to_dict())

@@ -7,10 +7,11 @@ from typing import Annotated
 
 import typer
 
-from overlay.cli.app import DbOpt, EmbedderOpt, JsonOpt, ModelOpt, app, emit, open_overlay, out
+from overlay.cli.app import DbOpt, EmbedderOpt, JsonOpt, app, emit, model_options, open_overlay, out
 
 
 @app.command()
+@model_options
 def serve(
     host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Port.")] = 8765,
@@ -29,7 +30,7 @@ def serve(
     db: DbOpt = None,
     json_out: JsonOpt = False,
     embedder: EmbedderOpt = None,
-    model: ModelOpt = None,
+    models: dict[str, str] | None = None,
 ) -> None:
     """Serve the overlay: /v1/chat/completions for chat clients, its API, and a web UI at /."""
     from overlay.server import ServerConfig
@@ -40,10 +41,10 @@ def serve(
     config.check()
     shown = f"[{host}]" if ":" in host else host
     url = f"http://{shown}:{port}/" + (f"?token={token}" if token else "")
-    with open_overlay(db, embedder=embedder, model=model) as overlay:
+    with open_overlay(db, embedder=embedder, models=models) as overlay:
         if json_out:
             roots = [str(r) for r in config.roots]
-            emit({"url": url, "db": str(overlay.store.path), "vault_roots": roots})
+            emit({"url": url, "db": str(overlay.path), "vault_roots": roots})
         else:
-            out.print(f"serving {overlay.store.path} at [bold]{url}[/] (Ctrl-C stops)")
+            out.print(f"serving {overlay.path} at [bold]{url}[/] (Ctrl-C stops)")
         run(overlay, config)

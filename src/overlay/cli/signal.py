@@ -68,7 +68,6 @@ def inspect(
     channels: ChannelOpt = None,
     window: WindowOpt = 2.0,
     step: StepOpt = 0.5,
-    db: DbOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Channels, rate, duration and band powers of a recording or stream, with a PNG plot."""
@@ -108,7 +107,6 @@ def baseline(
     channels: ChannelOpt = None,
     window: WindowOpt = 2.0,
     step: StepOpt = 0.5,
-    db: DbOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Record a resting baseline: per-feature mean and sd of log power, for z-score rules."""

@@ -15,7 +15,6 @@ import random
 import re
 import shutil
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,10 +25,10 @@ from overlay.dataset.text import normalise, stopwords
 from overlay.errors import OverlayError
 from overlay.files import write_atomic
 from overlay.lm.base import LM
+from overlay.progress import Progress
 
 VERSION = 1  # of the generator: part of every chunk's key, so old parts are never reused
 CHUNK = 256  # nodes per resumable part
-Progress = Callable[[str, int, int], None]
 
 
 @dataclass

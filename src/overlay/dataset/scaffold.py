@@ -158,6 +158,25 @@ def _module_of(note: Note, by: Grouping, root: str) -> str:
     return slug(parent.name or root)
 
 
+def _links(store: Store, notes: list[Note]) -> tuple[dict[str, list[tuple[int, Note]]], int]:
+    """Each selected note's links to other selected notes, with the line they are written on;
+    and how many links point at notes outside the selection."""
+    owner = {b.id: n for n in notes for b in [n.source, *n.blocks]}
+    links: dict[str, list[tuple[int, Note]]] = defaultdict(list)
+    left_out = 0
+    for stored in store.link_edges():
+        edge = stored.edge
+        src = owner.get(edge.src)
+        if src is None or edge.kind != EdgeKind.LINKS_TO:
+            continue
+        dst = owner.get(edge.dst or "")
+        if dst is None:
+            left_out += 1
+        elif dst is not src:
+            links[src.source.id].append((edge.line or 0, dst))
+    return links, left_out
+
+
 def scaffold(
     store: Store,
     *,
@@ -183,19 +202,7 @@ def scaffold(
         used[(note.module, base)] += 1
         k = used[(note.module, base)]
         note.id = base if k == 1 else f"{base}-{k}"
-    owner = {b.id: n for n in notes for b in [n.source, *n.blocks]}
-    links: dict[str, list[tuple[int, Note]]] = defaultdict(list)
-    left_out = 0
-    for stored in store.link_edges():
-        edge = stored.edge
-        src = owner.get(edge.src)
-        if src is None or edge.kind != EdgeKind.LINKS_TO:
-            continue
-        dst = owner.get(edge.dst or "")
-        if dst is None:
-            left_out += 1
-        elif dst is not src:
-            links[src.source.id].append((edge.line or 0, dst))
+    links, left_out = _links(store, notes)
     groups: dict[str, list[Note]] = defaultdict(list)
     position: dict[int, int] = {}
     for note in notes:

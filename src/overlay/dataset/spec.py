@@ -1,6 +1,6 @@
 """The architectural passport: a YAML spec of modules, semantic nodes, anchors and transitions.
 
-A dataset is designed like a chip (MISSION.md row 7): modules are blocks, nodes are the units
+A dataset is designed like a chip: modules are blocks, nodes are the units
 of meaning, anchors are I/O ports to other nodes, transitions are ordered wires with a relation,
 meta markers are the interrupt level, self-tests are the test vectors. This module holds the
 schema (pydantic, so `overlay dataset schema` prints a JSON Schema) and reference resolution;

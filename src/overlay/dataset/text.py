@@ -6,6 +6,8 @@ import re
 import unicodedata
 from functools import cache
 
+from overlay.errors import ConfigError
+
 _WORD = re.compile(r"\w+(?:[.,'’]\w+)*", re.UNICODE)
 _DASHES = str.maketrans({"–": "-", "—": "-", "−": "-", "’": "'"})
 
@@ -23,12 +25,14 @@ def words(text: str) -> list[str]:
 
 @cache
 def stopwords(language: str = "en") -> frozenset[str]:
-    from stop_words import get_stop_words
+    """The stop words of `language` (an ISO code or name the stop-words package knows)."""
+    from stop_words import AVAILABLE_LANGUAGES, StopWordError, get_stop_words
 
     try:
         return frozenset(get_stop_words(language))
-    except Exception:
-        return frozenset()
+    except StopWordError:
+        known = ", ".join(sorted(AVAILABLE_LANGUAGES))
+        raise ConfigError(f"no stop words for language {language!r}; known: {known}") from None
 
 
 def ngrams(tokens: list[str], n: int) -> set[str]:

@@ -1,1 +1,2 @@
-"""Evaluation: how the overlay does on knowledge edits (and, later, self-tests and locality)."""
+"""Evaluation in one place: the lab's arms, self-tests, locality probes, knowledge edits, the
+compatibility matrix and the comparison of all four arms."""

@@ -1,4 +1,5 @@
-"""The lab: the same knowledge delivered four ways, side by side (MISSION.md rows 8 and 11).
+"""The lab: the same knowledge delivered four ways, side by side (the arms of
+`overlay.evaluate.arms`).
 
 - **bare**: the base model, nothing added;
 - **outside**: the overlay's selector over the base model;
@@ -17,7 +18,6 @@ from __future__ import annotations
 
 import json
 import statistics
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -25,14 +25,15 @@ from typing import Any
 
 from overlay.engine import Overlay
 from overlay.evaluate import edits as edit_bench
-from overlay.evaluate.selftest import Arm, evaluate, load_tests
+from overlay.evaluate.arms import ARMS
+from overlay.evaluate.arms import build as build_arms
+from overlay.evaluate.selftest import evaluate, load_tests
 from overlay.files import write_atomic
 from overlay.lm.base import LM
+from overlay.progress import Progress
 from overlay.train.lora import LoraSettings, train_lora, train_pairs
 
-Progress = Callable[[str, int, int], None]
 LoadLM = Callable[[Path], LM]  # an adapter folder → the base model with it applied
-ARMS = ("bare", "outside", "inside", "both")
 
 
 def choice(lm: LM, prompt: str, a: str, b: str) -> str:
@@ -65,13 +66,7 @@ def _model_edits(
 def _overlay_edits(
     overlay: Overlay, lm: LM, records: list[edit_bench.Record], tick: Progress
 ) -> dict[str, Any]:
-    def open_scratch(path: Path) -> Overlay:
-        other = overlay.sibling(path)
-        other.lm = lm
-        return other
-
-    with tempfile.TemporaryDirectory(prefix="overlay-lab-") as tmp:
-        found = edit_bench.evaluate(Path(tmp) / "empty.db", records, open_scratch, True, tick)
+    found = edit_bench.evaluate(overlay, records, True, tick, lm=lm, empty=True)
     return {**found["overlay"], "eval_ms_p50": found["eval_ms_p50"],
             "learn_ms_per_fact": found["learn_ms_p50"]}
 
@@ -102,17 +97,11 @@ def compare(
             train_lora(dataset, adapter, settings, progress)
             train_s = round(time.perf_counter() - t0, 1)
     inside = load(adapter)
-    both = overlay.sibling(overlay.store.path)
-    both.lm = inside
-    try:
-        arms = [Arm("bare", bare), Arm("outside", bare, overlay), Arm("inside", inside),
-                Arm("both", inside, both)]
+    with build_arms(bare, inside, overlay) as arms:
         tests = load_tests(dataset)
         selftests = {r["arm"]: {k: r.get(k) for k in ("n", "match", "choose", "paraphrase",
                                                       "stable", "locality", "modules")}
                      for r in evaluate(tests, arms, progress, paraphrase=probes, locality=probes)}
-    finally:
-        both.close()
     facts = edit_bench.load(edits_file, records)
     before = [choice(bare, r.locality_prompt, r.target_new, r.ground_truth) for r in facts]
     pairs = [{"prompt": r.prompt, "completion": " " + r.target_new.strip()} for r in facts]

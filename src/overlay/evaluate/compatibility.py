@@ -1,4 +1,4 @@
-"""The compatibility matrix: does a new LoRA conflict with the old one? (MISSION.md row 8)
+"""The compatibility matrix: does a new LoRA conflict with the old one?
 
 For the chosen modules, one adapter is trained per module. Then, for every ordered pair (A, B),
 A's adapter keeps training on B (B imprinted after A), and for every unordered pair the two
@@ -16,11 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from overlay.errors import ConfigError
-from overlay.evaluate.selftest import Arm, load_tests, run
+from overlay.evaluate.arms import Arm
+from overlay.evaluate.selftest import load_tests, run
 from overlay.files import write_atomic
+from overlay.progress import Progress
 from overlay.train.lora import LoraSettings, train_lora
 
-Progress = Callable[[str, int, int], None]
 LoadLM = Callable[[list[Path]], Any]  # adapters → an LM (no adapters: the base model)
 
 

@@ -16,12 +16,15 @@ import shutil
 import statistics
 import tempfile
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from overlay.engine import Overlay
 from overlay.errors import ConfigError, NotFoundError
+from overlay.evaluate.arms import sibling
+from overlay.lm.base import LM
+from overlay.progress import Progress, quiet
 
 FIELDS = (
     "prompt",
@@ -74,26 +77,29 @@ def load(path: Path, limit: int | None = None) -> list[Record]:
 
 
 def evaluate(
-    db: Path,
+    overlay: Overlay,
     records: list[Record],
-    open_overlay: Callable[[Path], Any],
     sequential: bool = True,
-    progress: Callable[[str, int, int], None] | None = None,
+    progress: Progress | None = None,
+    *,
+    lm: LM | None = None,
+    empty: bool = False,
 ) -> dict[str, Any]:
-    """Run the benchmark on a scratch copy of `db` (empty if it does not exist)."""
-    tick = progress or (lambda *_: None)
+    """Run the benchmark on a scratch copy of `overlay`'s store (an empty store with
+    `empty`), through `overlay`'s models (or `lm`); the store itself is never changed."""
+    tick = progress or quiet
     with tempfile.TemporaryDirectory(prefix="overlay-edits-") as tmp:
         scratch = Path(tmp) / "edits.db"
-        if db.exists():
-            with open_overlay(db) as src:
-                src.store.copy_to(scratch)
+        if not empty:
+            db = overlay.path
+            overlay.copy_to(scratch)
             for index in db.parent.glob(db.name + ".*.usearch*"):
                 shutil.copy(index, Path(tmp) / index.name.replace(db.name, scratch.name, 1))
-        with open_overlay(scratch) as ov:
+        with sibling(overlay, scratch, lm) as ov:
             return _run(ov, records, sequential, tick)
 
 
-def _choice(ov: Any, prompt: str, a: str, b: str) -> tuple[str, str, float]:
+def _choice(ov: Overlay, prompt: str, a: str, b: str) -> tuple[str, str, float]:
     """(overlay's choice, bare model's choice, seconds)."""
     t0 = time.perf_counter()
     trace = ov.selector.choose(prompt, [a, b])
@@ -101,7 +107,7 @@ def _choice(ov: Any, prompt: str, a: str, b: str) -> tuple[str, str, float]:
     return trace.answer, bare, time.perf_counter() - t0
 
 
-def _run(ov: Any, records: list[Record], sequential: bool, tick: Any) -> dict[str, Any]:
+def _run(ov: Overlay, records: list[Record], sequential: bool, tick: Progress) -> dict[str, Any]:
     n = len(records)
     before = []
     for i, r in enumerate(records):

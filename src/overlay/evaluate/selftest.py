@@ -1,6 +1,6 @@
-"""Self-tests of a built dataset, run on arms that deliver the knowledge differently:
-`bare` (the base model), `adapter` (the base model with a LoRA imprint: inside), `overlay` (the
-selector over a store: outside), `both` (the selector over the adapted model).
+"""Self-tests of a built dataset, run on the arms of `overlay.evaluate.arms`, which deliver
+the knowledge differently: `bare` (the base model), `inside` (a LoRA imprint), `outside` (the
+selector over a store), `both` (the selector over the adapted model).
 
 Two scores per self-test: *match*, whether the arm's free answer contains the expected answer
 or an accepted variant (after normalisation), and *choose*, whether the arm ranks the expected
@@ -12,18 +12,15 @@ per module, so a module that broke another shows up.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from overlay.dataset.export import SELFTEST, read_jsonl, require_built
 from overlay.dataset.text import normalise
-from overlay.engine import Overlay
 from overlay.errors import ConfigError
-from overlay.lm.base import LM
-
-Progress = Callable[[str, int, int], None]
+from overlay.evaluate.arms import Arm
+from overlay.progress import Progress
 
 # the self-test reworded: the score should hold when only the wording changes
 REWORDINGS = (
@@ -64,34 +61,6 @@ def matches(answer: str, test: SelfTest) -> bool:
     """The free answer contains the expected answer or a variant, normalised."""
     said = normalise(answer)
     return any(normalise(a) and normalise(a) in said for a in (test.answer, *test.variants))
-
-
-class Arm:
-    """One way of answering: a model alone, or the overlay's selector over a model."""
-
-    def __init__(self, name: str, lm: LM, overlay: Overlay | None = None, max_tokens: int = 48):
-        self.name, self.lm, self.overlay, self.max_tokens = name, lm, overlay, max_tokens
-
-    def answer(self, question: str) -> str:
-        if self.overlay is not None:  # the selector itself: nothing is recorded in the store
-            return self.overlay.selector.ask(question, "answer", "statement", False).answer
-        prompt = self.lm.chat_template([{"role": "user", "content": question}])
-        return self.lm.generate(prompt, max_tokens=self.max_tokens, stop=["\n\n"]).text
-
-    def own_bare_choice(self, question: str, options: list[str]) -> tuple[str, str]:
-        """(the overlay's choice, the model's alone in the same prompt): the overlay's own
-        baseline, so a difference is the overlay's doing and not a change of prompt."""
-        assert self.overlay is not None
-        trace = self.overlay.selector.choose(question, options)
-        alone = max(trace.candidates, key=lambda c: c.terms.get("lm_bare", 0.0)).text
-        return trace.answer, alone
-
-    def choose(self, question: str, options: list[str]) -> str:
-        if self.overlay is not None:
-            return self.overlay.selector.choose(question, options).answer
-        prompt = self.lm.chat_template([{"role": "user", "content": question}])
-        scored = self.lm.score(prompt, options)
-        return max(scored, key=lambda s: s.normalised(1.0)).text
 
 
 def _rate(hits: list[bool]) -> float | None:

@@ -178,6 +178,27 @@ def _closing(tokens: list[Token], i: int) -> int:
     return len(tokens) - 1
 
 
+@dataclass(frozen=True)
+class _At:
+    """Where a top-level token sits: lines `start:stop` of `lines` (0-based `offset` into the
+    file), inside block `container`, inheriting `meta`."""
+
+    lines: list[str]
+    offset: int
+    start: int
+    stop: int
+    container: int | None
+    meta: dict[str, Any]
+
+    @property
+    def first(self) -> int:
+        return self.offset + self.start + 1
+
+    @property
+    def last(self) -> int:
+        return self.offset + self.stop
+
+
 class _Builder:
     """Walks markdown-it tokens and appends blocks with their parents and anchors."""
 
@@ -199,107 +220,98 @@ class _Builder:
         i = 0
         while i < len(tokens):
             tok = tokens[i]
-            end = _closing(tokens, i)
-            if tok.level != 0 or tok.map is None:
-                i = end + 1
-                continue
-            start, stop = tok.map
-            span = lines[start:stop]
-            first, last = offset + start + 1, offset + stop
-            parent = headings[-1][1] if headings else container
-            if tok.type == "heading_open":
-                level = int(tok.tag[1])
-                while headings and headings[-1][0] >= level:
-                    self._close_span(headings.pop()[1])
-                parent = headings[-1][1] if headings else container
-                title = tokens[i + 1].content.strip()
-                links, tags = scan_inline(title, first)
-                idx = self.add(
-                    Block(
-                        "section",
-                        title,
-                        title,
-                        first,
-                        last,
-                        parent,
-                        meta={**meta, "level": level},
-                        links=links,
-                        tags=tags,
-                    )
-                )
-                headings.append((level, idx))
-                previous = idx
-            elif (
-                tok.type == "blockquote_open"
-                and span
-                and CALLOUT.match(_unquote_lines(span[:1])[0])
-            ):
-                inner = _unquote_lines(span)
-                m = CALLOUT.match(inner[0])
-                assert m is not None
-                kind, fold, title = m.group(1).lower(), m.group(2), m.group(3).strip()
-                if kind in SPEAKERS:  # a chat turn starts a new top-level part of the note
-                    while headings:
-                        self._close_span(headings.pop()[1])
-                    parent = container
-                cmeta = {**meta, "callout": kind}
-                if kind in SPEAKERS:
-                    cmeta["speaker"] = SPEAKERS[kind]
-                if fold:
-                    cmeta["folded"] = fold == "-"
-                links, tags = scan_inline(title, first)
-                idx = self.add(
-                    Block(
-                        "callout",
-                        title or kind,
-                        title or kind,
-                        first,
-                        last,
-                        parent,
-                        meta=cmeta,
-                        links=links,
-                        tags=tags,
-                    )
-                )
-                self.walk(inner[1:], offset + start + 1, idx, cmeta)
-                self._close_span(idx)
-                previous = idx
-            elif tok.type == "html_block" and COMMENT_ONLY.match(tok.content):
-                for uid in UID.findall(tok.content):
-                    if previous is not None:
-                        self.blocks[previous].meta.setdefault("uid", uid)
-            elif tok.type == "hr":
-                pass
-            else:
-                role = ROLE_OF_TOKEN.get(tok.type, "paragraph")
-                text = "\n".join(span).strip()
-                bmeta = dict(meta)
-                for uid in UID.findall(text):
-                    bmeta["uid"] = uid
-                text = UID.sub("", text).strip()
-                m = BLOCK_ID.search(text.split("\n")[-1]) if role != "code" else None
-                if m:
-                    bmeta["block_id"] = m.group(1)
-                    text = text[: len(text) - len(text.split("\n")[-1])] + BLOCK_ID.sub(
-                        "", text.split("\n")[-1]
-                    )
-                    text = text.strip()
-                elif (
-                    role in ("list", "table", "quote")
-                    and stop < len(lines)
-                    and (bid := re.fullmatch(r"\s*\^([A-Za-z0-9-]+)\s*", lines[stop]))
-                ):
-                    bmeta["block_id"] = bid.group(1)  # Obsidian: id on the line after a list/table
-                if text:
-                    links, tags = ([], []) if role == "code" else scan_inline(text, first)
-                    previous = self.add(
-                        Block(
-                            role, "", text, first, last, parent, meta=bmeta, links=links, tags=tags
-                        )
-                    )
-            i = end + 1
+            if tok.level == 0 and tok.map is not None:
+                at = _At(lines, offset, tok.map[0], tok.map[1], container, meta)
+                previous = self._top(tokens, i, at, headings, previous)
+            i = _closing(tokens, i) + 1
         for _, idx in headings:
             self._close_span(idx)
+
+    def _top(
+        self, tokens: list[Token], i: int, at: _At, headings: list[tuple[int, int]],
+        previous: int | None,
+    ) -> int | None:
+        """One top-level token: a heading, a callout, a comment holding UIDs or a leaf block.
+        Returns the block a UID comment after it would mark."""
+        tok = tokens[i]
+        span = at.lines[at.start : at.stop]
+        if tok.type == "heading_open":
+            level = int(tok.tag[1])
+            while headings and headings[-1][0] >= level:
+                self._close_span(headings.pop()[1])
+            title = tokens[i + 1].content.strip()
+            parent = headings[-1][1] if headings else at.container
+            idx = self._titled("section", title, at, parent, {**at.meta, "level": level})
+            headings.append((level, idx))
+            return idx
+        if tok.type == "blockquote_open" and span and CALLOUT.match(_unquote_lines(span[:1])[0]):
+            return self._callout(span, at, headings)
+        if tok.type == "html_block" and COMMENT_ONLY.match(tok.content):
+            for uid in UID.findall(tok.content):
+                if previous is not None:
+                    self.blocks[previous].meta.setdefault("uid", uid)
+            return previous
+        if tok.type == "hr":
+            return previous
+        parent = headings[-1][1] if headings else at.container
+        leaf = self._leaf(ROLE_OF_TOKEN.get(tok.type, "paragraph"), span, at, parent)
+        return previous if leaf is None else leaf
+
+    def _titled(
+        self, role: str, title: str, at: _At, parent: int | None, meta: dict[str, Any]
+    ) -> int:
+        links, tags = scan_inline(title, at.first)
+        return self.add(
+            Block(role, title, title, at.first, at.last, parent, meta=meta, links=links, tags=tags)
+        )
+
+    def _callout(self, span: list[str], at: _At, headings: list[tuple[int, int]]) -> int:
+        """A callout block and, inside it, its own blocks."""
+        inner = _unquote_lines(span)
+        m = CALLOUT.match(inner[0])
+        assert m is not None
+        kind, fold, title = m.group(1).lower(), m.group(2), m.group(3).strip()
+        parent = headings[-1][1] if headings else at.container
+        if kind in SPEAKERS:  # a chat turn starts a new top-level part of the note
+            while headings:
+                self._close_span(headings.pop()[1])
+            parent = at.container
+        cmeta = {**at.meta, "callout": kind}
+        if kind in SPEAKERS:
+            cmeta["speaker"] = SPEAKERS[kind]
+        if fold:
+            cmeta["folded"] = fold == "-"
+        idx = self._titled("callout", title or kind, at, parent, cmeta)
+        self.walk(inner[1:], at.offset + at.start + 1, idx, cmeta)
+        self._close_span(idx)
+        return idx
+
+    def _leaf(self, role: str, span: list[str], at: _At, parent: int | None) -> int | None:
+        """A paragraph, list, table, code or quote block; None when it holds no text."""
+        text = "\n".join(span).strip()
+        bmeta = dict(at.meta)
+        for uid in UID.findall(text):
+            bmeta["uid"] = uid
+        text = UID.sub("", text).strip()
+        m = BLOCK_ID.search(text.split("\n")[-1]) if role != "code" else None
+        if m:
+            bmeta["block_id"] = m.group(1)
+            text = text[: len(text) - len(text.split("\n")[-1])] + BLOCK_ID.sub(
+                "", text.split("\n")[-1]
+            )
+            text = text.strip()
+        elif (
+            role in ("list", "table", "quote")
+            and at.stop < len(at.lines)
+            and (bid := re.fullmatch(r"\s*\^([A-Za-z0-9-]+)\s*", at.lines[at.stop]))
+        ):
+            bmeta["block_id"] = bid.group(1)  # Obsidian: id on the line after a list/table
+        if not text:
+            return None
+        links, tags = ([], []) if role == "code" else scan_inline(text, at.first)
+        return self.add(
+            Block(role, "", text, at.first, at.last, parent, meta=bmeta, links=links, tags=tags)
+        )
 
     def _close_span(self, idx: int) -> None:
         """A section or callout spans to the last line of its last descendant."""

@@ -12,7 +12,6 @@ import json
 import os
 import posixpath
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,10 +22,8 @@ from overlay.graph import Edge, EdgeKind, Node, NodeKind, stable_id
 from overlay.ingest.links import Resolver, anchors_of, make_anchor_lookup, strip_suffix
 from overlay.ingest.markdown import Link, Note, parse_note
 from overlay.ingest.repair import NotText, decode
-from overlay.retrieve.lexical import terms
+from overlay.progress import Progress
 from overlay.store import FileRecord, Store
-
-Progress = Callable[[str, int, int], None]
 
 
 def _quiet(stage: str, done: int, total: int) -> None:
@@ -207,11 +204,6 @@ def _link_edge(src: str, link: Link, path: str) -> Edge:
     return Edge(src, EdgeKind.LINKS_TO, None, target, link.line, meta)
 
 
-def index_rows(nodes: list[Node]) -> list[tuple[Node, str, str]]:
-    """Nodes with the stems FTS5 indexes (body, title)."""
-    return [(n, terms(n.text), terms(n.title)) for n in nodes]
-
-
 def _same(a: Node, b: Node) -> bool:
     return (a.hash, a.kind, a.line_start, a.line_end, a.meta, a.source_path) == (
         b.hash,
@@ -241,7 +233,7 @@ def write(store: Store, parsed: Parsed, *, old_path: str | None = None) -> tuple
             change.payload["renamed_from"] = old_path
         fresh = [n for n in parsed.nodes if n.id not in existing or not _same(n, existing[n.id])]
         gone = [i for i in existing if i not in {n.id for n in parsed.nodes}]
-        store.put_nodes(index_rows(fresh))
+        store.put_nodes(fresh)
         store.delete_nodes(gone)
         store.delete_edges_from([n.id for n in parsed.nodes])
         store.add_edges(parsed.edges)

@@ -2,15 +2,26 @@
 
 The model is a scorer and a generator that knows nothing of the overlay (no store imports
 here): `score` gives per-token log-probabilities of continuations of one prompt, `generate`
-writes text under caller-supplied logits processors, `chat_template` renders messages.
+writes text (under caller-supplied logits processors in process, or a regular expression on a
+server), `chat_template` renders messages. `features` says which of these a backend can do, so
+the selector picks what works: a served model takes no logits processors, and a server that
+returns no prompt log-probabilities cannot score.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
+
+SCORE = "score"  # log-probabilities of given continuations
+PROCESSORS = "logits_processors"  # generation under caller-supplied logits processors
+REGEX = "regex"  # generation constrained to a regular expression
+STREAM = "stream"  # generated text arrives piece by piece
+IN_PROCESS = frozenset({SCORE, PROCESSORS, STREAM})
+
+OnText = Callable[[str], None]  # receives each new piece of generated text
 
 
 @dataclass
@@ -48,6 +59,12 @@ class LM(Protocol):
     """A causal language model behind the overlay."""
 
     name: str
+    backend: str  # "transformers", "served", "fake", …
+
+    @property
+    def features(self) -> frozenset[str]:
+        """What this backend can do: `SCORE`, `PROCESSORS`, `REGEX`, `STREAM`."""
+        ...
 
     @property
     def eos_token_id(self) -> int: ...
@@ -75,7 +92,12 @@ class LM(Protocol):
         logits_processors: Sequence[Any] = (),
         max_tokens: int = 128,
         stop: Sequence[str] = (),
+        *,
+        regex: str | None = None,
+        on_text: OnText | None = None,
     ) -> Generation:
-        """Greedy text after `prompt`; each processor is a transformers `LogitsProcessor`
-        (`(input_ids, scores) -> scores`), applied in order at every step."""
+        """Greedy text after `prompt`. Each processor is a transformers `LogitsProcessor`
+        (`(input_ids, scores) -> scores`) applied in order at every step (needs `PROCESSORS`);
+        `regex` constrains the whole text (needs `REGEX`); `on_text` receives each new piece
+        of text as it is decoded."""
         ...

@@ -13,7 +13,8 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from overlay.lm.base import Generation, Scored
+from overlay.errors import ModelError
+from overlay.lm.base import IN_PROCESS, Generation, OnText, Scored
 
 _PIECE = re.compile(r"\s*\w+|\s*[^\w\s]|\s+$")
 
@@ -27,6 +28,8 @@ class FakeLM:
     """Same inputs, same outputs; its vocabulary grows as it sees words."""
 
     name = "fake"
+    backend = "fake"
+    features = IN_PROCESS
 
     def __init__(self, vocab_size: int = 4096) -> None:
         self._vocab_size = vocab_size
@@ -46,7 +49,7 @@ class FakeLM:
         for piece in _PIECE.findall(text):
             if piece not in self._ids:
                 if len(self._pieces) >= self._vocab_size:
-                    raise ValueError("fake LM vocabulary is full")
+                    raise ModelError(f"the fake LM's vocabulary is full ({self._vocab_size})")
                 self._ids[piece] = len(self._pieces)
                 self._pieces.append(piece)
             ids.append(self._ids[piece])
@@ -76,9 +79,14 @@ class FakeLM:
         logits_processors: Sequence[Any] = (),
         max_tokens: int = 128,
         stop: Sequence[str] = (),
+        *,
+        regex: str | None = None,
+        on_text: OnText | None = None,
     ) -> Generation:
         import torch
 
+        if regex is not None:
+            raise ModelError("the fake LM writes under logits processors, not a regex")
         t0 = time.perf_counter()
         ids = self.encode(prompt) or [0]
         new: list[int] = []
@@ -98,6 +106,8 @@ class FakeLM:
                 stopped = "eos"
                 break
             new.append(token)
+            if on_text is not None:
+                on_text(self._pieces[token])
             if stop and any(s in self.decode(new) for s in stop):
                 stopped = "stop"
                 break

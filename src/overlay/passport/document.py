@@ -84,21 +84,17 @@ def build(
     base: Any,
     adapted: Any | None = None,
     adapter: Path | None = None,
-    overlay_store: Any | None = None,
+    overlay_sources: dict[str, dict[str, Any]] | None = None,
     selftests: dict[str, Any] | None = None,
     seed: int = 0,
 ) -> dict[str, Any]:
-    """Write the passport for `dataset` (and `adapter`, measured with `adapted`) into `out`."""
+    """Write the passport for `dataset` (and `adapter`, measured with `adapted`) into `out`;
+    `overlay_sources` (`Overlay.sources()`) pins the notes an overlay holds."""
     manifest = require_built(dataset)
     spec = load_spec(dataset / SPEC)
-    sources: dict[str, str] = {}
-    overlay_nodes: dict[str, list[str]] = defaultdict(list)
-    if overlay_store is not None:
-        for record in overlay_store.files():
-            sources[record.path] = record.hash
-        for node in overlay_store.iter_nodes():
-            if node.source_path and node.meta.get("role") == "source":
-                overlay_nodes[node.source_path].append(node.id)
+    found = overlay_sources or {}
+    sources = {path: str(v["hash"]) for path, v in found.items()}
+    overlay_nodes = {path: list(v["nodes"]) for path, v in found.items() if v["nodes"]}
     record = json.loads((adapter / "overlay_adapter.json").read_text()) if adapter else None
     probes = make_probes(spec, seed, module=record["module"] if record else None)
     passport: dict[str, Any] = {

@@ -7,13 +7,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from overlay.errors import OverlayError
+from overlay.errors import OverlayError, TamperedError
 from overlay.files import sha256_file
 from overlay.passport.probes import gains, probes_from, sign_test
-
-
-class TamperedError(OverlayError):
-    """A file the passport pins is missing or no longer has its recorded sha256."""
 
 
 def load(passport: Path) -> dict[str, Any]:

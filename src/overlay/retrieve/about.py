@@ -19,7 +19,7 @@ from functools import cache
 
 from stop_words import get_stop_words
 
-from overlay.retrieve.lexical import analyze
+from overlay.lexical import analyze
 from overlay.store.base import Store
 
 

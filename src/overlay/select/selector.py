@@ -16,14 +16,15 @@ import time
 from collections.abc import Sequence
 
 from overlay.config import SelectConfig
+from overlay.errors import ConfigError
 from overlay.graph import new_id
-from overlay.lm.base import LM
+from overlay.lexical import analyze
+from overlay.lm.base import LM, PROCESSORS, OnText
 from overlay.modulation import BOOST_WEIGHT, Modulation
 from overlay.retrieve.about import is_about
 from overlay.retrieve.activation import spread
 from overlay.retrieve.hybrid import Hit, Retriever
-from overlay.retrieve.lexical import analyze
-from overlay.select.decoding import StatementIndex, attribute, processors
+from overlay.select.decoding import StatementIndex, attribute, processors, strict_pattern
 from overlay.store.base import Store
 from overlay.trace import Candidate, Span, Trace
 from overlay.weights import information
@@ -59,10 +60,21 @@ def support(option: str, statement: str, prompt: str = "") -> float:
 
 
 class Selector:
-    """Finds, weighs and picks candidates; returns traces. Reads the store, never writes it."""
+    """Finds, weighs and picks candidates; returns traces. Reads the store, never writes it.
 
-    def __init__(self, store: Store, retriever: Retriever, lm: LM, config: SelectConfig) -> None:
+    `lm` scores candidates; `writer` (the same model unless given) writes in compose mode and
+    in method steps, so a small model in process can score while a served one writes."""
+
+    def __init__(
+        self,
+        store: Store,
+        retriever: Retriever,
+        lm: LM,
+        config: SelectConfig,
+        writer: LM | None = None,
+    ) -> None:
         self.store, self.retriever, self.lm, self.config = store, retriever, lm, config
+        self.writer = writer or lm
         self.base, self.modulation = config, Modulation()
         self.rng = random.Random(config.seed)
         self._prior_cache: dict[str, float] = {}
@@ -72,8 +84,11 @@ class Selector:
         self.modulation, self.config = modulation, modulation.config(self.base)
 
     def settings(self) -> dict[str, object]:
-        """What a trace records of the configuration in force, with its modulation."""
+        """What a trace records of the configuration in force, with its modulation, and the
+        backend and model that scored and wrote."""
         out: dict[str, object] = self.config.model_dump(mode="json")
+        out["lm"] = {"score": {"backend": self.lm.backend, "model": self.lm.name},
+                     "write": {"backend": self.writer.backend, "model": self.writer.name}}
         if not self.modulation.empty:
             out["modulation"] = self.modulation.to_dict()
         return out
@@ -198,11 +213,16 @@ class Selector:
 
     # ------------------------------------------------------------------ grains
     def ask(
-        self, question: str, goal: str = "answer", mode: str = "statement", strict: bool = False
+        self,
+        question: str,
+        goal: str = "answer",
+        mode: str = "statement",
+        strict: bool = False,
+        on_text: OnText | None = None,
     ) -> Trace:
         """Answer from the overlay: cited statements, or composed text biased toward them."""
         if mode not in ("statement", "compose"):
-            raise ValueError(f"mode {mode!r} is not 'statement' or 'compose'")
+            raise ConfigError(f"mode {mode!r} is not 'statement' or 'compose'")
         t0 = time.perf_counter()
         trace = Trace(
             new_id(),
@@ -228,7 +248,7 @@ class Selector:
         if mode == "statement":
             trace.answer, trace.spans = self._cite(chosen)
         else:
-            trace.answer, trace.spans = self._compose(question, chosen, strict)
+            trace.answer, trace.spans = self._compose(question, chosen, strict, on_text)
         trace.timings["answer"] = time.perf_counter() - t2
         trace.timings["total"] = time.perf_counter() - t0
         return trace
@@ -244,24 +264,28 @@ class Selector:
         return "\n".join(parts), spans
 
     def _compose(
-        self, question: str, chosen: Sequence[Candidate], strict: bool
+        self, question: str, chosen: Sequence[Candidate], strict: bool, on_text: OnText | None
     ) -> tuple[str, list[Span]]:
+        """The writer writes with the chosen notes in context. In process, logits processors
+        pull it toward them (and, strict, allow nothing else); a served writer is constrained by
+        a regular expression instead (strict), or writes freely and is attributed after."""
+        writer, cfg = self.writer, self.config
         notes = "\n".join(f"- {c.text}" for c in chosen)
-        prompt = self.lm.chat_template(
+        prompt = writer.chat_template(
             [
                 {"role": "system", "content": COMPOSE_SYSTEM.format(notes=notes)},
                 {"role": "user", "content": question},
             ]
         )
-        index = StatementIndex.build(
-            self.lm,
-            [(c.node_id or "", c.text) for c in chosen],
-            self.config.connectives if strict else (),
-        )
-        gen = self.lm.generate(
-            prompt, processors(self.lm, index, self.config.lam, strict), self.config.max_tokens
-        )
-        return attribute(self.lm, gen.token_ids, index)
+        statements = [(c.node_id or "", c.text) for c in chosen]
+        index = StatementIndex.build(writer, statements, cfg.connectives if strict else ())
+        if PROCESSORS in writer.features:
+            procs = processors(writer, index, cfg.lam, strict)
+            gen = writer.generate(prompt, procs, cfg.max_tokens, on_text=on_text)
+        else:
+            pattern = strict_pattern([c.text for c in chosen], cfg.connectives) if strict else None
+            gen = writer.generate(prompt, (), cfg.max_tokens, regex=pattern, on_text=on_text)
+        return attribute(writer, gen.token_ids, index, pieces=gen.extra.get("pieces"))
 
     def context(self, prompt: str, goal: str, n: int) -> list[Candidate]:
         """The overlay's statements about `prompt` that pass the gate, best first (no LM: its
@@ -277,7 +301,7 @@ class Selector:
         """Rank given options as continuations of `prompt`, with the overlay's statements in
         context and each option's support in them; the bare LM's score is kept for reference."""
         if len(options) < 2:
-            raise ValueError("choose needs at least two options")
+            raise ConfigError("choose needs at least two options")
         t0 = time.perf_counter()
         trace = Trace(
             new_id(),

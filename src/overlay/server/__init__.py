@@ -8,7 +8,9 @@ import socket
 from typing import Any
 
 from overlay.engine import Overlay
-from overlay.server.app import ServerConfig, create_app
+from overlay.errors import ConfigError
+from overlay.server.app import create_app
+from overlay.server.deps import ServerConfig
 
 __all__ = ["ServerConfig", "create_app", "serve"]
 
@@ -26,8 +28,6 @@ def serve(overlay: Overlay, config: ServerConfig, preload: bool = True, **uvicor
     try:
         sock.bind((config.host.strip("[]"), config.port))
     except OSError as exc:
-        from overlay.errors import ConfigError
-
         raise ConfigError(f"cannot listen on {config.host}:{config.port}: {exc.strerror}") from None
     server = uv.Server(uv.Config(app, log_level="warning", **uvicorn))
     with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C: uvicorn has shut down cleanly

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 
 from overlay.errors import AccessError, ConfigError, NotFoundError
-from overlay.server.app import Guard, ServerConfig, guard, server_config
+from overlay.server.deps import Guard, ServerConfig, guard, server_config
 from overlay.server.schemas import (
     DecisionIn,
     Event,

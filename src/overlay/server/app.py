@@ -11,87 +11,27 @@ inside the configured vault roots.
 from __future__ import annotations
 
 import hmac
-import ipaddress
-import threading
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
+from fastapi.responses import FileResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from overlay import __version__
 from overlay.engine import Overlay
-from overlay.errors import (
-    AccessError,
-    ConfigError,
-    ConflictError,
-    NotFoundError,
-    OverlayError,
-)
+from overlay.errors import AccessError, ConflictError, NotFoundError, OverlayError
+from overlay.server import api, chat
+from overlay.server.deps import Guard, ServerConfig, error, is_loopback
 from overlay.server.schemas import ErrorBody, Health
 
 COOKIE = "overlay_token"
 OPEN_PATHS = ("/health", "/favicon.ico")
-
-
-def is_loopback(host: str) -> bool:
-    """Whether `host` only listens on this machine."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
-@dataclass
-class ServerConfig:
-    """How the server listens and what it may touch."""
-
-    host: str = "127.0.0.1"
-    port: int = 8765
-    token: str | None = None
-    roots: list[Path] = field(default_factory=list)  # folders /v1/ingest may read
-    max_body: int = 1 << 20  # bytes per request body
-    model_name: str = "overlay"
-
-    def check(self) -> None:
-        if not is_loopback(self.host) and not self.token:
-            raise ConfigError(
-                f"refusing to listen on {self.host} without --token: anyone who can reach it "
-                "could read and change the overlay (loopback needs no token)"
-            )
-        if self.token is not None and len(self.token) < 8:
-            raise ConfigError("--token must be at least 8 characters")
-        for root in self.roots:
-            if not root.is_dir():
-                raise ConfigError(f"--vault {root}: no such folder")
-
-
-class Guard:
-    """The one overlay and the lock that serializes its use."""
-
-    def __init__(self, overlay: Overlay) -> None:
-        self.overlay = overlay
-        self._lock = threading.Lock()
-
-    @contextmanager
-    def use(self) -> Iterator[Overlay]:
-        with self._lock:
-            yield self.overlay
-
-
-def error(status: int, message: str, kind: str) -> JSONResponse:
-    body = ErrorBody.model_validate({"error": {"message": message, "type": kind}})
-    return JSONResponse(body.model_dump(), status_code=status)
 
 
 ERRORS: list[tuple[type[OverlayError], int, str]] = [
@@ -199,7 +139,7 @@ def create_app(overlay: Overlay, config: ServerConfig | None = None) -> FastAPI:
     ) -> Response:
         if is_loopback(config.host):  # DNS rebinding: a loopback server answers loopback names
             host = (request.headers.get("host") or "").rsplit(":", 1)[0].strip("[]")
-            if host and not is_loopback(host) and host != "testserver":
+            if host and not is_loopback(host):
                 return error(403, f"host {host!r} is not this machine", "forbidden")
         path = request.url.path
         if config.token and path not in OPEN_PATHS:
@@ -220,8 +160,6 @@ def create_app(overlay: Overlay, config: ServerConfig | None = None) -> FastAPI:
         """Liveness; the only route that needs no token."""
         return Health(ok=True, version=__version__)
 
-    from overlay.server import api, chat
-
     app.include_router(chat.router)
     app.include_router(api.router)
 
@@ -234,14 +172,3 @@ def create_app(overlay: Overlay, config: ServerConfig | None = None) -> FastAPI:
     app.mount("/static", StaticFiles(directory=static), name="static")
     app.add_middleware(BodyLimit, limit=config.max_body)
     return app
-
-
-def guard(request: Request) -> Guard:
-    """The dependency every route uses to reach the overlay."""
-    found: Guard = request.app.state.guard
-    return found
-
-
-def server_config(request: Request) -> ServerConfig:
-    found: ServerConfig = request.app.state.config
-    return found

@@ -16,8 +16,9 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 from fastapi.responses import StreamingResponse
 
+from overlay.engine import Overlay
 from overlay.errors import ConfigError
-from overlay.server.app import Guard, ServerConfig, guard, server_config
+from overlay.server.deps import Guard, ServerConfig, guard, server_config
 from overlay.server.schemas import (
     AssistantMessage,
     ChatCompletion,
@@ -50,18 +51,16 @@ def question_of(messages: list[ChatMessage]) -> str:
     raise ConfigError("messages: no user message with text to answer")
 
 
-def result_of(g: Guard, trace: Trace) -> OverlayResult:
-    nodes = g.overlay.store.get_nodes(trace.cited)
+def result_of(overlay: Overlay, trace: Trace) -> OverlayResult:
     return OverlayResult(
         trace_id=trace.id,
         known=trace.known,
         goal=trace.goal,
         mode=trace.mode,
         citations=[
-            Citation(node=i, title=nodes[i].title, source=nodes[i].source_path,
-                     line=nodes[i].line_start)
-            for i in trace.cited
-            if i in nodes
+            Citation(node=c["node"], title=c["title"], source=c["source"], line=c["line"])
+            for c in overlay.citations(trace)
+            if not c["deleted"]
         ],
         spans=[SpanOut(**vars(s)) for s in trace.spans],
     )
@@ -78,7 +77,7 @@ def _answer(g: Guard, body: ChatRequest) -> tuple[Trace, OverlayResult, Usage]:
     opts = body.overlay
     with g.use() as overlay:
         trace = overlay.ask(question, goal=opts.goal, mode=opts.mode, strict=opts.strict)
-        result = result_of(g, trace)
+        result = result_of(overlay, trace)
         lm = overlay.lm
         prompt, completion = len(lm.encode(question)), len(lm.encode(trace.answer))
     return trace, result, Usage(prompt_tokens=prompt, completion_tokens=completion,

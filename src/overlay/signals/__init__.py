@@ -1,4 +1,4 @@
-"""Signal adapters (MISSION.md row 10): measured states (EEG) act on the overlay only through
+"""Signal adapters: measured states (EEG) act on the overlay only through
 named operators (gain, temperature, boost/damp, mark, snapshot), fired by rules over band-power
 features of windows from a file, an LSL stream or BrainFlow's synthetic board."""
 

@@ -1,5 +1,5 @@
 """Applying an operator to the overlay: each one is one event (undoable, in history), and
-the selector's next trace carries its effect (DESIGN.md: signals act only through operators).
+the selector's next trace carries its effect: signals act on the overlay only through operators.
 
 - gain / temperature / boost / damp → a `signal` event of `mod` ops (`overlay.modulation`);
 - mark(good|bad) → a `feedback` event on the latest trace, with the rule that gave it;
@@ -40,19 +40,13 @@ def resolve(overlay: Overlay, op: Operator) -> Operator:
     if op.kind not in ("boost", "damp") or op.target.startswith(GOAL_PREFIX):
         return op
     try:
-        return Operator(op.kind, overlay.node(op.target).id, op.value)
-    except NotFoundError:
-        titled = [n for n in overlay.store.iter_nodes()
-                  if n.meta.get("role") == "source" and n.title.lower() == op.target.lower()]
-        if len(titled) != 1:
-            raise NotFoundError(f"{op}: no node or note titled {op.target!r}"
-                                + (" (several notes have that title; give an id)"
-                                   if titled else "")) from None
-        return Operator(op.kind, titled[0].id, op.value)
+        return Operator(op.kind, overlay.note(op.target).id, op.value)
+    except NotFoundError as exc:
+        raise NotFoundError(f"{op}: {exc}") from None
 
 
 def snapshots_folder(overlay: Overlay) -> Path:
-    return overlay.store.path.parent / "snapshots"
+    return overlay.path.parent / "snapshots"
 
 
 def apply(overlay: Overlay, op: Operator, fired: Fired) -> Fired:

@@ -1,7 +1,8 @@
-"""The overlay store: the only shared state. Callers see the `Store` protocol; backends are
-registered through the `register_stores` hook (the SQLite one included)."""
+"""The overlay store: the only shared state. Callers see the `Store` protocol (one small
+protocol per table family); backends are registered through the `register_stores` hook (the
+SQLite one included)."""
 
-from overlay.store.base import Change, Event, FileRecord, Store, StoredEdge
+from overlay.store.base import Change, Event, FileRecord, Store, StoredEdge, Vector
 from overlay.store.migrations import MIGRATIONS, SCHEMA_VERSION
 from overlay.store.sqlite import SQLiteStore
 
@@ -14,4 +15,5 @@ __all__ = [
     "SQLiteStore",
     "Store",
     "StoredEdge",
+    "Vector",
 ]

@@ -13,7 +13,6 @@ import json
 import shutil
 import time
 import warnings
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +21,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from overlay.dataset.export import TRAIN, read_jsonl, require_built
 from overlay.errors import ConfigError, OverlayError
 from overlay.files import sha256_file, write_atomic
+from overlay.progress import Progress
 
 RECORD = "overlay_adapter.json"
-Progress = Callable[[str, int, int], None]
 
 
 class LoraSettings(BaseModel):
@@ -100,34 +99,13 @@ def train_lora(
     return train_pairs(pairs, out, settings, source, progress, start_from)
 
 
-def train_pairs(
-    pairs: list[dict[str, Any]],
-    out: Path,
-    settings: LoraSettings,
-    source: dict[str, Any],
-    progress: Progress | None = None,
-    start_from: Path | None = None,
-) -> dict[str, Any]:
-    """Train an adapter on prompt/completion `pairs` (chat messages or plain text); `source`
-    says where they came from, for the adapter's record."""
-    import datasets
+def _base_model(settings: LoraSettings, start_from: Path | None) -> tuple[Any, Any, str, Any]:
+    """(tokenizer, model, base fingerprint, the earlier adapter's record): the base model, or
+    an earlier adapter on it that keeps training (imprinting one module after another)."""
     import torch
-    from peft import LoraConfig
-    from transformers import (
-        AutoModelForCausalLM,
-        AutoTokenizer,
-        PrinterCallback,
-        ProgressCallback,
-        TrainerCallback,
-        set_seed,
-    )
-    from trl import SFTConfig, SFTTrainer  # type: ignore[attr-defined]
+    from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    if (out / RECORD).exists():
-        raise OverlayError(f"{out} already holds a trained adapter; choose another folder")
-    datasets.disable_progress_bars()
     folder, fingerprint = base_folder(settings.base)
-    set_seed(settings.seed)
     tokenizer = AutoTokenizer.from_pretrained(str(folder))
     model: Any = AutoModelForCausalLM.from_pretrained(str(folder), dtype=torch.float32)
     earlier = None
@@ -140,8 +118,25 @@ def train_pairs(
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)
             model = PeftModel.from_pretrained(model, str(start_from), is_trainable=True)
-    checkpoints = out / "checkpoints"
-    resume = sorted(checkpoints.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
+    return tokenizer, model, fingerprint, earlier
+
+
+def _trainer(
+    settings: LoraSettings,
+    pairs: list[dict[str, Any]],
+    tokenizer: Any,
+    model: Any,
+    checkpoints: Path,
+    new_adapter: bool,
+    progress: Progress | None,
+) -> Any:
+    """TRL's SFTTrainer with our settings, our progress callback and none of its printing."""
+    import datasets
+    import torch
+    from peft import LoraConfig
+    from transformers import PrinterCallback, ProgressCallback, TrainerCallback
+    from trl import SFTConfig, SFTTrainer  # type: ignore[attr-defined]
+
     cuda = torch.cuda.is_available()
 
     class Report(TrainerCallback):
@@ -169,7 +164,6 @@ def train_pairs(
             max_length=settings.max_length,
             disable_tqdm=True,
         )
-
     lora = LoraConfig(
         r=settings.rank,
         lora_alpha=settings.alpha,
@@ -184,11 +178,37 @@ def train_pairs(
             args=config,
             train_dataset=datasets.Dataset.from_list(pairs),
             processing_class=tokenizer,
-            peft_config=lora if start_from is None else None,
+            peft_config=lora if new_adapter else None,
             callbacks=[Report()],
         )
     for noisy in (PrinterCallback, ProgressCallback):  # our own bar reports progress
         trainer.remove_callback(noisy)
+    return trainer
+
+
+def train_pairs(
+    pairs: list[dict[str, Any]],
+    out: Path,
+    settings: LoraSettings,
+    source: dict[str, Any],
+    progress: Progress | None = None,
+    start_from: Path | None = None,
+) -> dict[str, Any]:
+    """Train an adapter on prompt/completion `pairs` (chat messages or plain text); `source`
+    says where they came from, for the adapter's record."""
+    import datasets
+    import torch
+    from transformers import set_seed
+
+    if (out / RECORD).exists():
+        raise OverlayError(f"{out} already holds a trained adapter; choose another folder")
+    datasets.disable_progress_bars()
+    set_seed(settings.seed)
+    tokenizer, model, fingerprint, earlier = _base_model(settings, start_from)
+    checkpoints = out / "checkpoints"
+    resume = sorted(checkpoints.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
+    trainer = _trainer(settings, pairs, tokenizer, model, checkpoints, start_from is None,
+                       progress)
     t0 = time.perf_counter()
     result = trainer.train(resume_from_checkpoint=str(resume[-1]) if resume else None)
     seconds = time.perf_counter() - t0
@@ -211,7 +231,7 @@ def train_pairs(
         "first_loss": losses[0] if losses else None,
         "last_loss": losses[-1] if losses else None,
         "seconds": round(seconds, 2),
-        "device": "cuda" if cuda else "cpu",
+        "device": "cuda" if torch.cuda.is_available() else "cpu",
     }
     write_atomic(out / RECORD, json.dumps(record, indent=2) + "\n")
     shutil.rmtree(checkpoints, ignore_errors=True)

@@ -1,0 +1,67 @@
+"""The models an overlay uses — the embedder, the LM, and the scorer and writer when they are
+other models — each loaded on first use, once.
+
+One `Models` can serve several `Overlay`s (the server's readers, a scratch copy for a
+benchmark, the lab's arms), so a model is never loaded twice in one process.
+"""
+
+from __future__ import annotations
+
+from overlay.config import Settings
+from overlay.lm.base import LM
+from overlay.plugins import Plugins, load_embedder, load_lm
+from overlay.retrieve.embed import Embedder
+
+
+class Models:
+    """Loaded models by role. `lm` and `embedder` may be handed in already loaded."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        plugins: Plugins,
+        lm: LM | None = None,
+        embedder: Embedder | None = None,
+    ) -> None:
+        self.settings, self.plugins = settings, plugins
+        self._embedder, self._embedder_loaded = embedder, embedder is not None
+        self._lm = lm
+        self._others: dict[str, LM] = {}
+
+    @property
+    def embedder(self) -> Embedder | None:
+        """The configured embedder (None for lexical retrieval only)."""
+        if not self._embedder_loaded:
+            self._embedder = load_embedder(self.settings.retrieve, self.plugins)
+            self._embedder_loaded = True
+        return self._embedder
+
+    @property
+    def lm(self) -> LM:
+        """The model `--model` names."""
+        if self._lm is None:
+            self._lm = load_lm(self.settings.lm, self.plugins)
+        return self._lm
+
+    @lm.setter
+    def lm(self, value: LM) -> None:
+        self._lm = value
+        self._others.clear()
+
+    @property
+    def scorer(self) -> LM:
+        """The model that scores candidates: `--score-model` if given, else `--model`."""
+        return self._other(self.settings.lm.score_model)
+
+    @property
+    def writer(self) -> LM:
+        """The model that writes (compose mode, method steps): `--write-model`, else `--model`."""
+        return self._other(self.settings.lm.write_model)
+
+    def _other(self, name: str | None) -> LM:
+        if name is None or name == self.settings.lm.model:
+            return self.lm
+        if name not in self._others:
+            config = self.settings.lm.model_copy(update={"model": name})
+            self._others[name] = load_lm(config, self.plugins)
+        return self._others[name]

@@ -1,0 +1,81 @@
+"""What every SQLite table family shares: the connection, the write guard and small helpers.
+
+Each family (`nodes.py`, `vectors.py`, `ledger.py`, `log.py`) is a mixin over this class;
+`sqlite.py` opens the connection, migrates the schema, and composes the families.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from overlay.errors import StoreError
+from overlay.graph import Edge, EdgeKind, Node, NodeKind
+
+NODE_COLS = "id, kind, title, text, source_path, line_start, line_end, hash, meta"
+
+
+def now() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds")
+
+
+def chunks(items: list[Any], size: int = 900) -> Iterator[list[Any]]:
+    """`items` in pieces small enough for one SQL `IN (…)` list."""
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+def marks(items: list[Any]) -> str:
+    return ",".join("?" * len(items))
+
+
+def to_node(row: sqlite3.Row | tuple[Any, ...]) -> Node:
+    return Node(
+        id=row[0],
+        kind=NodeKind(row[1]),
+        title=row[2],
+        text=row[3],
+        source_path=row[4],
+        line_start=row[5],
+        line_end=row[6],
+        hash=row[7],
+        meta=json.loads(row[8]),
+    )
+
+
+def to_edge(row: tuple[Any, ...]) -> Edge:
+    return Edge(
+        src=row[0],
+        dst=row[1],
+        kind=EdgeKind(row[2]),
+        target=row[3],
+        line=row[4],
+        meta=json.loads(row[5]),
+    )
+
+
+class Connection:
+    """An open SQLite connection and the rule that writes happen only inside a change."""
+
+    path: Path
+    db: sqlite3.Connection
+    _depth: int = 0
+
+    def _writing(self) -> None:
+        if not self._depth:
+            raise StoreError("write outside a change: wrap it in `with store.change(...)`")
+
+    def _keys(self, node_ids: list[str]) -> dict[str, int]:
+        """The integer row key of each node id (vectors and FTS rows are keyed by it)."""
+        out: dict[str, int] = {}
+        for chunk in chunks(node_ids):
+            out.update(
+                self.db.execute(
+                    f"SELECT id, key FROM nodes WHERE id IN ({marks(chunk)})", chunk
+                ).fetchall()
+            )
+        return out

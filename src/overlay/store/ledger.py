@@ -1,0 +1,128 @@
+"""The ledger family: the additive state learning writes — counts of outcomes per node and
+goal, co-activations of node pairs, and modulation levels.
+
+Every row is a sum of signed deltas, so an update is one upsert, undo is the same upsert
+with the signs flipped, and merging two stores is adding their deltas. A row back at zero
+is removed, so undo leaves no trace.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Protocol
+
+from overlay.store.connection import Connection, chunks, marks
+
+CoactRow = tuple[str, str, int, float, int, int]  # a, b, asks, level, rejected, accepted
+
+
+class Ledger(Protocol):
+    """Counts, co-activations and modulation levels: sums of deltas."""
+
+    def counts(self, node_ids: Sequence[str], goal: str) -> dict[str, tuple[int, int]]: ...
+    def counts_of(self, node_id: str) -> dict[str, tuple[int, int]]:
+        """(s, f) of one node toward every goal it has counts for."""
+        ...
+
+    def goal_totals(self, goal: str) -> tuple[int, int]: ...
+    def add_counts(self, rows: Iterable[tuple[str, str, int, int]]) -> None: ...
+    def all_counts(self) -> dict[tuple[str, str], tuple[int, int]]: ...
+
+    def add_coactivations(self, rows: Iterable[CoactRow]) -> None: ...
+    def coactivations(self, min_asks: int = 1) -> list[CoactRow]: ...
+
+    def add_modulation(self, rows: Iterable[tuple[str, str, float]]) -> None: ...
+    def modulation(self) -> dict[tuple[str, str], float]: ...
+
+
+class SQLiteLedger(Connection):
+    """`Ledger` on SQLite: the tables `counts`, `coactivations` and `modulation`."""
+
+    # ----------------------------------------------------------------- counts
+    def counts(self, node_ids: Sequence[str], goal: str) -> dict[str, tuple[int, int]]:
+        out: dict[str, tuple[int, int]] = {}
+        for chunk in chunks(list(node_ids)):
+            rows = self.db.execute(
+                f"SELECT node_id, s, f FROM counts WHERE goal = ? AND node_id IN ({marks(chunk)})",
+                [goal, *chunk],
+            )
+            out.update({r[0]: (int(r[1]), int(r[2])) for r in rows})
+        return out
+
+    def counts_of(self, node_id: str) -> dict[str, tuple[int, int]]:
+        rows = self.db.execute(
+            "SELECT goal, s, f FROM counts WHERE node_id = ? ORDER BY goal", (node_id,)
+        )
+        return {r[0]: (int(r[1]), int(r[2])) for r in rows}
+
+    def goal_totals(self, goal: str) -> tuple[int, int]:
+        row = self.db.execute(
+            "SELECT coalesce(sum(s), 0), coalesce(sum(f), 0) FROM counts WHERE goal = ?", (goal,)
+        ).fetchone()
+        return int(row[0]), int(row[1])
+
+    def add_counts(self, rows: Iterable[tuple[str, str, int, int]]) -> None:
+        """Add (node, goal, Δs, Δf); a row back at 0/0 is removed, so undo leaves no trace."""
+        self._writing()
+        for node_id, goal, ds, df in rows:
+            self.db.execute(
+                "INSERT INTO counts(node_id, goal, s, f) VALUES (?,?,?,?)"
+                " ON CONFLICT(node_id, goal) DO UPDATE SET s = s + excluded.s, f = f + excluded.f",
+                (node_id, goal, ds, df),
+            )
+            if ds < 0 or df < 0:  # only a decrement can bring a row back to 0/0
+                self.db.execute(
+                    "DELETE FROM counts WHERE node_id = ? AND goal = ? AND s = 0 AND f = 0",
+                    (node_id, goal),
+                )
+
+    def all_counts(self) -> dict[tuple[str, str], tuple[int, int]]:
+        rows = self.db.execute("SELECT node_id, goal, s, f FROM counts")
+        return {(r[0], r[1]): (int(r[2]), int(r[3])) for r in rows}
+
+    # ---------------------------------------------------------- co-activation
+    def add_coactivations(self, rows: Iterable[CoactRow]) -> None:
+        """Add (a, b, Δasks, Δlevel, Δrejected, Δaccepted) with a < b; zero rows vanish."""
+        self._writing()
+        for a, b, asks, level, rejected, accepted in rows:
+            self.db.execute(
+                "INSERT INTO coactivations(a, b, asks, level, rejected, accepted)"
+                " VALUES (?,?,?,?,?,?)"
+                " ON CONFLICT(a, b) DO UPDATE SET asks = asks + excluded.asks,"
+                " level = level + excluded.level, rejected = rejected + excluded.rejected,"
+                " accepted = accepted + excluded.accepted",
+                (a, b, asks, level, rejected, accepted),
+            )
+            self.db.execute(
+                "DELETE FROM coactivations WHERE a = ? AND b = ? AND asks = 0 AND rejected = 0"
+                " AND accepted = 0",
+                (a, b),
+            )
+
+    def coactivations(self, min_asks: int = 1) -> list[CoactRow]:
+        rows = self.db.execute(
+            "SELECT a, b, asks, level, rejected, accepted FROM coactivations WHERE asks >= ?"
+            " ORDER BY asks DESC, level DESC, a, b",
+            (min_asks,),
+        )
+        return [(r[0], r[1], int(r[2]), float(r[3]), int(r[4]), int(r[5])) for r in rows]
+
+    # ------------------------------------------------------------ modulation
+    def add_modulation(self, rows: Iterable[tuple[str, str, float]]) -> None:
+        """Add (name, target, Δvalue); values are kept to 9 decimals so a delta and its
+        inverse cancel exactly, and a row back at 0 is removed."""
+        self._writing()
+        for name, target, delta in rows:
+            self.db.execute(
+                "INSERT INTO modulation(name, target, value) VALUES (?,?,ROUND(?, 9))"
+                " ON CONFLICT(name, target) DO UPDATE SET value = ROUND(value + excluded.value, 9)",
+                (name, target, delta),
+            )
+            self.db.execute(
+                "DELETE FROM modulation WHERE name = ? AND target = ? AND value = 0",
+                (name, target),
+            )
+
+    def modulation(self) -> dict[tuple[str, str], float]:
+        rows = self.db.execute("SELECT name, target, value FROM modulation ORDER BY name, target")
+        return {(r[0], r[1]): float(r[2]) for r in rows}

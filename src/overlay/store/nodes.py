@@ -1,0 +1,264 @@
+"""The graph family: nodes, edges, ingested files and the full-text index over nodes.
+
+Writing a node also writes its full-text row: the stems of its title and text
+(`overlay.lexical`), so neither ingest nor learning computes index rows themselves.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Protocol
+
+from overlay.graph import Edge, EdgeKind, Node
+from overlay.lexical import terms
+from overlay.store.connection import NODE_COLS, Connection, chunks, marks, now, to_edge, to_node
+from overlay.store.records import FileRecord, StoredEdge
+
+
+class NodeStore(Protocol):
+    """Nodes, edges, files and text search."""
+
+    def put_nodes(self, nodes: Sequence[Node]) -> None:
+        """Insert or update nodes and their full-text rows; a changed text drops the node's
+        stale vector so it is embedded again."""
+        ...
+
+    def get_node(self, node_id: str) -> Node | None: ...
+    def get_nodes(self, node_ids: Sequence[str]) -> dict[str, Node]: ...
+    def find_nodes(self, prefix: str, limit: int = 10) -> list[Node]: ...
+    def nodes_of_source(self, source_path: str) -> list[Node]: ...
+    def delete_nodes(self, node_ids: Sequence[str]) -> None: ...
+    def set_source_path(self, old: str, new: str) -> None: ...
+    def iter_nodes(self) -> Iterator[Node]: ...
+
+    def add_edges(self, edges: Iterable[Edge]) -> None: ...
+    def delete_edges_from(self, node_ids: Sequence[str]) -> None: ...
+    def delete_edge(self, edge: Edge) -> None: ...
+    def link_edges(self, unresolved_only: bool = False) -> list[StoredEdge]: ...
+    def link_counts(self) -> tuple[int, int]: ...
+    def set_edge_dst(self, edge_id: int, dst: str | None) -> None: ...
+    def edges_of(self, node_id: str) -> list[Edge]: ...
+    def neighbours(
+        self, node_ids: Sequence[str], kinds: Sequence[EdgeKind] | None = None
+    ) -> list[tuple[str, str, str]]: ...
+    def linked(self, pairs: Sequence[tuple[str, str]]) -> set[tuple[str, str]]: ...
+
+    def file_record(self, path: str) -> FileRecord | None: ...
+    def files(self) -> list[FileRecord]: ...
+    def put_file(self, record: FileRecord) -> None: ...
+
+    def lexical_search(self, stems: Sequence[str], limit: int) -> list[tuple[str, float]]: ...
+    def doc_freqs(self, stems: Sequence[str]) -> tuple[int, dict[str, int]]: ...
+
+
+class SQLiteNodes(Connection):
+    """`NodeStore` on SQLite: `nodes`, `edges`, `files` and the FTS5 table `fts`."""
+
+    # ------------------------------------------------------------------ nodes
+    def put_nodes(self, nodes: Sequence[Node]) -> None:
+        self._writing()
+        stamp = now()
+        for node in nodes:
+            key = self.db.execute(
+                "INSERT INTO nodes(id, kind, title, text, source_path, line_start, line_end, hash,"
+                " meta, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)"
+                " ON CONFLICT(id) DO UPDATE SET kind=excluded.kind, title=excluded.title,"
+                " text=excluded.text, source_path=excluded.source_path,"
+                " line_start=excluded.line_start, line_end=excluded.line_end, hash=excluded.hash,"
+                " meta=excluded.meta, updated_at=excluded.updated_at RETURNING key",
+                (
+                    node.id,
+                    node.kind.value,
+                    node.title,
+                    node.text,
+                    node.source_path,
+                    node.line_start,
+                    node.line_end,
+                    node.hash,
+                    json.dumps(node.meta, ensure_ascii=False),
+                    stamp,
+                    stamp,
+                ),
+            ).fetchone()[0]
+            self.db.execute("DELETE FROM fts WHERE rowid = ?", (key,))
+            self.db.execute(
+                "INSERT INTO fts(rowid, title, body) VALUES (?, ?, ?)",
+                (key, terms(node.title), terms(node.text)),
+            )
+
+    def get_node(self, node_id: str) -> Node | None:
+        row = self.db.execute(f"SELECT {NODE_COLS} FROM nodes WHERE id = ?", (node_id,)).fetchone()
+        return to_node(row) if row else None
+
+    def get_nodes(self, node_ids: Sequence[str]) -> dict[str, Node]:
+        out: dict[str, Node] = {}
+        for chunk in chunks(list(node_ids)):
+            for row in self.db.execute(
+                f"SELECT {NODE_COLS} FROM nodes WHERE id IN ({marks(chunk)})", chunk
+            ):
+                out[row[0]] = to_node(row)
+        return out
+
+    def find_nodes(self, prefix: str, limit: int = 10) -> list[Node]:
+        """Nodes whose id starts with `prefix` (users type short ids)."""
+        rows = self.db.execute(
+            f"SELECT {NODE_COLS} FROM nodes WHERE id >= ? AND id < ? ORDER BY id LIMIT ?",
+            (prefix, prefix + "\uffff", limit),
+        )
+        return [to_node(r) for r in rows]
+
+    def nodes_of_source(self, source_path: str) -> list[Node]:
+        rows = self.db.execute(
+            f"SELECT {NODE_COLS} FROM nodes WHERE source_path = ? ORDER BY line_start, key",
+            (source_path,),
+        )
+        return [to_node(r) for r in rows]
+
+    def delete_nodes(self, node_ids: Sequence[str]) -> None:
+        self._writing()
+        for chunk in chunks(list(node_ids)):
+            self.db.execute(f"DELETE FROM nodes WHERE id IN ({marks(chunk)})", chunk)
+
+    def set_source_path(self, old: str, new: str) -> None:
+        self._writing()
+        self.db.execute("UPDATE nodes SET source_path = ? WHERE source_path = ?", (new, old))
+        self.db.execute("UPDATE files SET path = ? WHERE path = ?", (new, old))
+
+    def iter_nodes(self) -> Iterator[Node]:
+        for row in self.db.execute(f"SELECT {NODE_COLS} FROM nodes ORDER BY key"):
+            yield to_node(row)
+
+    # ------------------------------------------------------------------ edges
+    def add_edges(self, edges: Iterable[Edge]) -> None:
+        self._writing()
+        self.db.executemany(
+            "INSERT INTO edges(src, dst, kind, target, line, meta) VALUES (?,?,?,?,?,?)",
+            (
+                (e.src, e.dst, e.kind.value, e.target, e.line,
+                 json.dumps(e.meta, ensure_ascii=False))
+                for e in edges
+            ),
+        )
+
+    def delete_edges_from(self, node_ids: Sequence[str]) -> None:
+        self._writing()
+        for chunk in chunks(list(node_ids)):
+            self.db.execute(f"DELETE FROM edges WHERE src IN ({marks(chunk)})", chunk)
+
+    def delete_edge(self, edge: Edge) -> None:
+        """Remove one edge equal to `edge` (src, dst, kind)."""
+        self._writing()
+        self.db.execute(
+            "DELETE FROM edges WHERE id = (SELECT id FROM edges WHERE src = ? AND dst IS ?"
+            " AND kind = ? ORDER BY id DESC LIMIT 1)",
+            (edge.src, edge.dst, edge.kind.value),
+        )
+
+    def link_edges(self, unresolved_only: bool = False) -> list[StoredEdge]:
+        rows = self.db.execute(
+            "SELECT id, src, dst, kind, target, line, meta FROM edges WHERE target IS NOT NULL"
+            + (" AND dst IS NULL" if unresolved_only else "")
+        )
+        return [StoredEdge(r[0], to_edge(r[1:])) for r in rows]
+
+    def link_counts(self) -> tuple[int, int]:
+        """(links written in notes, how many of them point at a node)."""
+        row = self.db.execute(
+            "SELECT count(*), count(dst) FROM edges WHERE target IS NOT NULL"
+        ).fetchone()
+        return int(row[0]), int(row[1])
+
+    def set_edge_dst(self, edge_id: int, dst: str | None) -> None:
+        self._writing()
+        self.db.execute("UPDATE edges SET dst = ? WHERE id = ?", (dst, edge_id))
+
+    def edges_of(self, node_id: str) -> list[Edge]:
+        rows = self.db.execute(
+            "SELECT src, dst, kind, target, line, meta FROM edges WHERE src = ? OR dst = ?"
+            " ORDER BY id",
+            (node_id, node_id),
+        )
+        return [to_edge(r) for r in rows]
+
+    def neighbours(
+        self, node_ids: Sequence[str], kinds: Sequence[EdgeKind] | None = None
+    ) -> list[tuple[str, str, str]]:
+        """(from, to, kind) for every resolved edge touching `node_ids`, in both directions."""
+        out: list[tuple[str, str, str]] = []
+        kind_sql, kind_args = "", [k.value for k in kinds or []]
+        if kind_args:
+            kind_sql = f" AND kind IN ({marks(kind_args)})"
+        for chunk in chunks(list(node_ids), 400):
+            out += self.db.execute(
+                f"SELECT src, dst, kind FROM edges WHERE src IN ({marks(chunk)})"
+                f" AND dst IS NOT NULL{kind_sql} UNION ALL SELECT dst, src, kind FROM edges"
+                f" WHERE dst IN ({marks(chunk)}){kind_sql}",
+                [*chunk, *kind_args, *chunk, *kind_args],
+            ).fetchall()
+        return out
+
+    def linked(self, pairs: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
+        """Which of the (a, b) pairs already have an edge, either way."""
+        out = set()
+        for a, b in pairs:
+            row = self.db.execute(
+                "SELECT 1 FROM edges WHERE (src = ? AND dst = ?) OR (src = ? AND dst = ?) LIMIT 1",
+                (a, b, b, a),
+            ).fetchone()
+            if row:
+                out.add((a, b))
+        return out
+
+    # ------------------------------------------------------------------ files
+    def file_record(self, path: str) -> FileRecord | None:
+        row = self.db.execute(
+            "SELECT path, source_id, hash, size, repaired, mtime_ns FROM files WHERE path = ?",
+            (path,),
+        ).fetchone()
+        return FileRecord(*row) if row else None
+
+    def files(self) -> list[FileRecord]:
+        rows = self.db.execute(
+            "SELECT path, source_id, hash, size, repaired, mtime_ns FROM files ORDER BY path"
+        )
+        return [FileRecord(*r) for r in rows]
+
+    def put_file(self, record: FileRecord) -> None:
+        self._writing()
+        self.db.execute(
+            "INSERT INTO files(path, source_id, hash, size, mtime_ns, repaired, ingested_at)"
+            " VALUES (?,?,?,?,?,?,?) ON CONFLICT(path) DO UPDATE SET source_id=excluded.source_id,"
+            " hash=excluded.hash, size=excluded.size, mtime_ns=excluded.mtime_ns,"
+            " repaired=excluded.repaired, ingested_at=excluded.ingested_at",
+            (record.path, record.source_id, record.hash, record.size, record.mtime_ns,
+             record.repaired, now()),
+        )
+
+    # ---------------------------------------------------------------- lexical
+    def lexical_search(self, stems: Sequence[str], limit: int) -> list[tuple[str, float]]:
+        """BM25 over stems (title weighted 2×); higher score is better."""
+        if not stems:
+            return []
+        query = " OR ".join('"' + t.replace('"', '""') + '"' for t in dict.fromkeys(stems))
+        # rank inside FTS5 first, join only the winners: 3× faster than joining every match
+        rows = self.db.execute(
+            "SELECT n.id, r.s FROM (SELECT rowid, bm25(fts, 2.0, 1.0) AS s FROM fts"
+            " WHERE fts MATCH ? ORDER BY s LIMIT ?) r JOIN nodes n ON n.key = r.rowid ORDER BY r.s",
+            (query, limit),
+        )
+        return [(r[0], -float(r[1])) for r in rows]
+
+    def doc_freqs(self, stems: Sequence[str]) -> tuple[int, dict[str, int]]:
+        """(about how many nodes are indexed, how many of them contain each stem)."""
+        uniq = list(dict.fromkeys(stems))
+        # max(key) is O(1) and close to the node count; exactness does not matter for a ratio
+        total = int(self.db.execute("SELECT max(key) FROM nodes").fetchone()[0] or 0)
+        found: dict[str, int] = {}
+        for chunk in chunks(uniq):
+            found.update(
+                self.db.execute(
+                    f"SELECT term, doc FROM fts_vocab WHERE term IN ({marks(chunk)})", chunk
+                ).fetchall()
+            )
+        return total, {t: int(found.get(t, 0)) for t in uniq}

@@ -1,0 +1,180 @@
+"""What the faces show, built in one place: a node with its edges, its weights and history,
+a neighbourhood graph, the link table, the event history, a trace's citations, the stats.
+
+Each view is plain data (dicts and lists) read from the store; the CLI renders it with Rich,
+the server returns it as JSON, and both get the same fields.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from overlay.graph import Node
+from overlay.learning import touches
+from overlay.store.base import Event, Store
+from overlay.trace import Trace
+from overlay.weights import information
+
+
+def node(store: Store, found: Node) -> dict[str, Any]:
+    """A node with its provenance and its edges, each with the other end's title."""
+    edges = store.edges_of(found.id)
+    others = store.get_nodes([x for e in edges for x in (e.src, e.dst) if x and x != found.id])
+
+    def title(i: str | None) -> str | None:
+        return others[i].title if i in others else None
+
+    return {
+        "id": found.id,
+        "kind": found.kind.value,
+        "title": found.title,
+        "text": found.text,
+        "source": found.source_path,
+        "lines": [found.line_start, found.line_end],
+        "hash": found.hash,
+        "meta": found.meta,
+        "out": [
+            {"kind": e.kind.value, "to": e.dst, "title": title(e.dst), "target": e.target,
+             "line": e.line}
+            for e in edges
+            if e.src == found.id
+        ],
+        "in": [
+            {"kind": e.kind.value, "from": e.src, "title": title(e.src), "line": e.line}
+            for e in edges
+            if e.dst == found.id and e.src != found.id
+        ],
+    }
+
+
+def weights(store: Store, node_id: str) -> list[dict[str, Any]]:
+    """The node's counts toward each goal and the information they carry, in bits."""
+    out = []
+    for goal, (s, f) in store.counts_of(node_id).items():
+        s_j, f_j = store.goal_totals(goal)
+        out.append({"goal": goal, "s": s, "f": f, "bits": information(s, f, s_j, f_j)})
+    return out
+
+
+def history(store: Store, events: list[Event]) -> list[dict[str, Any]]:
+    """Event rows for the history table: what each did, and whether it can be undone."""
+    undone = store.undone()
+    rows = []
+    for e in events:
+        p = e.payload
+        what = (p.get("operator") or p.get("question") or p.get("node") or p.get("trace")
+                or p.get("path") or "")
+        if e.kind in ("undo", "revert"):
+            what = "undoes " + ", ".join(map(str, p.get("undoes", [])))
+        rows.append(
+            {
+                "id": e.id,
+                "ts": e.ts,
+                "kind": e.kind,
+                "what": str(what)[:80],
+                "undoable": "ops" in p,
+                "undone": e.id in undone,
+            }
+        )
+    return rows
+
+
+def node_history(store: Store, node_id: str, limit: int = 2000) -> list[dict[str, Any]]:
+    """Events among the last `limit` whose ops touch this node, newest first."""
+    events = [
+        e
+        for e in store.events(limit)
+        if any(touches(op, node_id) for op in e.payload.get("ops", []))
+    ]
+    return history(store, events)
+
+
+def neighbourhood(
+    store: Store, node_ids: list[str], hops: int = 1, limit: int = 60
+) -> dict[str, Any]:
+    """Nodes within `hops` resolved edges of `node_ids`, and the edges between them."""
+    seen = list(dict.fromkeys(node_ids))
+    frontier, edges = list(seen), set()
+    for _ in range(hops):
+        found = store.neighbours(frontier)
+        frontier = []
+        for a, b, kind in found:
+            edges.add((a, b, kind))
+            for x in (a, b):
+                if x not in seen and len(seen) < limit:
+                    seen.append(x)
+                    frontier.append(x)
+    nodes = store.get_nodes(seen)
+    return {
+        "nodes": [
+            {"id": i, "title": nodes[i].title, "kind": nodes[i].kind.value}
+            for i in seen
+            if i in nodes
+        ],
+        "edges": [
+            {"src": a, "dst": b, "kind": k}
+            for a, b, k in sorted(edges)
+            if a in nodes and b in nodes
+        ],
+    }
+
+
+def links(store: Store, unresolved: bool = False) -> list[dict[str, Any]]:
+    """Every link as written (or only those that point at nothing), with where it is."""
+    edges = [s.edge for s in store.link_edges() if not unresolved or s.edge.dst is None]
+    nodes = store.get_nodes(list({e.src for e in edges} | {e.dst for e in edges if e.dst}))
+    out = []
+    for e in edges:
+        src = nodes.get(e.src)
+        dst = nodes.get(e.dst) if e.dst else None
+        out.append(
+            {
+                "kind": e.kind.value,
+                "from": e.src,
+                "source": src.source_path if src else None,
+                "line": e.line,
+                "target": e.target,
+                "anchor": e.meta.get("anchor"),
+                "to": e.dst,
+                "to_title": dst.title if dst else None,
+            }
+        )
+    out.sort(key=lambda r: (r["source"] or "", r["line"] or 0, r["target"] or ""))
+    return out
+
+
+def citations(store: Store, trace: Trace) -> list[dict[str, Any]]:
+    """The nodes a trace's answer cites, in order of first use, with title and place; a node
+    deleted since has `deleted: true` and no title."""
+    nodes = store.get_nodes(trace.cited)
+    out = []
+    for node_id in trace.cited:
+        n = nodes.get(node_id)
+        out.append(
+            {
+                "node": node_id,
+                "title": n.title if n else None,
+                "source": n.source_path if n else None,
+                "line": n.line_start if n else None,
+                "deleted": n is None,
+            }
+        )
+    return out
+
+
+def sources(store: Store) -> dict[str, dict[str, Any]]:
+    """Every ingested file: its content hash and the ids of the note nodes it made."""
+    out: dict[str, dict[str, Any]] = {r.path: {"hash": r.hash, "nodes": []} for r in store.files()}
+    for n in store.iter_nodes():
+        if n.source_path in out and n.meta.get("role") == "source":
+            out[n.source_path]["nodes"].append(n.id)
+    return out
+
+
+def stats(store: Store, embedder: str) -> dict[str, Any]:
+    """Counts of files, nodes, edges, vectors, events and traces, where the store is, and
+    which embedder is configured."""
+    data = store.stats()
+    data["db"] = str(store.path)
+    data["embedder"] = embedder
+    return data

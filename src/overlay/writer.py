@@ -1,0 +1,65 @@
+"""The one path every learning write takes: ops applied as one event, nodes they add embedded
+and indexed, a selection's trace stored with the co-activations it counts.
+
+New nodes are embedded *before* the write transaction opens (loading an embedder can take
+seconds, and a transaction held that long would lock out every other writer); the
+transaction itself only writes rows. The vector index catches up after the commit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from overlay.insights import coactivation_ops
+from overlay.learning import Op, apply
+from overlay.retrieve.dense import VectorIndex, embed_text
+from overlay.retrieve.embed import Embedder
+from overlay.store.base import Store, Vector
+from overlay.trace import Trace
+
+
+class Writer:
+    """Commits changes to one store. `embedder` and `index` are called only when a change
+    adds nodes, so a plain verdict or a signal operator never waits for a model to load."""
+
+    def __init__(
+        self,
+        store: Store,
+        embedder: Callable[[], Embedder | None],
+        index: Callable[[], VectorIndex | None],
+    ) -> None:
+        self.store, self._embedder, self._index = store, embedder, index
+
+    def commit(self, kind: str, ops: list[Op] | None, **payload: Any) -> int:
+        """Apply `ops` as one event of `kind` (undoable when `ops` is not None); returns the
+        event id."""
+        added = [op["node"] for op in ops or [] if op["op"] == "node+"]
+        embedder = self._embedder() if added else None
+        vectors: Vector | None = None
+        if embedder is not None:
+            vectors = embedder.embed([embed_text(n["title"], n["text"]) for n in added])
+        if ops is not None:
+            payload["ops"] = ops
+        with self.store.change(kind, **payload) as change:
+            apply(self.store, ops or [])
+            if embedder is not None and vectors is not None:
+                self.store.put_vectors([n["id"] for n in added], embedder.name, vectors)
+        if vectors is not None:
+            index = self._index()
+            if index is not None:
+                index.sync(None)
+        return change.event_id or 0
+
+    def record(self, trace: Trace) -> int:
+        """Store a trace as one event; an ask also counts its co-activations (undoable)."""
+        ops = coactivation_ops(self.store, trace) if trace.kind == "ask" else []
+        with self.store.change(
+            trace.kind,
+            trace=trace.id,
+            question=trace.question[:200],
+            **({"ops": ops} if ops else {}),
+        ) as change:
+            self.store.put_trace(trace.id, trace.question, trace.goal, trace.to_dict())
+            apply(self.store, ops)
+        return change.event_id or 0
