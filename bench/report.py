@@ -239,6 +239,29 @@ def signals_table(data: dict) -> list[str]:
     return rows
 
 
+def backends_table(data: dict) -> list[str]:
+    s, a, c = data["scoring"], data["ask_p50_ms"], data["concurrent"]
+    return [
+        f"Scoring K = {s['k']} candidates after a {s['prompt_tokens']}-token prompt "
+        "(best of 3; max |Δ logprob| in process vs vLLM "
+        f"{s['max_abs_delta_logprob']}):",
+        "",
+        "| in process, shared prefix s | vLLM, one batched request s | vLLM, K requests s "
+        "| batched / in process | K requests / batched |",
+        "|---:|---:|---:|---:|---:|",
+        f"| {s['in_process_s']} | {s['vllm_batched_s']} | {s['vllm_separate_s']} "
+        f"| **{s['batched_over_in_process']}×** | {s['separate_over_batched']}× |",
+        "",
+        "| ask p50, in process ms | ask p50, vLLM ms | 16 asks in sequence s "
+        "| 16 asks at once s | throughput at once / in sequence |",
+        "|---:|---:|---:|---:|---:|",
+        f"| {a['in_process']} | {a['vllm']} | {c['sequential_s']} | {c['concurrent_s']} "
+        f"| **{c['throughput_ratio']}×** |",
+        "",
+        f"GPU: {data['gpu']}.",
+    ]
+
+
 def main() -> None:
     parts: list[str] = []
     tables = (
@@ -253,6 +276,7 @@ def main() -> None:
         ("imprint", imprint_table),
         ("compare", compare_table),
         ("signals", signals_table),
+        ("backends", backends_table),
     )
     for name, render in tables:
         path = RESULTS / f"{name}.json"

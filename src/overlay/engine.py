@@ -114,7 +114,8 @@ class Overlay:
             from overlay.select import Selector
 
             self._selector = Selector(self.store, self.retriever, self.models.scorer,
-                                      self.settings.select, writer=self.models.writer)
+                                      self.settings.select, writer=self.models.writer,
+                                      priors=self.models.priors)
         return self._selector
 
     # ------------------------------------------------------------- knowledge

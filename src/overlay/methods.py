@@ -169,6 +169,7 @@ def run(method: Method, task: str, selector: Selector, goal: str = "answer") -> 
         "method",
         lm.name,
         settings={"method": method.title, "method_id": method.node_id,
+                  "lm": selector.backends(),
                   **({} if selector.modulation.empty
                      else {"modulation": selector.modulation.to_dict()})},
     )

@@ -27,6 +27,7 @@ class Models:
         self._embedder, self._embedder_loaded = embedder, embedder is not None
         self._lm = lm
         self._others: dict[str, LM] = {}
+        self.priors: dict[str, float] = {}  # the selector's cache of the scorer's priors
 
     @property
     def embedder(self) -> Embedder | None:
@@ -47,6 +48,7 @@ class Models:
     def lm(self, value: LM) -> None:
         self._lm = value
         self._others.clear()
+        self.priors = {}
 
     @property
     def scorer(self) -> LM:

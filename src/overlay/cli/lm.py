@@ -17,8 +17,9 @@ lm_app = typer.Typer(help="The language model behind the overlay.", no_args_is_h
 app.add_typer(lm_app, name="lm")
 
 
-def plan(lm: LM) -> dict[str, str]:
-    """What Overlay does with a backend of these features."""
+def plan(lm: LM, regex: bool) -> dict[str, str]:
+    """What Overlay does with a backend of these features (`regex`: it constrains decoding
+    to a regular expression)."""
     can = lm.features
     return {
         "scoring": "candidates are scored here, one batched request per ask"
@@ -31,8 +32,8 @@ def plan(lm: LM) -> dict[str, str]:
         else "writes with the chosen notes in context; spans are attributed after",
         "strict": "only note text and connectives (logits processor)" if PROCESSORS in can
         else "only note text and connectives (the server's constrained decoding)"
-        if REGEX in can else "not available: the server offers no constrained decoding",
-        "streaming": "tokens stream as they are written" if STREAM in can else "whole answers",
+        if regex else "not available: the server offers no constrained decoding",
+        "answers": "stream token by token" if STREAM in can else "arrive whole",
     }
 
 
@@ -48,7 +49,7 @@ def check(json_out: JsonOpt = False, models: dict[str, str] | None = None) -> No
     describe = getattr(lm, "describe", None)
     if callable(describe):
         found |= describe()
-    found["plan"] = plan(lm)
+    found["plan"] = plan(lm, bool(found.get("regex")) or REGEX in lm.features)
     if json_out:
         emit(found)
         return

@@ -48,10 +48,14 @@ def _terms(trace: Trace, limit: int) -> Table:
         shown["boost"] = "boost"
         formula += " + boost"
     table = Table(title=f"candidates (score = {formula})", title_justify="left")
-    table.add_column("", no_wrap=True)
+    # numbers are never cut: the title gets what the console has left (3 = a cell's border and
+    # padding), and is cut with an ellipsis
+    fixed = 1 + 6 + 8 + 6 * len(shown) + 3 * (4 + len(shown)) + 1
+    table.add_column("", no_wrap=True, width=1)
     table.add_column("score", justify="right", no_wrap=True, min_width=5)
     table.add_column("node", no_wrap=True, min_width=8)
-    table.add_column("title", ratio=1, overflow="ellipsis", no_wrap=True, min_width=8)
+    table.add_column("title", overflow="ellipsis", no_wrap=True,
+                     max_width=max(8, out.width - fixed))
     for name in shown.values():  # numbers are never cut; the title gives way
         table.add_column(name, justify="right", no_wrap=True, min_width=5)
     ranked = sorted(trace.candidates, key=lambda c: -c.score)[:limit]

@@ -19,7 +19,8 @@ SCORE = "score"  # log-probabilities of given continuations
 PROCESSORS = "logits_processors"  # generation under caller-supplied logits processors
 REGEX = "regex"  # generation constrained to a regular expression
 STREAM = "stream"  # generated text arrives piece by piece
-IN_PROCESS = frozenset({SCORE, PROCESSORS, STREAM})
+TOKENIZE = "tokenize"  # `encode` and `decode` work (a server may offer no tokenizer)
+IN_PROCESS = frozenset({SCORE, PROCESSORS, STREAM, TOKENIZE})
 
 OnText = Callable[[str], None]  # receives each new piece of generated text
 
@@ -63,7 +64,7 @@ class LM(Protocol):
 
     @property
     def features(self) -> frozenset[str]:
-        """What this backend can do: `SCORE`, `PROCESSORS`, `REGEX`, `STREAM`."""
+        """What this backend can do: `SCORE`, `PROCESSORS`, `REGEX`, `STREAM`, `TOKENIZE`."""
         ...
 
     @property

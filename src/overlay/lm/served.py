@@ -27,7 +27,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from overlay.errors import ModelError
-from overlay.lm.base import REGEX, SCORE, STREAM, Generation, OnText, Scored
+from overlay.lm.base import SCORE, STREAM, TOKENIZE, Generation, OnText, Scored
 from overlay.served import Server
 
 CHAT = "\x00overlay-chat\x00"  # a prompt that is messages, for servers that render no template
@@ -69,12 +69,17 @@ class ServedModel:
 
     @cached_property
     def features(self) -> frozenset[str]:
-        found = {STREAM}
+        """Probed once: tokenizing and scoring cost one small request each. Constrained
+        decoding is tried when strict mode first needs it (`regex` below)."""
+        found = {STREAM, TOKENIZE} if self.tokenizes else {STREAM}
         if self._probe_score():
             found.add(SCORE)
-        if self._probe_regex():
-            found.add(REGEX)
         return frozenset(found)
+
+    @cached_property
+    def regex(self) -> bool:
+        """Whether the server constrains decoding to a regular expression (and how)."""
+        return self._probe_regex()
 
     def _probe_score(self) -> bool:
         try:
@@ -109,7 +114,7 @@ class ServedModel:
             "context": self.server.context,
             "tokenize": self.tokenizes,
             "prompt_logprobs": SCORE in self.features,
-            "regex": REGEX in self.features,
+            "regex": self.regex,
             "streaming": STREAM in self.features,
         }
 
@@ -248,7 +253,7 @@ class ServedModel:
         body: dict[str, Any] = {"model": self.server.model, "max_tokens": max_tokens,
                                 "temperature": 0, "stop": list(stop) or None}
         if regex is not None:
-            if REGEX not in self.features:
+            if not self.regex:
                 raise ModelError(f"{self.name}: the server offers no constrained decoding, so "
                                  "strict mode cannot run there; drop --strict")
             body.update(regex_body(REGEX_FIELDS[self._regex_field or 0], regex))

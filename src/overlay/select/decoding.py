@@ -211,22 +211,16 @@ def attribute(
 
 def strict_pattern(statements: Sequence[str], connectives: Sequence[str]) -> str:
     """Strict mode for a writer behind a server: a regular expression of what may be written —
-    runs of a statement's sentences, each from its first word on (stopping at any word), joined
-    by a space or one of the connectives."""
-    sentences = [s for text in statements for s in re.split(r"(?<=[.!?])\s+", text) if s.strip()]
-    pieces = [_prefixes(s.split()) for s in sentences]
+    whole sentences of the statements, each at most once and in the notes' order (any of them
+    may be left out), joined by a space or one of the connectives."""
+    sentences = [re.escape(s) for s in dict.fromkeys(
+        s.strip() for text in statements for s in re.split(r"(?<=[.!?])\s+", text) if s.strip()
+    )]
     joins = [re.escape(c.strip()) for c in connectives if c.strip()]
     sep = rf"(?: ?(?:{'|'.join(joins)}))? " if joins else " "
-    piece = "(?:" + "|".join(pieces) + ")"
-    return f"{piece}(?:{sep}{piece})*"
-
-
-def _prefixes(words: list[str]) -> str:
-    """`w1( w2( w3…)?)?`: the words from the first on, any number of them."""
-    out = ""
-    for word in reversed(words[1:]):
-        out = f"(?: {re.escape(word)}{out})?"
-    return re.escape(words[0]) + out
+    starts = [s + "".join(f"(?:{sep}{t})?" for t in sentences[i + 1 :])
+              for i, s in enumerate(sentences)]
+    return "(?:" + "|".join(starts) + ")"
 
 
 def _shortest(index: StatementIndex, owner: str) -> int:

@@ -19,7 +19,7 @@ from overlay.config import SelectConfig
 from overlay.errors import ConfigError
 from overlay.graph import new_id
 from overlay.lexical import analyze
-from overlay.lm.base import LM, PROCESSORS, OnText
+from overlay.lm.base import LM, PROCESSORS, TOKENIZE, OnText
 from overlay.modulation import BOOST_WEIGHT, Modulation
 from overlay.retrieve.about import is_about
 from overlay.retrieve.activation import spread
@@ -72,12 +72,15 @@ class Selector:
         lm: LM,
         config: SelectConfig,
         writer: LM | None = None,
+        priors: dict[str, float] | None = None,
     ) -> None:
         self.store, self.retriever, self.lm, self.config = store, retriever, lm, config
         self.writer = writer or lm
         self.base, self.modulation = config, Modulation()
         self.rng = random.Random(config.seed)
-        self._prior_cache: dict[str, float] = {}
+        # per-token log P(text | a question that asks nothing): the scorer's, shared by every
+        # selector over the same models (it never changes)
+        self._prior_cache: dict[str, float] = {} if priors is None else priors
 
     def tune(self, modulation: Modulation) -> None:
         """Apply the operators in force (gain, temperature, boosts) to the next selections."""
@@ -87,11 +90,15 @@ class Selector:
         """What a trace records of the configuration in force, with its modulation, and the
         backend and model that scored and wrote."""
         out: dict[str, object] = self.config.model_dump(mode="json")
-        out["lm"] = {"score": {"backend": self.lm.backend, "model": self.lm.name},
-                     "write": {"backend": self.writer.backend, "model": self.writer.name}}
+        out["lm"] = self.backends()
         if not self.modulation.empty:
             out["modulation"] = self.modulation.to_dict()
         return out
+
+    def backends(self) -> dict[str, dict[str, str]]:
+        """Which backend and model scored, and which wrote."""
+        return {"score": {"backend": self.lm.backend, "model": self.lm.name},
+                "write": {"backend": self.writer.backend, "model": self.writer.name}}
 
     # ------------------------------------------------------------- candidates
     def relevant(self, hit: Hit) -> bool:
@@ -185,14 +192,16 @@ class Selector:
 
     def _priors(self, texts: list[str]) -> list[float]:
         """Per-token log P(text | a question that asks nothing), cached: it never changes."""
-        missing = [t for t in dict.fromkeys(texts) if t not in self._prior_cache]
+        cache = self._prior_cache
+        missing = [t for t in dict.fromkeys(texts) if t not in cache]
+        found = {}
         if missing:
             neutral = self._prompt(NEUTRAL_QUESTION)
             for t, sc in zip(missing, self.lm.score(neutral, missing), strict=True):
-                self._prior_cache[t] = sc.normalised(self.config.alpha)
-            while len(self._prior_cache) > PRIOR_CACHE:
-                self._prior_cache.pop(next(iter(self._prior_cache)))
-        return [self._prior_cache[t] for t in texts]
+                found[t] = cache[t] = sc.normalised(self.config.alpha)
+            for old in list(cache)[: max(0, len(cache) - PRIOR_CACHE)]:  # oldest first
+                cache.pop(old, None)
+        return [found[t] if t in found else cache[t] for t in texts]
 
     def pick(self, cands: list[Candidate], n: int) -> list[Candidate]:
         """Argmax (T=0) or sampling from softmax(score/T) without replacement; marks ranks."""
@@ -277,14 +286,18 @@ class Selector:
                 {"role": "user", "content": question},
             ]
         )
+        # attribution compares tokens; a writer with no tokenizer is read with the scorer's
+        speller = writer if TOKENIZE in writer.features else self.lm
         statements = [(c.node_id or "", c.text) for c in chosen]
-        index = StatementIndex.build(writer, statements, cfg.connectives if strict else ())
+        index = StatementIndex.build(speller, statements, cfg.connectives if strict else ())
         if PROCESSORS in writer.features:
             procs = processors(writer, index, cfg.lam, strict)
             gen = writer.generate(prompt, procs, cfg.max_tokens, on_text=on_text)
         else:
             pattern = strict_pattern([c.text for c in chosen], cfg.connectives) if strict else None
             gen = writer.generate(prompt, (), cfg.max_tokens, regex=pattern, on_text=on_text)
+        if speller is not writer:
+            return attribute(speller, speller.encode(gen.text), index)
         return attribute(writer, gen.token_ids, index, pieces=gen.extra.get("pieces"))
 
     def context(self, prompt: str, goal: str, n: int) -> list[Candidate]:
