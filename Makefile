@@ -65,7 +65,7 @@ demo: $(STAMP)
 
 # the API and web UI over the demo's overlay: http://127.0.0.1:8765/ (run `make demo` first)
 serve: $(STAMP)
-	test -f .overlay-demo/overlay.db || $(BIN)/overlay ingest examples/vault --db .overlay-demo/overlay.db
+	test -f .overlay-demo/overlay.db || $(BIN)/overlay ingest examples/vault --create --db .overlay-demo/overlay.db
 	$(BIN)/overlay serve --db .overlay-demo/overlay.db --vault examples/vault
 
 test: $(STAMP)

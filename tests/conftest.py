@@ -41,8 +41,12 @@ def shared(path: Path) -> Path:
 
 
 @pytest.fixture
-def seeds() -> Path:
-    return shared(SEEDS)
+def seeds(tmp_path: Path) -> Path:
+    """A private copy of the user's seed notes: an ingest marks a vault with its id file, and
+    nothing here writes into shared/."""
+    copy = tmp_path / "seeds"
+    shutil.copytree(shared(SEEDS), copy, ignore=shutil.ignore_patterns(".overlay-*"))
+    return copy
 
 
 CHAT_EXPORT = """# Оверлей и Харкевич
@@ -76,7 +80,7 @@ def chat_export(tmp_path: Path) -> Path:
 def vault(tmp_path: Path) -> Path:
     """A private copy of the example vault that a test may edit."""
     copy = tmp_path / "vault"
-    shutil.copytree(VAULT, copy)
+    shutil.copytree(VAULT, copy, ignore=shutil.ignore_patterns(".overlay-vault"))
     return copy
 
 

@@ -35,7 +35,8 @@ def test_default_db_comes_from_the_environment(tmp_path: Path) -> None:
 
 def test_ingest_search_show_links_on_the_vault(vault: Path, tmp_path: Path) -> None:
     db = ["--db", str(tmp_path / "o.db")]
-    report = json.loads(run("ingest", str(vault), *db, "--json", "--embedder", "hashing"))
+    report = json.loads(run("ingest", str(vault), *db, "--create", "--json", "--embedder",
+                            "hashing"))
     assert report["added"] == report["files"] >= 30
     text = run("ingest", str(vault), *db, "--embedder", "hashing")
     assert f"{report['files']} unchanged" in text
@@ -59,7 +60,7 @@ def test_ingest_search_show_links_on_the_vault(vault: Path, tmp_path: Path) -> N
 @pytest.mark.slow
 def test_seeds_with_the_default_embedder(seeds: Path, tmp_path: Path) -> None:
     db = ["--db", str(tmp_path / "o.db")]
-    report = json.loads(run("ingest", str(seeds), *db, "--json"))
+    report = json.loads(run("ingest", str(seeds), *db, "--create", "--json"))
     assert report["files"] == 5 and report["repaired"] == 5 and report["links"] == 70
     hits = json.loads(run("search", "Харкевич", *db, "--json"))
     assert hits[0]["source"] == "seeds/003_88ea89ca3104fdae.txt"
@@ -118,7 +119,7 @@ def test_search_refuses_to_mix_embedders(tmp_path: Path) -> None:
     vault.mkdir()
     (vault / "a.md").write_text("alpha")
     db = str(tmp_path / "o.db")
-    run("ingest", str(vault), "--db", db, "--embedder", "hashing")
+    run("ingest", str(vault), "--db", db, "--create", "--embedder", "hashing")
     assert "alpha" in run("search", "alpha", "--db", db, "--embedder", "none")  # lexical only
     mixed = Overlay(settings=Settings.make(db=db), embedder=HashingEmbedder(32))
     with pytest.raises(ConfigError, match="made by hashing-256, not hashing-32"):
@@ -133,7 +134,7 @@ def test_cli_reference_in_docs_is_current() -> None:
 def test_ask_choose_run_trace_end_to_end(vault: Path, tmp_path: Path) -> None:
     db = ["--db", str(tmp_path / "o.db")]
     fake = ["--model", "fake", "--embedder", "hashing"]
-    run("ingest", str(vault), *db, "--embedder", "hashing")
+    run("ingest", str(vault), *db, "--create", "--embedder", "hashing")
     text = run("ask", "how do I feed a starter", *db, *fake)
     assert "cited:" in text and "trace " in text
     data = json.loads(run("ask", "how do I feed a starter", *db, *fake, "--json"))
@@ -174,7 +175,7 @@ def test_learning_commands_end_to_end(vault: Path, tmp_path: Path) -> None:
     db = ["--db", str(tmp_path / "o.db")]
     fake = ["--model", "fake", "--embedder", "hashing"]
     hashing = ["--embedder", "hashing"]
-    run("ingest", str(vault), *db, *hashing)
+    run("ingest", str(vault), *db, "--create", *hashing)
     learned = json.loads(
         run("learn", "Rye starters like it warm.", "--goal", "g", *db, *hashing, "--json")
     )
@@ -200,7 +201,7 @@ def test_learning_commands_end_to_end(vault: Path, tmp_path: Path) -> None:
     reverted = json.loads(run("revert", "--to", "1", *db, *hashing, "--json"))
     assert learned["event"] in reverted["undid"]
     other = ["--db", str(tmp_path / "other.db")]
-    run("learn", "A second overlay's fact.", *other, *hashing)
+    run("learn", "A second overlay's fact.", *other, "--create", *hashing)
     assert "imported 1 change" in run("merge", str(tmp_path / "other.db"), *db, *hashing)
     assert "nothing new" in run("merge", str(tmp_path / "other.db"), *db, *hashing)
     assert isinstance(json.loads(run("insights", *db, "--json", "--min-asks", "1")), list)

@@ -48,7 +48,7 @@ def test_starter_spec_checks_and_builds(tmp_path: Path) -> None:
 
 def test_init_from_the_seed_notes_checks_clean(seeds: Path, tmp_path: Path) -> None:
     db = ["--db", str(tmp_path / "o.db")]
-    run("ingest", str(seeds), *db, "--embedder", "hashing")
+    run("ingest", str(seeds), *db, "--create", "--embedder", "hashing")
     spec = tmp_path / "seeds.yaml"
     run("dataset", "init", "--from-overlay", "--name", "seeds", "-o", str(spec), *db)
     text = spec.read_text(encoding="utf-8")
@@ -64,7 +64,7 @@ def test_init_from_the_seed_notes_checks_clean(seeds: Path, tmp_path: Path) -> N
 
 def test_init_selects_by_tag_and_goal(vault: Path, tmp_path: Path) -> None:
     db = ["--db", str(tmp_path / "o.db")]
-    run("ingest", str(vault), *db, "--embedder", "hashing")
+    run("ingest", str(vault), *db, "--create", "--embedder", "hashing")
     by_tag = yaml.safe_load(run("dataset", "init", "--from-overlay", "--tag", "starter", *db))
     titles = {n["title"] for m in by_tag["modules"] for n in m["nodes"]}
     assert titles == {"Starter", "Levain", "Feeding a starter", "Float test", "Hooch",

@@ -88,7 +88,7 @@ def test_scores_equal_the_in_process_model(served: object, smol: HFModel) -> Non
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> str:
     db = str(tmp_path_factory.mktemp("served-store") / "o.db")
-    run("ingest", str(VAULT), "--db", db, "--embedder", "hashing")
+    run("ingest", str(VAULT), "--db", db, "--create", "--embedder", "hashing")
     return db
 
 
@@ -135,7 +135,11 @@ def test_errors_are_one_line_and_write_nothing(
     wrong = fails([*ask, "--model", vllm_url, "--model-name", "gpt-9"], monkeypatch, capsys)
     assert "not 'gpt-9'" in wrong and "--model-name" in wrong
     long = ["ask", "starter " * 2500, "--db", store, "--embedder", "hashing"]
-    assert "context" in fails([*long, "--model", vllm_url], monkeypatch, capsys)
+    assert "max_question_tokens" in fails([*long, "--model", vllm_url], monkeypatch, capsys)
+    roomy = Settings.make(db=store, retrieve={"embedder": "hashing"}, lm={"model": vllm_url},
+                          select={"max_question_tokens": 8192})
+    with Overlay(settings=roomy, create=False) as ov, pytest.raises(ModelError, match="context"):
+        ov.ask("starter " * 2500)  # within our limit, past the server's context
     assert json.loads(run("stats", "--db", store, "--json"))["events"] == before
     with busy_then_ok(vllm_url, failures=2) as flaky:  # two 503s, then the real answer
         trace = json.loads(run(*ask, "--model", flaky, "--json"))

@@ -5,6 +5,7 @@ Settings are explicit objects handed to the engine; nothing reads globals behind
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
 from typing import Any, TypeVar
@@ -44,6 +45,19 @@ class IngestConfig(BaseModel):
     max_file_bytes: int = Field(
         5_000_000, gt=0, description="Files larger than this are skipped with a warning."
     )
+    max_frontmatter_bytes: int = Field(
+        256_000, gt=0, description="A note whose YAML frontmatter is larger is skipped."
+    )
+    frontmatter_anchors: bool = Field(
+        False,
+        description="Allow YAML anchors and aliases in frontmatter (off: they are how an alias "
+        "bomb is built; notes rarely need them). Aliases are bounded either way.",
+    )
+    encoding: str | None = Field(
+        None,
+        description="Read every note in this encoding (e.g. latin-1) instead of guessing; a "
+        "folder can say its own in a one-line `.overlay-encoding` file.",
+    )
     ignore_dirs: tuple[str, ...] = Field(
         (".obsidian", ".git", ".trash", "node_modules", ".overlay"),
         description="Folder names never descended into.",
@@ -56,6 +70,19 @@ class IngestConfig(BaseModel):
             if not ext.startswith("."):
                 raise ValueError(f"extension {ext!r} must start with a dot, e.g. '.md'")
         return tuple(e.lower() for e in value)
+
+
+class DatasetConfig(BaseModel):
+    """Limits on the dataset specs (passports) that are read."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_spec_bytes: int = Field(
+        20_000_000, gt=0, description="A passport file larger than this is refused unread."
+    )
+    max_spec_nodes: int = Field(
+        50_000, gt=0, description="A passport with more nodes than this is refused."
+    )
 
 
 class RetrieveConfig(BaseModel):
@@ -176,8 +203,19 @@ class SelectConfig(BaseModel):
         0.0, ge=0, description="0 picks the argmax; above 0 samples from softmax(score / T)."
     )
     seed: int | None = Field(None, description="Seed for temperature sampling (None: random).")
-    candidates: int = Field(12, ge=1, description="Candidates taken from hybrid retrieval.")
-    activated: int = Field(6, ge=0, description="Extra candidates reached by spreading activation.")
+    candidates: int = Field(
+        12, ge=1, le=200, description="Candidates taken from hybrid retrieval (at most 200)."
+    )
+    activated: int = Field(
+        6, ge=0, le=100, description="Extra candidates reached by spreading activation."
+    )
+    max_question_tokens: int = Field(
+        512,
+        ge=8,
+        le=32_768,
+        description="Longest question, in the scoring model's tokens after its chat template; "
+        "a longer one is refused before any model work.",
+    )
     statements: int = Field(2, ge=1, description="Statements the answer is built from.")
     min_similarity: float = Field(
         0.3,
@@ -208,18 +246,24 @@ class SelectConfig(BaseModel):
         description="Compose mode: share of the next-token distribution given to "
         "continuations of the chosen statements (kNN-LM interpolation weight).",
     )
-    max_tokens: int = Field(96, ge=1, description="Compose mode: most tokens generated.")
+    max_tokens: int = Field(
+        96, ge=1, le=4096, description="Compose mode: most tokens generated."
+    )
     connectives: tuple[str, ...] = Field(
         (" and", " but", " so", " because", " then", ",", ".", ";", " also", " while"),
         description="Strict compose mode: the only words allowed besides statement continuations.",
     )
     decay: float = Field(0.5, ge=0, le=1, description="Activation kept per hop of spreading.")
     hops: int = Field(2, ge=0, le=5, description="Hops of spreading activation.")
-    max_steps: int = Field(40, ge=1, description="Methods: most steps executed in one run.")
+    max_steps: int = Field(
+        40, ge=1, le=1000, description="Methods: most steps executed in one run."
+    )
     max_visits: int = Field(
         3, ge=1, description="Methods: times one step may run before its loop is cut."
     )
-    step_tokens: int = Field(48, ge=1, description="Methods: most tokens generated per step.")
+    step_tokens: int = Field(
+        48, ge=1, le=1024, description="Methods: most tokens generated per step (--write)."
+    )
 
 
 class Settings(BaseModel):
@@ -230,6 +274,7 @@ class Settings(BaseModel):
     db: Path = Field(default_factory=default_db_path, description="Path of the overlay store.")
     store: str = Field("sqlite", description="Registered store backend name.")
     ingest: IngestConfig = Field(default_factory=IngestConfig, description="Vault reading.")
+    dataset: DatasetConfig = Field(default_factory=DatasetConfig, description="Dataset specs.")
     retrieve: RetrieveConfig = Field(default_factory=RetrieveConfig, description="Retrieval.")
     lm: LMConfig = Field(default_factory=LMConfig, description="Language model.")
     select: SelectConfig = Field(default_factory=SelectConfig, description="Selector.")
@@ -238,3 +283,50 @@ class Settings(BaseModel):
     def make(cls, **values: object) -> Settings:
         """Build settings, turning pydantic's report into one ConfigError naming the field."""
         return validated(cls, values)
+
+
+def is_loopback(host: str) -> bool:
+    """Whether `host` only listens on this machine."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+class ServerConfig(BaseModel):
+    """How the server listens, what it may touch and how much one request may take."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    host: str = Field("127.0.0.1", description="Address to listen on.")
+    port: int = Field(8765, ge=1, le=65535, description="Port.")
+    token: str | None = Field(
+        None, description="Required of every client (Bearer); needed to listen beyond loopback."
+    )
+    roots: list[Path] = Field(
+        default_factory=list, description="A folder /v1/ingest may read (repeatable)."
+    )
+    max_body: int = Field(
+        1 << 20, ge=1024, description="Largest request body, in bytes (a larger one gets 413)."
+    )
+    model_name: str = Field("overlay", description="The model id /v1/models lists.")
+    request_seconds: float = Field(
+        120.0,
+        gt=0,
+        description="A request's time budget in seconds; past it the model work stops, its "
+        "locks are released and the client gets 503.",
+    )
+
+    def check(self) -> None:
+        if not is_loopback(self.host) and not self.token:
+            raise ConfigError(
+                f"refusing to listen on {self.host} without --token: anyone who can reach it "
+                "could read and change the overlay (loopback needs no token)"
+            )
+        if self.token is not None and len(self.token) < 8:
+            raise ConfigError("--token must be at least 8 characters")
+        for root in self.roots:
+            if not root.is_dir():
+                raise ConfigError(f"--vault {root}: no such folder")

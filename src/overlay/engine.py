@@ -8,17 +8,18 @@ in the store; what the faces show is built in `overlay.views`.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from overlay import views
+from overlay import lookup, views
 from overlay.config import Settings
-from overlay.errors import ConfigError, ConflictError, NotFoundError
+from overlay.errors import ConfigError, LimitError, NotFoundError
 from overlay.graph import Node
 from overlay.ingest.vault import IngestReport, ingest
+from overlay.lm.base import TOKENIZE
 from overlay.models import Models
 from overlay.plugins import Plugins, load_plugins
 from overlay.progress import Progress, quiet
@@ -67,6 +68,21 @@ class Overlay:
         self._retriever: Retriever | None = None
         self._selector: Selector | None = None
         self.commits = Writer(self.store, lambda: self.embedder, lambda: self.retriever.index)
+
+    def reader(self) -> Overlay:
+        """An overlay over the same store for one thread that reads while others write: its
+        own read-only connection, and this overlay's models, vector index and write path —
+        what it records (the trace of an ask) is written through this overlay, one change at a
+        time (`commits.lock`)."""
+        other = Overlay.__new__(Overlay)
+        other.settings, other.plugins, other.models = self.settings, self.plugins, self.models
+        other.store = self.plugins.stores.get(self.settings.store)(
+            self.settings.db, create=False, readonly=True)
+        other._retriever = Retriever(other.store, self.settings.retrieve, self.embedder,
+                                     self.retriever.index)
+        other._selector = None
+        other.commits = self.commits
+        return other
 
     @property
     def path(self) -> Path:
@@ -141,29 +157,11 @@ class Overlay:
 
     def node(self, node_id: str) -> Node:
         """A node by id or unique id prefix."""
-        found = self.store.get_node(node_id)
-        if found is not None:
-            return found
-        matches = self.store.find_nodes(node_id, limit=5) if len(node_id) >= 4 else []
-        if len(matches) == 1:
-            return matches[0]
-        if matches:
-            raise NotFoundError(
-                f"id {node_id!r} is ambiguous: {', '.join(m.id for m in matches)}; type more of it"
-            )
-        raise NotFoundError(f"no node with id {node_id!r}; `overlay search` shows ids")
+        return lookup.node(self.store, node_id)
 
     def note(self, ref: str) -> Node:
         """A node by id or id prefix, or else a note (a whole file) by its title."""
-        try:
-            return self.node(ref)
-        except NotFoundError:
-            titled = [n for n in self.store.iter_nodes()
-                      if n.meta.get("role") == "source" and n.title.lower() == ref.lower()]
-            if len(titled) == 1:
-                return titled[0]
-            several = " (several notes have that title; give an id)" if titled else ""
-            raise NotFoundError(f"no node or note titled {ref!r}{several}") from None
+        return lookup.note(self.store, ref)
 
     def show(self, node_id: str) -> dict[str, Any]:
         """A node with its provenance and its edges, each with the other end's title."""
@@ -204,17 +202,23 @@ class Overlay:
 
     # ------------------------------------------------------------- selection
     def ask(
-        self, question: str, goal: str = "answer", mode: str = "statement", strict: bool = False
+        self,
+        question: str,
+        goal: str = "answer",
+        mode: str = "statement",
+        strict: bool = False,
+        on_text: Callable[[str], None] | None = None,
     ) -> Trace:
-        """Answer from the overlay; the trace (stored) cites a node for every span it can."""
+        """Answer from the overlay; the trace (stored) cites a node for every span it can.
+        In compose mode `on_text` receives each piece of the answer as it is written."""
         if not question.strip():
             raise ConfigError("the question is empty")
         if mode not in ASK_MODES:
             raise ConfigError(f"mode {mode!r} is not 'statement' or 'compose'")
         if strict and mode != "compose":
             raise ConfigError("--strict applies to --mode compose only")
-        self._prepare()
-        return self.record(self.selector.ask(question, goal, mode, strict))
+        self._prepare(question)
+        return self.record(self.selector.ask(question, goal, mode, strict, on_text))
 
     def choose(self, prompt: str, options: list[str], goal: str = "answer") -> Trace:
         """Rank `options` as continuations of `prompt` with the overlay's help."""
@@ -222,7 +226,7 @@ class Overlay:
             raise ConfigError("give at least two --option values to choose between")
         if len(set(options)) < len(options):
             raise ConfigError("the options repeat; give each once")
-        self._prepare()
+        self._prepare(prompt + max(options, key=len), chat=False)
         return self.record(self.selector.choose(prompt, options, goal))
 
     def method(self, ref: str) -> Method:
@@ -231,13 +235,14 @@ class Overlay:
 
         return find(self.store, ref)
 
-    def run(self, ref: str, task: str, goal: str = "answer") -> Trace:
-        """Run a method note on `task`; the trace records the path and each branch."""
+    def run(self, ref: str, task: str, goal: str = "answer", write: bool = False) -> Trace:
+        """Run a method note on `task`; the trace records the path and each branch. A step's
+        result is the note that speaks to it; with `write`, the model writes it."""
         from overlay.methods import run
 
         method = self.method(ref)
-        self._prepare()
-        return self.record(run(method, task, self.selector, goal))
+        self._prepare(task)
+        return self.record(run(method, task, self.selector, goal, write))
 
     def record(self, trace: Trace) -> Trace:
         """Store a trace (one event per trace); an ask also counts its co-activations."""
@@ -246,15 +251,7 @@ class Overlay:
 
     def trace(self, ref: str) -> Trace:
         """A stored trace by id or unique prefix."""
-        data = self.store.get_trace(ref)
-        if data is None:
-            ids = self.store.find_traces(ref, 3) if len(ref) >= 4 else []
-            if len(ids) > 1:
-                raise NotFoundError(f"trace id {ref!r} is ambiguous; type more of it")
-            data = self.store.get_trace(ids[0]) if ids else None
-        if data is None:
-            raise NotFoundError(f"no trace {ref!r}; `overlay ask` prints the id of its trace")
-        return Trace.from_dict(data)
+        return lookup.trace(self.store, ref)
 
     def latest_trace(self) -> str | None:
         return self.store.latest_trace()
@@ -273,8 +270,20 @@ class Overlay:
                 "use the --embedder it was ingested with, or re-ingest with this one"
             )
 
-    def _prepare(self) -> None:
-        """Before a selection: the embedder matches, the operators in force are applied."""
+    def _prepare(self, question: str, chat: bool = True) -> None:
+        """Before a selection, before any model work: the question within its limit (counted
+        in the scorer's tokens, inside its chat template), the embedder the store's, the
+        operators in force applied."""
+        limit, scorer = self.settings.select.max_question_tokens, self.models.scorer
+        if TOKENIZE in scorer.features:
+            shown = scorer.chat_template([{"role": "user", "content": question}]) if chat \
+                else question
+            size, unit = len(scorer.encode(shown)), f"tokens in {scorer.name}'s format"
+        else:  # a server with no tokenizer: about four bytes a token
+            size, unit = len(question.encode()) // 4, "tokens (estimated: 4 bytes each)"
+        if size > limit:
+            raise LimitError(f"the question is {size:,} {unit}, over the limit of {limit:,} "
+                             "(select.max_question_tokens)")
         self._check_embedder()
         self.selector.tune(self.modulation().expand(self.store))
 
@@ -305,10 +314,10 @@ class Overlay:
     ) -> dict[str, Any]:
         """Count a trace's outcome on the nodes it used; a correction is learned and linked.
         `why` goes into the event (a signal rule that gave the verdict)."""
-        from overlay.learning import feedback_ops
+        from overlay.learning import feedback_ops, refuse_second_verdict
 
         trace = self.trace(trace_id)
-        self._refuse_second_feedback(trace.id)
+        refuse_second_verdict(self.store, trace.id)
         if correct:  # only a correction adds a node, so only it needs the embedder
             self._check_embedder()
         ops, gone, node = feedback_ops(self.store, trace, verdict, correct, goal)
@@ -323,17 +332,6 @@ class Overlay:
             "skipped_deleted": gone,
             "correction": node.id if node else None,
         }
-
-    def _refuse_second_feedback(self, trace_id: str) -> None:
-        """One verdict per trace: a live (not undone) feedback event must be undone first."""
-        live = [
-            e.id for e in self.store.feedback_events(trace_id) if not self.store.is_undone(e.id)
-        ]
-        if live:
-            raise ConflictError(
-                f"trace {trace_id} already has feedback (event {live[-1]}); "
-                f"`overlay undo {live[-1]}` first to change it"
-            )
 
     @contextmanager
     def batch(self) -> Iterator[None]:

@@ -68,10 +68,20 @@ class SpecError(IngestError):
 
     def __init__(self, message: str, path: Path | str | None, line: int | None, col: int | None):
         super().__init__(message, path, line)
-        self.col = col
+        self.col, self.detail = col, message
         if self.path is not None and line is not None and col is not None:
             self.args = (f"{self.path}:{line}:{col}: {message}",)
 
 
 class TamperedError(OverlayError):
     """A file a passport pins is missing or no longer has its recorded sha256."""
+
+
+class LimitError(ConfigError):
+    """A request is over one of the limits (question length, candidates, body size); the
+    message names the limit and its setting."""
+
+
+class CancelledError(OverlayError):
+    """The work was stopped before it finished: its client went away, it ran past its time
+    budget, or the server is shutting down. Nothing of it was written."""

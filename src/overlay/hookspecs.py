@@ -23,8 +23,8 @@ class Hooks:
 
     @hookspec
     def register_stores(self, register: Register) -> None:
-        """Call `register(name, factory)`; `factory(path: Path, *, create: bool)` returns a
-        `Store`."""
+        """Call `register(name, factory)`; `factory(path: Path, *, create: bool, readonly: bool)`
+        returns a `Store` (`readonly`: a connection that only reads, beside a writer)."""
 
     @hookspec
     def register_embedders(self, register: Register) -> None:

@@ -176,6 +176,16 @@ def learn_ops(store: Store, node: Node, goal: str | None, links: Sequence[str]) 
     return ops
 
 
+def refuse_second_verdict(store: Store, trace_id: str) -> None:
+    """One verdict per trace: a live (not undone) feedback event must be undone first."""
+    live = [e.id for e in store.feedback_events(trace_id) if not store.is_undone(e.id)]
+    if live:
+        raise ConflictError(
+            f"trace {trace_id} already has feedback (event {live[-1]}); "
+            f"`overlay undo {live[-1]}` first to change it"
+        )
+
+
 def feedback_ops(
     store: Store, trace: Trace, verdict: str, correct: str | None, goal: str | None
 ) -> tuple[list[Op], list[str], Node | None]:

@@ -100,7 +100,39 @@ def parse(text: str, title: str = "method", path: str | None = None, first_line:
                     path,
                     step.line,
                 )
+    _check_exits(method, path)
     return method
+
+
+def _next(method: Method, step: MethodStep) -> list[int | None]:
+    """Where a step can lead: its branch's two ways, else the next step (None is the end)."""
+    if step.ends:
+        return [None]
+    if step.branch is not None:
+        return [step.branch.yes, step.branch.no]
+    return [step.number + 1 if step.number + 1 in method.steps else None]
+
+
+def _check_exits(method: Method, path: str | None) -> None:
+    """Every step must be able to reach the end: a step from which every way leads back (a
+    loop with no exit) would run until the step limit, so it is a parse error."""
+    reach: set[int | None] = {None}
+    grew = True
+    while grew:  # steps that can reach the end, grown to a fixed point (a few passes)
+        grew = False
+        for number, step in method.steps.items():
+            if number not in reach and any(t in reach for t in _next(method, step)):
+                reach.add(number)
+                grew = True
+    stuck = [s for n, s in method.steps.items() if n not in reach]
+    if stuck:
+        step = min(stuck, key=lambda s: (s.branch is None, s.number))
+        raise MethodError(
+            f"step {step.number} can never reach the end: every way on from it leads back "
+            "(a loop with no exit); give one of its branches a way out, e.g. '→ end'",
+            path,
+            step.line,
+        )
 
 
 def _branch(step: MethodStep, path: str | None) -> Branch | None:
@@ -156,18 +188,21 @@ def find(store: Store, ref: str) -> Method:
     return method
 
 
-def run(method: Method, task: str, selector: Selector, goal: str = "answer") -> Trace:
-    """Execute `method` on `task`; the trace's steps are the path taken."""
+def run(
+    method: Method, task: str, selector: Selector, goal: str = "answer", write: bool = False
+) -> Trace:
+    """Execute `method` on `task`; the trace's steps are the path taken. Each plain step's
+    result is the note that best speaks to it (the statement grain, cited under the step);
+    with `write` the model writes it instead, from those notes (its words, marked as such)."""
     cfg: SelectConfig = selector.config
-    lm = selector.writer
     t0 = time.perf_counter()
     trace = Trace(
         new_id(),
         "run",
         task,
         goal,
-        "method",
-        lm.name,
+        "method/write" if write else "method",
+        selector.writer.name if write else selector.lm.name,
         settings={"method": method.title, "method_id": method.node_id,
                   "lm": selector.backends(),
                   **({} if selector.modulation.empty
@@ -188,35 +223,47 @@ def run(method: Method, task: str, selector: Selector, goal: str = "answer") -> 
             break
         if step.branch is not None:
             number = _decide(step, task, history, selector, goal, visits, cfg, record)
+            if record.branch and record.branch["stops"]:
+                trace.settings["stopped"] = record.branch["note"]
             continue
-        ctx = selector.context(f"{task}\n{plain(step.text)}", goal, cfg.statements)
-        notes = "\n".join(f"- {c.text}" for c in ctx) or "- (no notes)"
-        prompt = lm.chat_template(
-            [
-                {
-                    "role": "system",
-                    "content": f"You carry out one step of a method. Notes:\n{notes}",
-                },
-                {
-                    "role": "user",
-                    "content": f"Task: {task}\nStep {number}: {plain(step.text)}\n"
-                    "Say in one sentence what you do and what comes of it.",
-                },
-            ]
-        )
-        gen = lm.generate(prompt, max_tokens=cfg.step_tokens, stop=["\n"])
-        record.output = gen.text.strip()
-        at = len(trace.answer)
-        line = f"{number}. {record.output}"
-        trace.answer += ("\n" if trace.answer else "") + line
-        start = at + (1 if at else 0)
-        nodes = [n for n in [method.node_id, *(c.node_id for c in ctx)] if n]
-        trace.spans.append(Span(start, start + len(line), line, nodes, "model"))
+        origin = _carry_out(step, task, selector, goal, write, record)
+        if record.output:
+            line = f"{number}. {record.output}"
+            start = len(trace.answer) + (1 if trace.answer else 0)
+            trace.answer += ("\n" if trace.answer else "") + line
+            nodes = record.nodes if origin == "overlay" else [method.node_id or "", *record.nodes]
+            trace.spans.append(Span(start, start + len(line), line, [n for n in nodes if n],
+                                    origin))
         history.append(f"Step {number}: {plain(step.text)} → {record.output}")
         number = number + 1 if number + 1 in method.steps else None
     trace.timings["total"] = time.perf_counter() - t0
     trace.settings["path"] = [s.number for s in trace.steps]
     return trace
+
+
+def _carry_out(
+    step: MethodStep, task: str, selector: Selector, goal: str, write: bool, record: Step
+) -> str:
+    """Fill a plain step's output and the notes behind it; returns the span's origin."""
+    cfg = selector.config
+    ctx = selector.context(f"{task}\n{plain(step.text)}", goal, cfg.statements)
+    if not write:
+        best = ctx[:1]
+        record.output = best[0].text if best else ""
+        record.nodes = [c.node_id for c in best if c.node_id]
+        return "overlay"
+    notes = "\n".join(f"- {c.text}" for c in ctx) or "- (no notes)"
+    prompt = selector.writer.chat_template(
+        [
+            {"role": "system", "content": f"You carry out one step of a method. Notes:\n{notes}"},
+            {"role": "user", "content": f"Task: {task}\nStep {step.number}: {plain(step.text)}\n"
+             "Say in one sentence what you do and what comes of it."},
+        ]
+    )
+    gen = selector.writer.generate(prompt, max_tokens=cfg.step_tokens, stop=["\n"])
+    record.output = gen.text.strip()
+    record.nodes = [c.node_id for c in ctx if c.node_id]
+    return "model"
 
 
 def _decide(
@@ -244,10 +291,12 @@ def _decide(
     holds = calibrated["Yes"] > calibrated["No"]
     goto = branch.yes if holds else branch.no
     note = branch.note if not holds else ""  # "(after waiting one hour)" goes with "otherwise"
-    if goto is not None and visits[goto] >= cfg.max_visits:
-        goto = branch.no if holds else branch.yes
-        cut = branch.yes if holds else branch.no
+    if goto is not None and visits[goto] >= cfg.max_visits:  # the loop is cut: the other way
+        cut, goto = goto, branch.no if holds else branch.yes
         note = f"loop cut: step {cut} already ran {cfg.max_visits} times"
+        if goto is not None and visits[goto] >= cfg.max_visits:
+            note += f", and so did step {goto}: the run stops"
+            goto = None
     record.branch = {
         "condition": branch.condition,
         "options": {k: round(v, 4) for k, v in calibrated.items()},
@@ -255,5 +304,6 @@ def _decide(
         "goto": goto if goto is not None else "end",
         "note": note,
         "choice_trace": choice.id,
+        "stops": note.endswith("the run stops"),
     }
     return goto

@@ -60,6 +60,24 @@ class Models:
         """The model that writes (compose mode, method steps): `--write-model`, else `--model`."""
         return self._other(self.settings.lm.write_model)
 
+    def schedule(self) -> None:
+        """Put each model in process behind one worker thread (`overlay.lm.scheduler`), so
+        concurrent requests share its forward passes; served models stay as they are (their
+        server batches). The server does this once; a CLI command never needs to."""
+        from overlay.lm.scheduler import Scheduler
+
+        for name in (self.settings.lm.score_model, self.settings.lm.write_model):
+            self._other(name)  # load every model in use before wrapping it
+
+        def scheduled(lm: LM) -> LM:
+            if isinstance(lm, Scheduler) or not hasattr(lm, "score_batch"):
+                return lm
+            wrapped: LM = Scheduler(lm)
+            return wrapped
+
+        self._lm = scheduled(self.lm)
+        self._others = {k: scheduled(v) for k, v in self._others.items()}
+
     def _other(self, name: str | None) -> LM:
         if name is None or name == self.settings.lm.model:
             return self.lm

@@ -54,6 +54,7 @@ class Step:
     output: str = ""
     branch: dict[str, Any] | None = None
     line: int | None = None
+    nodes: list[str] = field(default_factory=list)  # the notes behind the step's output
 
 
 @dataclass
@@ -144,7 +145,10 @@ def render(trace: Trace) -> Tree:
     if trace.timings:
         tree.add(
             Text(
-                "timings: " + "  ".join(f"{k}={v * 1000:.0f} ms" for k, v in trace.timings.items()),
+                "timings: " + "  ".join(
+                    f"{k}={v:g}" if k.startswith("threads") else f"{k}={v * 1000:.0f} ms"
+                    for k, v in trace.timings.items()
+                ),
                 style="dim",
             )
         )

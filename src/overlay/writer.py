@@ -8,6 +8,7 @@ transaction itself only writes rows. The vector index catches up after the commi
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -30,6 +31,9 @@ class Writer:
         index: Callable[[], VectorIndex | None],
     ) -> None:
         self.store, self._embedder, self._index = store, embedder, index
+        # one change at a time through this connection; hold it around a read-then-write
+        # (a check and the change it allows) so no other thread's change comes between
+        self.lock = threading.RLock()
 
     def commit(self, kind: str, ops: list[Op] | None, **payload: Any) -> int:
         """Apply `ops` as one event of `kind` (undoable when `ops` is not None); returns the
@@ -41,7 +45,7 @@ class Writer:
             vectors = embedder.embed([embed_text(n["title"], n["text"]) for n in added])
         if ops is not None:
             payload["ops"] = ops
-        with self.store.change(kind, **payload) as change:
+        with self.lock, self.store.change(kind, **payload) as change:
             apply(self.store, ops or [])
             if embedder is not None and vectors is not None:
                 self.store.put_vectors([n["id"] for n in added], embedder.name, vectors)
@@ -53,6 +57,10 @@ class Writer:
 
     def record(self, trace: Trace) -> int:
         """Store a trace as one event; an ask also counts its co-activations (undoable)."""
+        with self.lock:
+            return self._record(trace)
+
+    def _record(self, trace: Trace) -> int:
         ops = coactivation_ops(self.store, trace) if trace.kind == "ask" else []
         with self.store.change(
             trace.kind,

@@ -33,6 +33,11 @@ DbOpt = Annotated[
     typer.Option("--db", help="Overlay store file [default: $OVERLAY_DB or ./.overlay/overlay.db]"),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+CreateOpt = Annotated[
+    bool,
+    typer.Option("--create", help="Create the store if it does not exist (without it, a "
+                 "missing --db is an error: a mistyped path makes nothing)."),
+]
 EmbedderOpt = Annotated[str | None, option(RetrieveConfig, "embedder")]
 ModelOpt = Annotated[str | None, option(LMConfig, "model")]
 # a command that uses the LM takes these; it receives the ones given as a dict `models`
@@ -46,11 +51,14 @@ def open_overlay(
     embedder: str | None = None,
     model: str | None = None,
     models: dict[str, Any] | None = None,
+    encoding: str | None = None,
 ) -> Overlay:
     """The overlay at `db` with the embedder and models the command line chose."""
     values: dict[str, Any] = {"db": db or default_db_path()}
     if embedder:
         values["retrieve"] = {"embedder": embedder}
+    if encoding:
+        values["ingest"] = {"encoding": encoding}
     lm = {**({"model": model} if model else {}), **(models or {})}
     if lm:
         values["lm"] = lm

@@ -6,16 +6,15 @@ from __future__ import annotations
 import json
 from collections import Counter
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import Annotated, Any, Literal
 
 import typer
 from rich.table import Table
 
 from overlay.cli.app import DbOpt, JsonOpt, ModelOpt, app, emit, err, open_overlay, out, progress
+from overlay.cli.options import given_options
+from overlay.config import DatasetConfig
 from overlay.errors import OverlayError
-
-if TYPE_CHECKING:
-    from overlay.dataset.checks import TokenCounter
 
 dataset_app = typer.Typer(
     help="Design a fine-tuning dataset as a passport: scaffold, build, check.",
@@ -23,6 +22,8 @@ dataset_app = typer.Typer(
 )
 app.add_typer(dataset_app, name="dataset")
 
+# the spec limits of `DatasetConfig`, as options; a command receives the ones given as `limits`
+limit_options = given_options(DatasetConfig, ["max_spec_bytes", "max_spec_nodes"], "limits")
 TokensOpt = Annotated[
     bool,
     typer.Option(
@@ -30,17 +31,6 @@ TokensOpt = Annotated[
         help="Check item lengths with the base model's tokenizer (token-budget rule).",
     ),
 ]
-
-
-def _counter(spec_path: Path, enabled: bool) -> TokenCounter | None:
-    if not enabled:
-        return None
-    from overlay.dataset import load_spec
-    from overlay.dataset.tokens import load_counter
-
-    folder = spec_path if spec_path.is_dir() else None
-    spec = load_spec(folder / "spec.yaml" if folder else spec_path)
-    return load_counter(spec.passport.base_model)
 
 
 def _show_report(report_json: dict[str, Any], limit: int = 40) -> None:
@@ -125,6 +115,7 @@ def init(
 
 
 @dataset_app.command("build")
+@limit_options
 def build(
     spec: Annotated[Path, typer.Argument(help="The passport YAML.")],
     output: Annotated[Path, typer.Option("-o", "--output", help="Folder to write into.")],
@@ -132,6 +123,7 @@ def build(
     model: ModelOpt = None,
     tokens: TokensOpt = True,
     json_out: JsonOpt = False,
+    limits: dict[str, int] | None = None,
 ) -> None:
     """Compile the spec into items and export JSONL, a HF DatasetDict and a dataset card.
     An interrupted build resumes where it stopped."""
@@ -140,13 +132,14 @@ def build(
     from overlay.dataset import load_spec, uses_lm
     from overlay.plugins import load_lm, load_plugins
 
+    bounds = DatasetConfig(**(limits or {}))
     lm = None
-    if uses_lm(load_spec(spec)):
+    if uses_lm(load_spec(spec, bounds)):
         config = Settings.make(**({"lm": {"model": model}} if model else {})).lm
         lm = load_lm(config, load_plugins())
-    counter = _counter(spec, tokens)
     with progress(True) as bar:
-        result = run_build(spec, output, seed=seed, lm=lm, tokens=counter, progress=bar)
+        result = run_build(spec, output, seed=seed, lm=lm, tokens=tokens, progress=bar,
+                           limits=bounds)
     report = result.report.to_json()
     chat = [i for i in result.built.items if i.text is None]
     by_kind = dict(sorted(Counter(i.kind for i in result.built.items).items()))
@@ -179,18 +172,22 @@ def build(
 
 
 @dataset_app.command("check")
+@limit_options
 def check(
     target: Annotated[Path, typer.Argument(help="A passport YAML, or a built dataset folder.")],
     seed: Annotated[int, typer.Option("--seed", help="Seed when building a spec in memory.")] = 0,
     tokens: TokensOpt = True,
     json_out: JsonOpt = False,
+    limits: dict[str, int] | None = None,
 ) -> None:
     """Run the design rules; exit 1 when any rule reports an error."""
     from overlay.dataset import check as run_check
 
     if not target.exists():
         raise OverlayError(f"{target}: no such file or folder")
-    report = run_check(target, seed=seed, tokens=_counter(target, tokens))
+    with progress(True) as bar:
+        report = run_check(target, seed=seed, tokens=tokens, progress=bar,
+                           limits=DatasetConfig(**(limits or {})))
     data = report.to_json()
     if json_out:
         emit(data)

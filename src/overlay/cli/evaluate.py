@@ -10,7 +10,17 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from overlay.cli.app import DbOpt, EmbedderOpt, JsonOpt, app, emit, model_options, open_overlay, out
+from overlay.cli.app import (
+    CreateOpt,
+    DbOpt,
+    EmbedderOpt,
+    JsonOpt,
+    app,
+    emit,
+    model_options,
+    open_overlay,
+    out,
+)
 from overlay.cli.app import progress as bar_progress
 from overlay.cli.options import option
 from overlay.train import LoraSettings
@@ -35,6 +45,7 @@ def eval_edits(
         typer.Option("--sequential/--one-at-a-time", help="All edits in one overlay (default)."),
     ] = True,
     db: DbOpt = None,
+    create: CreateOpt = False,
     json_out: JsonOpt = False,
     embedder: EmbedderOpt = None,
     models: dict[str, str] | None = None,
@@ -45,7 +56,7 @@ def eval_edits(
 
     records = load(data, limit)
     with (
-        open_overlay(db, create=True, embedder=embedder, models=models) as overlay,
+        open_overlay(db, create=create, embedder=embedder, models=models) as overlay,
         bar_progress(True) as bar,
     ):
         result = evaluate(overlay, records, sequential, bar)

@@ -9,7 +9,20 @@ import typer
 from rich.table import Table
 from rich.tree import Tree
 
-from overlay.cli.app import DbOpt, EmbedderOpt, JsonOpt, app, emit, err, open_overlay, out, progress
+from overlay.cli.app import (
+    CreateOpt,
+    DbOpt,
+    EmbedderOpt,
+    JsonOpt,
+    app,
+    emit,
+    err,
+    open_overlay,
+    out,
+    progress,
+)
+from overlay.cli.options import option
+from overlay.config import IngestConfig
 
 
 @app.command()
@@ -27,11 +40,16 @@ def init(db: DbOpt = None, json_out: JsonOpt = False) -> None:
 def ingest(
     paths: Annotated[list[Path], typer.Argument(help="Vault folders or note files.")],
     db: DbOpt = None,
+    create: CreateOpt = False,
+    encoding: Annotated[str | None, option(IngestConfig, "encoding")] = None,
     json_out: JsonOpt = False,
     embedder: EmbedderOpt = None,
 ) -> None:
     """Read notes into the overlay; re-running touches only what changed."""
-    with open_overlay(db, create=True, embedder=embedder) as overlay, progress(True) as bar:
+    with (
+        open_overlay(db, create=create, embedder=embedder, encoding=encoding) as overlay,
+        progress(True) as bar,
+    ):
         report = overlay.ingest(paths, bar)
     data = report.to_dict()
     if json_out:

@@ -10,6 +10,7 @@ import typer
 from rich.table import Table
 
 from overlay.cli.app import (
+    CreateOpt,
     DbOpt,
     EmbedderOpt,
     JsonOpt,
@@ -29,11 +30,12 @@ def learn(
     ] = None,
     source: Annotated[str | None, typer.Option("--source", help="Where it comes from.")] = None,
     db: DbOpt = None,
+    create: CreateOpt = False,
     json_out: JsonOpt = False,
     embedder: EmbedderOpt = None,
 ) -> None:
     """Add a verified statement; it is searchable and citable at once."""
-    with open_overlay(db, create=True, embedder=embedder) as overlay:
+    with open_overlay(db, create=create, embedder=embedder) as overlay:
         done = overlay.learn(statement, goal=goal, links=link or [], source=source)
     if json_out:
         emit(done)

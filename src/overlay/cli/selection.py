@@ -161,17 +161,30 @@ def run(
     method: Annotated[str, typer.Argument(help="Method note: its title, id or id prefix.")],
     task: Annotated[str, typer.Option("--input", "-i", help="What the method is run on.")],
     goal: GoalOpt = "answer",
+    write: Annotated[
+        bool, typer.Option("--write", help="Let the model write each step's result from the "
+                           "notes (a small model invents details); by default the note that "
+                           "speaks to the step is its result, cited.")
+    ] = False,
     db: DbOpt = None,
     json_out: JsonOpt = False,
     embedder: EmbedderOpt = None,
     models: dict[str, str] | None = None,
 ) -> None:
-    """Run a method note step by step; at each branch the selector chooses the way."""
+    """Run a method note step by step; at each branch the selector chooses the way. Exits 1
+    when the run stopped at a limit (steps, or a loop cut both ways)."""
     with open_overlay(db, embedder=embedder, models=models) as overlay, _loading(overlay):
-        trace = overlay.run(method, task, goal=goal)
+        trace = overlay.run(method, task, goal=goal, write=write)
     if json_out:
         emit(trace.to_dict())
-        return
+    else:
+        _show_run(trace)
+    if trace.settings.get("stopped"):
+        err.print(f"error: the run stopped: {trace.settings['stopped']}", highlight=False)
+        raise typer.Exit(1)
+
+
+def _show_run(trace: Trace) -> None:
     for step in trace.steps:
         out.print(f"[bold]{step.number}.[/] {step.text}", highlight=False)
         if step.branch:
@@ -180,10 +193,9 @@ def run(
             out.print(f"   [magenta]→ step {b['goto']}: {b['chosen']}{why}[/]", highlight=False)
         elif step.output:
             out.print(Text("   " + step.output, style="dim"), highlight=False)
-    path = " → ".join(str(s.number) for s in trace.steps)
-    out.print(f"path: {path}")
-    if trace.settings.get("stopped"):
-        out.print(f"[yellow]{trace.settings['stopped']}[/]")
+            for node in step.nodes[:1] if trace.mode == "method" else []:
+                out.print(f"   [cyan]cited {node}[/]", highlight=False)
+    out.print(f"path: {' → '.join(str(s.number) for s in trace.steps)}")
     out.print(f"[dim]trace {trace.id} · {trace.timings.get('total', 0):.1f} s[/]")
 
 

@@ -5,39 +5,34 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-import typer
-
 from overlay.cli.app import DbOpt, EmbedderOpt, JsonOpt, app, emit, model_options, open_overlay, out
+from overlay.cli.options import option
+from overlay.config import ServerConfig
 
 
 @app.command()
 @model_options
 def serve(
-    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Port.")] = 8765,
+    host: Annotated[str, option(ServerConfig, "host")] = "127.0.0.1",
+    port: Annotated[int, option(ServerConfig, "port")] = 8765,
     token: Annotated[
-        str | None,
-        typer.Option("--token", envvar="OVERLAY_TOKEN", help="Required of every client "
-                     "(Bearer); needed to listen beyond loopback. [env: OVERLAY_TOKEN]"),
+        str | None, option(ServerConfig, "token", "--token", envvar="OVERLAY_TOKEN")
     ] = None,
-    vault: Annotated[
-        list[Path] | None,
-        typer.Option("--vault", help="A folder /v1/ingest may read (repeatable)."),
-    ] = None,
-    max_body: Annotated[
-        int, typer.Option("--max-body", min=1024, help="Largest request body, in bytes.")
-    ] = 1 << 20,
+    vault: Annotated[list[Path] | None, option(ServerConfig, "roots", "--vault")] = None,
+    max_body: Annotated[int, option(ServerConfig, "max_body")] = 1 << 20,
+    request_seconds: Annotated[float, option(ServerConfig, "request_seconds")] = 120.0,
     db: DbOpt = None,
     json_out: JsonOpt = False,
     embedder: EmbedderOpt = None,
     models: dict[str, str] | None = None,
 ) -> None:
     """Serve the overlay: /v1/chat/completions for chat clients, its API, and a web UI at /."""
-    from overlay.server import ServerConfig
+    from overlay.config import validated
     from overlay.server import serve as run
 
-    config = ServerConfig(host=host, port=port, token=token,
-                          roots=[v.resolve() for v in vault or []], max_body=max_body)
+    config = validated(ServerConfig, {"host": host, "port": port, "token": token,
+                                      "roots": [v.resolve() for v in vault or []],
+                                      "max_body": max_body, "request_seconds": request_seconds})
     config.check()
     shown = f"[{host}]" if ":" in host else host
     url = f"http://{shown}:{port}/" + (f"?token={token}" if token else "")

@@ -16,6 +16,7 @@ from typing import Any, Literal, Protocol
 from overlay.dataset.items import Built, Item
 from overlay.dataset.spec import NodeRef, Spec
 from overlay.dataset.text import ngrams, normalise, words
+from overlay.progress import Progress, quiet
 
 Severity = Literal["error", "warning"]
 
@@ -187,23 +188,32 @@ def _shingles(text: str) -> set[str]:
 def _similar_pairs(
     texts: Sequence[tuple[str, str]], threshold: float
 ) -> Iterator[tuple[str, str, float]]:
-    """(key, key, Jaccard) of texts at or above `threshold`: LSH proposes, exact Jaccard decides."""
+    """(first, key, Jaccard) for each text at or above `threshold` to an earlier one: LSH
+    proposes, exact Jaccard decides. A text that repeats another is reported once, against the
+    first of its kind, and does not join the index, so a thousand copies of one sentence cost a
+    thousand lookups, not half a million comparisons."""
     from datasketch import MinHash, MinHashLSH
 
     lsh = MinHashLSH(threshold=threshold, num_perm=64)
+    template = MinHash(num_perm=64, seed=1)  # permutations drawn once, shared by every text
     sets: dict[str, set[str]] = {}
     for key, text in texts:
         shingles = _shingles(text)
         if not shingles:
             continue
-        mh = MinHash(num_perm=64, seed=1)
+        mh = MinHash(num_perm=64, seed=1, permutations=template.permutations,
+                     scheme=template.scheme)
         mh.update_batch([s.encode() for s in sorted(shingles)])
+        first = None
         for other in sorted(lsh.query(mh)):
             jaccard = len(shingles & sets[other]) / len(shingles | sets[other])
             if jaccard >= threshold:
+                first = other
                 yield other, key, jaccard
-        sets[key] = shingles
-        lsh.insert(key, mh)
+                break
+        if first is None:
+            sets[key] = shingles
+            lsh.insert(key, mh)
 
 
 def near_duplicates(spec: Spec, built: Built) -> Iterator[Finding]:
@@ -316,11 +326,18 @@ def token_budget(spec: Spec, built: Built, count: TokenCounter) -> Iterator[Find
                            f"(checks.max_tokens: {limit})", item.id)
 
 
-def run_checks(spec: Spec, built: Built, tokens: TokenCounter | None = None) -> Report:
+def run_checks(
+    spec: Spec, built: Built, tokens: TokenCounter | None = None, progress: Progress = quiet
+) -> Report:
     """Every rule over the spec and its items; findings sorted errors first, then by place."""
-    findings = [f for rule in SPEC_RULES for f in rule(spec, built)]
+    findings: list[Finding] = []
+    total = len(SPEC_RULES) + (tokens is not None)
+    for done, rule in enumerate(SPEC_RULES, 1):
+        findings += rule(spec, built)
+        progress("rules", done, total)
     if tokens is not None:
         findings += token_budget(spec, built, tokens)
+        progress("rules", total, total)
     findings.sort(key=lambda f: (f.severity != "error", f.rule, f.where, f.message))
     counted = {
         "modules": len(spec.passport.modules),

@@ -336,10 +336,16 @@ def uses_lm(spec: Spec) -> bool:
     )
 
 
-def generate(spec: Spec, seed: int = 0, lm: LM | None = None) -> Built:
+def generate(
+    spec: Spec, seed: int = 0, lm: LM | None = None, progress: Progress | None = None
+) -> Built:
     """All items and self-tests in memory (what `check SPEC` inspects)."""
     gen = Generator(spec, seed, lm)
-    items = [i for r in spec.refs for i in gen.items(r)]
+    items: list[Item] = []
+    for done, ref in enumerate(spec.refs, 1):
+        items += gen.items(ref)
+        if progress and (done % 100 == 0 or done == len(spec.refs)):
+            progress("generate", done, len(spec.refs))
     return Built(items, [t for r in spec.refs for t in gen.tests(r)], gen.stats)
 
 

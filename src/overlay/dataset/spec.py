@@ -17,6 +17,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from overlay.config import DatasetConfig
+from overlay.errors import SpecError
 from overlay.yamlfile import Positions, load
 
 SLUG = r"^[A-Za-z0-9][A-Za-z0-9_-]*$"
@@ -294,9 +296,16 @@ class Spec:
         return self.positions.where(path)
 
 
-def load_spec(path: Path) -> Spec:
-    """Read, validate and index a passport file; schema errors name file, line and column."""
-    passport, positions = load(Passport, path)
+def load_spec(path: Path, limits: DatasetConfig | None = None) -> Spec:
+    """Read, validate and index a passport file; schema errors name file, line and column.
+    A file over `limits.max_spec_bytes` is refused unread, and one with more than
+    `limits.max_spec_nodes` nodes once read."""
+    limits = limits or DatasetConfig()
+    passport, positions = load(Passport, path, limits.max_spec_bytes)
+    nodes = sum(len(m.nodes) for m in passport.modules)
+    if nodes > limits.max_spec_nodes:
+        raise SpecError(f"{nodes:,} nodes, over the limit of {limits.max_spec_nodes:,} "
+                        "(dataset.max_spec_nodes)", path, None, None)
     return Spec(passport, positions, path, hashlib.sha256(path.read_bytes()).hexdigest())
 
 

@@ -12,12 +12,12 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote
 
-import yaml
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
-from overlay.errors import IngestError
+from overlay.errors import IngestError, SpecError
 from overlay.graph import NodeKind
+from overlay.yamlfile import compose, construct
 
 _MD = MarkdownIt("commonmark").enable("table")
 # a note may declare itself any kind but a block (a part of a note is not a note)
@@ -92,8 +92,12 @@ class Note:
     warnings: list[str]
 
 
-def split_frontmatter(text: str, path: str) -> tuple[dict[str, Any], str, int]:
-    """Return (frontmatter, body with frontmatter lines blanked, frontmatter line count)."""
+def split_frontmatter(
+    text: str, path: str, max_bytes: int = 256_000, anchors: bool = False
+) -> tuple[dict[str, Any], str, int]:
+    """Return (frontmatter, body with frontmatter lines blanked, frontmatter line count).
+    The frontmatter is read by the project's one safe YAML reader: at most `max_bytes`, and
+    no anchors or aliases unless `anchors` (they are how an alias bomb is built)."""
     lines = text.split("\n")
     if not lines or not FRONTMATTER_FENCE.match(lines[0]):
         return {}, text, 0
@@ -104,12 +108,12 @@ def split_frontmatter(text: str, path: str) -> tuple[dict[str, Any], str, int]:
         raise IngestError("frontmatter opened with '---' is never closed", path, 1)
     raw = "\n".join(lines[1:end])
     try:
-        data = yaml.safe_load(raw) if raw.strip() else {}
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 2 if mark is not None else 1
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise IngestError(f"bad YAML frontmatter: {problem}", path, line) from None
+        root = compose(raw, path, max_bytes=max_bytes, anchors=anchors, first_line=2,
+                       fast=False)
+        data = construct(root, path, 2) if raw.strip() else {}
+    except SpecError as exc:
+        problem = exc.detail.removeprefix("not valid YAML: ")
+        raise IngestError(f"bad YAML frontmatter: {problem}", path, exc.line or 1) from None
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -351,9 +355,11 @@ def _assign_anchors(blocks: list[Block]) -> None:
         block.anchor = anchor if count == 1 else f"{anchor}~{count}"
 
 
-def parse_note(text: str, path: str, title: str) -> Note:
+def parse_note(
+    text: str, path: str, title: str, max_frontmatter: int = 256_000, anchors: bool = False
+) -> Note:
     """Parse a note. Raises IngestError (with file and line) for malformed frontmatter."""
-    frontmatter, body, fm_lines = split_frontmatter(text, path)
+    frontmatter, body, fm_lines = split_frontmatter(text, path, max_frontmatter, anchors)
     warnings: list[str] = []
     builder = _Builder(path)
     builder.walk(body.split("\n"), 0, None, {})

@@ -9,6 +9,7 @@ cases (UTF-8 read as cp1252/latin-1). A file that was fine is never changed.
 
 from __future__ import annotations
 
+import codecs
 import unicodedata
 from dataclasses import dataclass
 
@@ -74,19 +75,65 @@ def repair_text(text: str) -> tuple[str, str | None]:
     return text, None
 
 
-def decode(raw: bytes) -> Decoded:
-    """Decode bytes as UTF-8 (or a detected code page), then repair mojibake."""
+BOMS = (  # longest first: a UTF-32 LE mark begins with the UTF-16 LE one
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+WESTERN_SHARE = 0.3  # at most this share of a Western text's letters are accented
+
+
+def _western(raw: bytes) -> str | None:
+    """The text as Windows-1252 (else Latin-1) when it reads as Western European: mostly
+    ASCII letters with a few accented ones. Cyrillic in cp1251 also decodes as cp1252, but as
+    words made almost wholly of accented letters, so it is left to the detector."""
+    for codec in ("cp1252", "latin-1"):
+        try:
+            text = raw.decode(codec)
+        except UnicodeDecodeError:
+            continue
+        letters = [c for c in text if c.isalpha()]
+        accented = sum(1 for c in letters if ord(c) > 127)
+        if letters and accented / len(letters) <= WESTERN_SHARE:
+            return codec
+    return None
+
+
+def decode(raw: bytes, encoding: str | None = None) -> Decoded:
+    """Decode bytes as `encoding` if given; else by their byte-order mark, as UTF-8, as
+    Western European text, or as the code page a detector finds; then repair mojibake."""
+    if encoding is not None:
+        try:
+            text = raw.decode(encoding)
+        except UnicodeDecodeError as exc:
+            raise NotText(f"not {encoding} (byte {exc.start})") from None
+        except LookupError:
+            raise NotText(f"unknown encoding {encoding!r}") from None
+        return _finish(text, encoding, repair=False)
+    for mark, codec in BOMS:
+        if raw.startswith(mark):
+            try:
+                return _finish(raw.decode(codec), codec.removesuffix("-sig"))
+            except UnicodeDecodeError as exc:
+                raise NotText(f"starts with a {codec} byte-order mark but is not {codec} "
+                              f"(byte {exc.start})") from None
     if b"\x00" in raw[:BINARY_SNIFF]:
         raise NotText("binary file (contains NUL bytes)")
-    encoding = "utf-8"
     try:
-        text = raw.decode("utf-8-sig")
+        return _finish(raw.decode("utf-8"), "utf-8")
     except UnicodeDecodeError as exc:
+        western = _western(raw)
+        if western is not None:
+            return _finish(raw.decode(western), western)
         best = from_bytes(raw).best()
         if best is None or best.encoding is None:
             raise NotText(f"not UTF-8 (byte {exc.start}) and no other encoding fits") from None
-        encoding = best.encoding
-        text = str(best)
+        return _finish(str(best), best.encoding)
+
+
+def _finish(text: str, encoding: str, repair: bool = True) -> Decoded:
     text = text.replace("\r\n", "\n").replace("\r", "\n")
-    fixed, how = repair_text(text)
+    fixed, how = repair_text(text) if repair else (text, None)
     return Decoded(fixed, encoding, how)

@@ -1,14 +1,17 @@
 """Ingest a vault: walk folders, read and repair text, parse notes, write nodes and edges,
-resolve links, and embed what is new. Re-ingest touches only files whose bytes changed.
+resolve links. Re-ingest touches only files whose bytes changed; the engine then embeds what
+is new.
 
-Each file is written in its own change (one transaction + one event), so a crash mid-way
-leaves every file either fully old or fully new, and the next ingest finishes the job.
+A vault is known by the id in its `.overlay-vault` file (`overlay.ingest.identity`): its notes'
+store paths are the vault's name and the path inside it, so a moved vault re-ingests as renames
+and a subfolder ingests with the vault's paths. Ingests of one store take turns (a lock), so
+two at once do not both add everything; a symlink loop, an unreadable or binary file, bad
+frontmatter each cost a warning and that file only.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import posixpath
 import time
@@ -16,18 +19,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from overlay import cancel
 from overlay.config import IngestConfig
-from overlay.errors import IngestError
-from overlay.graph import Edge, EdgeKind, Node, NodeKind, stable_id
-from overlay.ingest.links import Resolver, anchors_of, make_anchor_lookup, strip_suffix
-from overlay.ingest.markdown import Link, Note, parse_note
+from overlay.errors import ConfigError, IngestError
+from overlay.graph import stable_id
+from overlay.ingest import identity
+from overlay.ingest.links import strip_suffix
+from overlay.ingest.markdown import parse_note
+from overlay.ingest.notes import Parsed, build, resolve_links, write
 from overlay.ingest.repair import NotText, decode
-from overlay.progress import Progress
+from overlay.progress import Progress, quiet
 from overlay.store import FileRecord, Store
-
-
-def _quiet(stage: str, done: int, total: int) -> None:
-    return None
 
 
 @dataclass
@@ -48,6 +50,7 @@ class IngestReport:
     links_unresolved: int = 0
     embedded: int = 0
     seconds: dict[str, float] = field(default_factory=dict)
+    surface_changed: bool = False  # what links can point at (aliases, headings) changed
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -69,35 +72,28 @@ class IngestReport:
         }
 
 
-@dataclass
-class Parsed:
-    """A changed file, parsed and turned into nodes and edges, not yet written."""
-
-    path: str
-    digest: str
-    size: int
-    mtime_ns: int
-    repaired: str | None
-    note: Note
-    source_id: str = ""
-    nodes: list[Node] = field(default_factory=list)
-    edges: list[Edge] = field(default_factory=list)
-
-
 def file_digest(raw: bytes) -> str:
     return hashlib.blake2b(raw, digest_size=16).hexdigest()
 
 
 def _refused(path: Path, base: Path, warnings: list[str]) -> bool:
-    """A symlink whose target lies outside the vault: warned about and left out."""
-    if path.is_symlink() and not path.resolve().is_relative_to(base):
+    """A symlink that loops, or whose target lies outside the vault: warned about and left
+    out (one warning each; the rest of the vault goes on)."""
+    if not path.is_symlink():
+        return False
+    try:
+        target = path.resolve()
+    except (OSError, RuntimeError):  # Python says "Symlink loop" with a RuntimeError
+        warnings.append(f"{path}: skipped, a symlink loop")
+        return True
+    if not target.is_relative_to(base):
         warnings.append(f"{path}: skipped, symlink leads outside the vault")
         return True
     return False
 
 
 def walk(root: Path, config: IngestConfig, warnings: list[str]) -> list[Path]:
-    """Note files under `root`, sorted; symlinks that leave the vault are refused."""
+    """Note files under `root`, sorted; symlinks that leave the vault or loop are refused."""
     base = root.resolve()
     found: list[Path] = []
     for dirpath, dirnames, filenames in os.walk(root):
@@ -119,253 +115,149 @@ def walk(root: Path, config: IngestConfig, warnings: list[str]) -> list[Path]:
     return sorted(found)
 
 
-def build(parsed: Parsed, source_id: str) -> None:
-    """Nodes and edges of one note: a source node, one node per section/callout/block,
-    `part_of` edges up the tree, unresolved `links_to`/`serves` edges to be resolved later."""
-    note, path = parsed.note, parsed.path
-    parsed.source_id = source_id
-    kind = NodeKind(note.kind) if note.kind else NodeKind.SOURCE
-    fm = json.loads(json.dumps(note.frontmatter, ensure_ascii=False, default=str))
-    head = "\n".join(
-        filter(
-            None,
-            [
-                note.title,
-                "also called: " + ", ".join(note.aliases) if note.aliases else "",
-                "tags: " + " ".join("#" + t for t in note.tags) if note.tags else "",
-            ],
-        )
-    )
-    lines = [b.line_end for b in note.blocks] or [1]
-    source = Node(
-        id=source_id,
-        kind=kind,
-        title=note.title,
-        text=head,
-        source_path=path,
-        line_start=1,
-        line_end=max(lines),
-        meta={"role": "source", "aliases": note.aliases, "tags": note.tags, "frontmatter": fm},
-    )
-    nodes, edges = [source], []
-    ids: list[str] = []
-    for block in note.blocks:
-        node_id = stable_id(source_id, block.anchor)
-        ids.append(node_id)
-        trail = []
-        parent = block.parent
-        while parent is not None:
-            if note.blocks[parent].role in ("section", "callout"):
-                trail.append(note.blocks[parent].title)
-            parent = note.blocks[parent].parent
-        trail = [t for t in reversed(trail) if t.strip().lower() != note.title.strip().lower()]
-        title = block.title or " › ".join([note.title, *trail])
-        meta = {"role": block.role, "anchor": block.anchor, **block.meta}
-        if block.tags:
-            meta["tags"] = block.tags
-        nodes.append(
-            Node(
-                node_id,
-                NodeKind.BLOCK,
-                title,
-                block.text,
-                path,
-                block.line_start,
-                block.line_end,
-                meta,
-            )
-        )
-        up = ids[block.parent] if block.parent is not None else source_id
-        edges.append(Edge(node_id, EdgeKind.PART_OF, up))
-        for link in block.links:
-            edges.append(_link_edge(node_id, link, path))
-    for link in note.links:
-        edges.append(_link_edge(source_id, link, path))
-    for goal in note.goals:
-        edge = _link_edge(source_id, goal, path)
-        edges.append(Edge(edge.src, EdgeKind.SERVES, None, edge.target, edge.line, edge.meta))
-    parsed.nodes, parsed.edges = nodes, edges
+@dataclass
+class Scope:
+    """Where one given path lies: its vault's root and id, the vault's name in the store, and
+    the store-path prefix under which a file that vanished from disk counts as deleted."""
+
+    root: Path
+    vault: str | None
+    name: str
+    prefix: str | None
+    jobs: list[tuple[str, Path]] = field(default_factory=list)  # (store path, file on disk)
 
 
-def _link_edge(src: str, link: Link, path: str) -> Edge:
-    meta: dict[str, Any] = {"style": link.style}
-    if link.anchor:
-        meta["anchor"] = link.anchor
-    if link.alias:
-        meta["alias"] = link.alias
-    if link.embed:
-        meta["embed"] = True
-    target = link.target
-    if not target:  # [[#Heading]]: a link inside this note
-        target, meta["style"] = path, "path"
-    elif link.style == "markdown":  # relative to the linking note's folder
-        joined = posixpath.normpath(posixpath.join(posixpath.dirname(path), target))
-        target, meta["style"] = joined, "path"
-    return Edge(src, EdgeKind.LINKS_TO, None, target, link.line, meta)
+def _scope(store: Store, given: Path, config: IngestConfig, report: IngestReport) -> Scope:
+    """The vault of `given` (found by its marker, or made one now if a folder) and the files
+    to read, named from the vault's root."""
+    given = given.resolve()
+    found = identity.find(given)
+    if found is None and given.is_dir():
+        found = identity.claim(given, report.warnings)
+    if found is None:  # a loose file: known by its folder's name, as it always was
+        name = given.parent.name or "vault"
+        return Scope(given.parent, None, name, None, [(f"{name}/{given.name}", given)])
+    name = _vault_name(store, found, report)
+    scope = Scope(found.root, found.id, name, None)
+    if given.is_dir():
+        rel = given.relative_to(found.root).as_posix()
+        scope.prefix = name + "/" + ("" if rel == "." else rel + "/")
+        files = walk(given, config, report.warnings)
+    else:
+        files = [given]
+    scope.jobs = [(posixpath.join(name, f.relative_to(found.root).as_posix()), f) for f in files]
+    return scope
 
 
-def _same(a: Node, b: Node) -> bool:
-    return (a.hash, a.kind, a.line_start, a.line_end, a.meta, a.source_path) == (
-        b.hash,
-        b.kind,
-        b.line_start,
-        b.line_end,
-        b.meta,
-        b.source_path,
-    )
-
-
-def _surface(nodes: list[Node]) -> tuple[frozenset[str], frozenset[str]]:
-    """What links elsewhere can point at: the note's aliases and its heading/block anchors."""
-    aliases = frozenset(
-        a for n in nodes if n.meta.get("role") == "source" for a in n.meta.get("aliases", [])
-    )
-    return aliases, frozenset(anchors_of(nodes))
-
-
-def write(store: Store, parsed: Parsed, *, old_path: str | None = None) -> tuple[int, bool]:
-    """Write one parsed note as one change; returns how many nodes were written and whether
-    what other notes' links can point at (aliases, headings, block ids) changed."""
-    with store.change("ingest.file", path=parsed.path, hash=parsed.digest) as change:
-        existing = {n.id: n for n in store.nodes_of_source(old_path or parsed.path)}
-        if old_path and old_path != parsed.path:
-            store.set_source_path(old_path, parsed.path)
-            change.payload["renamed_from"] = old_path
-        fresh = [n for n in parsed.nodes if n.id not in existing or not _same(n, existing[n.id])]
-        gone = [i for i in existing if i not in {n.id for n in parsed.nodes}]
-        store.put_nodes(fresh)
-        store.delete_nodes(gone)
-        store.delete_edges_from([n.id for n in parsed.nodes])
-        store.add_edges(parsed.edges)
-        store.put_file(
-            FileRecord(
-                parsed.path,
-                parsed.source_id,
-                parsed.digest,
-                parsed.size,
-                parsed.repaired,
-                parsed.mtime_ns,
-            )
-        )
-        change.payload.update(written=len(fresh), removed=len(gone), repaired=parsed.repaired)
-    return len(fresh), _surface(list(existing.values())) != _surface(parsed.nodes)
-
-
-def resolve_links(store: Store, *, only_unresolved: bool = False) -> tuple[int, int, int]:
-    """Point link edges at their note (or block); returns (links, resolved, changed).
-
-    A full pass re-resolves every link (notes came or went, so the closest match may differ);
-    `only_unresolved` handles the common case of edited notes: just the links with no target."""
-    links = store.link_edges(unresolved_only=only_unresolved)
-    if not links:
-        return (*store.link_counts(), 0)
-    records = store.files()
-    sources = store.get_nodes([r.source_id for r in records])
-    resolver = Resolver(
-        (
-            r.path,
-            list(sources[r.source_id].meta.get("aliases", [])) if r.source_id in sources else [],
-        )
-        for r in records
-    )
-    source_of = {r.path: r.source_id for r in records}
-    anchor_lookup = make_anchor_lookup(store.nodes_of_source)
-    src_paths = {
-        n.id: n.source_path or ""
-        for n in store.get_nodes(list({s.edge.src for s in links})).values()
-    }
-    updates: list[tuple[int, str | None]] = []
-    for stored in links:
-        edge = stored.edge
-        target = edge.target or ""
-        from_path = src_paths.get(edge.src, "")
-        path = resolver.resolve(target, from_path, str(edge.meta.get("style", "wiki")))
-        dst = source_of.get(path) if path else None
-        anchor = edge.meta.get("anchor")
-        if dst and path and anchor:
-            dst = anchor_lookup(path, str(anchor)) or dst
-        if dst != edge.dst:
-            updates.append((stored.id, dst))
-    if updates:
-        with store.change("ingest.links", changed=len(updates)):
-            for edge_id, dst in updates:
-                store.set_edge_dst(edge_id, dst)
-    return (*store.link_counts(), len(updates))
-
-
-def vault_path(root: Path, file: Path) -> str:
-    """How a note is named in the store: the vault folder's name, then the relative path."""
-    return posixpath.join(root.name or "vault", file.relative_to(root).as_posix())
+def _vault_name(store: Store, vault: identity.Vault, report: IngestReport) -> str:
+    """The name `vault`'s paths start with in the store: its folder's name, or that name and
+    a piece of its id when another vault has the name. A vault whose folder was renamed, or a
+    folder ingested alone before the vault around it, has its files renamed in one change."""
+    if vault.id is None:
+        return vault.root.name or "vault"
+    names = store.vaults()
+    taken = {n for i, n in names.items() if i != vault.id}
+    wanted = vault.root.name or "vault"
+    name = wanted if wanted not in taken else f"{wanted}-{vault.id[:6]}"
+    moves: list[tuple[str, str, bool]] = []  # (old name, new name, links to read again)
+    if vault.id in names and names[vault.id] != name:
+        moves.append((names[vault.id], name, False))
+    for inner in identity.nested(vault.root):  # sub-vaults become part of this one
+        inner_id = identity.read_marker(inner)
+        if inner_id in names and inner_id != vault.id:
+            moves.append((names[inner_id], f"{name}/{inner.relative_to(vault.root).as_posix()}",
+                          True))
+            (inner / identity.MARKER).unlink(missing_ok=True)
+    if names.get(vault.id) == name and not moves:
+        return name
+    with store.change("ingest.vault", vault=vault.id, name=name, moves=moves):
+        store.put_vault(vault.id, name)
+        for old, new, reread in moves:
+            report.renamed += store.move_prefix(old, new, vault.id, reread=reread)
+        if vault.id not in names:  # files from before vaults had ids join their vault
+            store.move_prefix(name, name, vault.id)
+    return name
 
 
 def ingest(
     store: Store,
     paths: list[Path],
     config: IngestConfig | None = None,
-    progress: Progress = _quiet,
+    progress: Progress = quiet,
 ) -> IngestReport:
-    """Read the given folders (vaults) or files into the store, incrementally."""
+    """Read the given folders (vaults) or files into the store, incrementally. Ingests of one
+    store take turns: the second waits, then finds the files the first wrote unchanged."""
     config = config or IngestConfig()
-    report = IngestReport()
-    t0 = time.perf_counter()
-    jobs: list[tuple[str, Path]] = []  # (store path, file on disk)
-    scopes: list[str] = []  # store-path prefixes whose vanished files count as deleted
     for given in paths:
         if not given.exists():
             raise IngestError("no such file or folder", given)
-        if given.is_dir():
-            root = given.resolve()
-            jobs += [(vault_path(root, f), f) for f in walk(root, config, report.warnings)]
-            scopes.append((root.name or "vault") + "/")
-        else:
-            root = given.resolve().parent
-            jobs.append((vault_path(root, given.resolve()), given))
-    report.files = len(jobs)
+    with store.lock("ingest"):
+        return _ingest(store, paths, config, progress)
 
+
+def _ingest(
+    store: Store, paths: list[Path], config: IngestConfig, progress: Progress
+) -> IngestReport:
+    report = IngestReport()
+    t0 = time.perf_counter()
+    scopes = [_scope(store, given, config, report) for given in paths]
+    jobs = [(path, file, s) for s in scopes for path, file in s.jobs]
+    report.files = len(jobs)
     known = {r.path: r for r in store.files()}
     changed: list[Parsed] = []
-    for done, (path, file) in enumerate(jobs, 1):
+    for done, (path, file, scope) in enumerate(jobs, 1):
+        cancel.check()  # a server shutting down stops between files: each is whole
         progress("read", done, len(jobs))
-        parsed = _read(path, file, config, known.get(path), report)
+        parsed = _read(path, file, config, known.get(path), report, scope)
         if parsed is not None:
             changed.append(parsed)
-    on_disk = {p for p, _ in jobs}
-    vanished = [r for p, r in known.items() if p not in on_disk and p.startswith(tuple(scopes))]
+    on_disk = {p for p, _, _ in jobs}
+    prefixes = tuple(s.prefix for s in scopes if s.prefix)
+    vanished = [r for p, r in known.items() if p not in on_disk and p.startswith(prefixes)]
     by_hash = {r.hash: r for r in vanished}
     renames: dict[str, str] = {}
     for parsed in changed:
-        old = known.get(parsed.path)
-        if old is None and parsed.digest in by_hash:
+        if parsed.path not in known and parsed.digest in by_hash:
             renames[parsed.path] = by_hash.pop(parsed.digest).path
         was = known.get(renames.get(parsed.path, parsed.path))
         build(parsed, was.source_id if was else stable_id(parsed.path))
     report.seconds["parse"] = time.perf_counter() - t0
-
     t1 = time.perf_counter()
-    surface_changed = False
-    for done, parsed in enumerate(changed, 1):
-        progress("write", done, len(changed))
-        old_path = renames.get(parsed.path)
-        written, moved_anchors = write(store, parsed, old_path=old_path)
-        report.nodes_written += written
-        surface_changed |= moved_anchors
-        if old_path:
-            report.renamed += 1
-        elif parsed.path in known:
-            report.updated += 1
-        else:
-            report.added += 1
+    _write_all(store, changed, renames, known, report, progress)
     moved = set(renames.values())
     gone = [r for r in vanished if r.path not in moved]
     for record in gone:
         with store.change("ingest.delete", path=record.path):
             store.delete_nodes([n.id for n in store.nodes_of_source(record.path)])
     report.deleted = len(gone)
-    full = bool(surface_changed or report.added or report.renamed or report.deleted)
+    full = bool(report.surface_changed or report.added or report.renamed or report.deleted)
     report.links, report.links_resolved, _ = resolve_links(store, only_unresolved=not full)
     report.links_unresolved = report.links - report.links_resolved
     report.seconds["index"] = time.perf_counter() - t1
     return report
+
+
+def _write_all(
+    store: Store,
+    changed: list[Parsed],
+    renames: dict[str, str],
+    known: dict[str, FileRecord],
+    report: IngestReport,
+    progress: Progress,
+) -> None:
+    for done, parsed in enumerate(changed, 1):
+        cancel.check()
+        progress("write", done, len(changed))
+        old_path = renames.get(parsed.path)
+        written, moved_anchors = write(store, parsed, old_path=old_path)
+        report.nodes_written += written
+        report.surface_changed |= moved_anchors
+        if old_path:
+            report.renamed += 1
+        elif parsed.path in known:
+            report.updated += 1
+        else:
+            report.added += 1
 
 
 def _unchanged(path: str, known: FileRecord, report: IngestReport) -> None:
@@ -376,7 +268,12 @@ def _unchanged(path: str, known: FileRecord, report: IngestReport) -> None:
 
 
 def _read(
-    path: str, file: Path, config: IngestConfig, known: FileRecord | None, report: IngestReport
+    path: str,
+    file: Path,
+    config: IngestConfig,
+    known: FileRecord | None,
+    report: IngestReport,
+    scope: Scope,
 ) -> Parsed | None:
     """Read one file; None when it is unchanged or must be skipped (with a warning)."""
     try:
@@ -399,20 +296,21 @@ def _read(
         _unchanged(path, known, report)
         return None
     try:
-        decoded = decode(raw)
-    except NotText as exc:
+        decoded = decode(raw, identity.encoding_of(file, scope.root, config.encoding))
+    except (NotText, ConfigError) as exc:
         report.warnings.append(f"{file}: skipped, {exc}")
         return None
-    if decoded.encoding != "utf-8":
+    if decoded.encoding != "utf-8" and not config.encoding:
         report.warnings.append(f"{file}: not UTF-8; read as {decoded.encoding}")
     if decoded.repaired:
         report.repaired[path] = decoded.repaired
     if not decoded.text.strip():
         report.warnings.append(f"{file}: empty note; kept as a title only")
     try:
-        note = parse_note(decoded.text, str(file), strip_suffix(file.name))
+        note = parse_note(decoded.text, str(file), strip_suffix(file.name),
+                          config.max_frontmatter_bytes, config.frontmatter_anchors)
     except IngestError as exc:
         report.warnings.append(f"{exc}; file skipped, its stored version kept")
         return None
     report.warnings += note.warnings
-    return Parsed(path, digest, size, mtime_ns, decoded.repaired, note)
+    return Parsed(path, digest, size, mtime_ns, decoded.repaired, note, vault=scope.vault)

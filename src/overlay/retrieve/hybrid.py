@@ -66,13 +66,18 @@ def snippet(text: str, query_stems: set[str], width: int = 220) -> str:
 class Retriever:
     """Searches one store with a lexical index, an optional embedder and the graph."""
 
-    def __init__(self, store: Store, config: RetrieveConfig, embedder: Embedder | None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        config: RetrieveConfig,
+        embedder: Embedder | None,
+        index: VectorIndex | None = None,
+    ) -> None:
+        """`index` shares another retriever's vector index (a reader beside the writer)."""
         self.store, self.config, self.embedder = store, config, embedder
-        self.index = (
-            VectorIndex(store, embedder.name, config.exact_below, config.ann_expansion)
-            if embedder
-            else None
-        )
+        if index is None and embedder is not None:
+            index = VectorIndex(store, embedder.name, config.exact_below, config.ann_expansion)
+        self.index = index
 
     def query_terms(self, query: str) -> list[str]:
         """The query's stems minus those too common to tell nodes apart (rarest first)."""
@@ -91,7 +96,7 @@ class Retriever:
         if self.embedder is None or self.index is None:
             return []
         vec = self.embedder.embed([query])[0]
-        pairs = self.index.search(vec, limit)
+        pairs = self.index.search(vec, limit, self.store)
         ids = self.store.ids_of_keys([k for k, _ in pairs])
         return [(ids[k], sim) for k, sim in pairs if k in ids]
 

@@ -15,6 +15,7 @@ import re
 import time
 from collections.abc import Sequence
 
+from overlay import threads
 from overlay.config import SelectConfig
 from overlay.errors import ConfigError
 from overlay.graph import new_id
@@ -244,6 +245,7 @@ class Selector:
         )
         cands = self.gather(question, goal)
         trace.timings["retrieve"] = time.perf_counter() - t0
+        trace.timings["threads.retrieve"] = threads.last()
         trace.candidates = cands
         if not cands:
             trace.known, trace.answer = False, NOTHING_KNOWN
@@ -253,6 +255,7 @@ class Selector:
         self.score(question, cands)
         chosen = self.pick(cands, self.config.statements)
         trace.timings["score"] = time.perf_counter() - t1
+        trace.timings["threads.score"] = float(getattr(self.lm, "last_threads", 0))
         t2 = time.perf_counter()
         if mode == "statement":
             trace.answer, trace.spans = self._cite(chosen)
@@ -327,6 +330,7 @@ class Selector:
         )
         ctx = self.context(prompt, goal, self.config.statements) if context else []
         trace.timings["retrieve"] = time.perf_counter() - t0
+        trace.timings["threads.retrieve"] = threads.last()
         t1 = time.perf_counter()
         lead = " " if prompt and not prompt[-1].isspace() else ""
         conts = [o if o[:1].isspace() else lead + o for o in options]
@@ -354,6 +358,7 @@ class Selector:
         self.pick(cands, 1)
         trace.candidates = cands
         trace.timings["score"] = time.perf_counter() - t1
+        trace.timings["threads.score"] = float(getattr(self.lm, "last_threads", 0))
         best = next(c for c in cands if c.chosen)
         trace.answer = best.text
         backing = [c.node_id for c in ctx if c.node_id and support(best.text, c.text, prompt) > 0]

@@ -7,21 +7,24 @@ import contextlib
 import socket
 from typing import Any
 
+from overlay import cancel
+from overlay.config import ServerConfig
 from overlay.engine import Overlay
 from overlay.errors import ConfigError
 from overlay.server.app import create_app
-from overlay.server.deps import ServerConfig
 
 __all__ = ["ServerConfig", "create_app", "serve"]
 
 
 def serve(overlay: Overlay, config: ServerConfig, preload: bool = True, **uvicorn: Any) -> None:
-    """Run the server until interrupted; the models load first, so no request waits for them."""
+    """Run the server until interrupted; the models load first, so no request waits for them.
+    Ctrl-C or SIGTERM stops it within seconds even while it is busy: the model work in flight
+    stops at its next step (no write is cut in half: each is one transaction)."""
     import uvicorn as uv
 
-    app = create_app(overlay, config)
     if preload:
         _ = overlay.embedder, overlay.lm
+    app = create_app(overlay, config)
     family = socket.AF_INET6 if ":" in config.host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -29,6 +32,15 @@ def serve(overlay: Overlay, config: ServerConfig, preload: bool = True, **uvicor
         sock.bind((config.host.strip("[]"), config.port))
     except OSError as exc:
         raise ConfigError(f"cannot listen on {config.host}:{config.port}: {exc.strerror}") from None
-    server = uv.Server(uv.Config(app, log_level="warning", **uvicorn))
-    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C: uvicorn has shut down cleanly
-        server.run(sockets=[sock])
+    class Server(uv.Server):
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            cancel.STOPPING.cancel("the server is shutting down")  # stops model work first
+            super().handle_exit(sig, frame)
+
+    server = Server(uv.Config(app, log_level="warning", timeout_graceful_shutdown=3,
+                              **uvicorn))
+    try:
+        with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C: uvicorn has shut down cleanly
+            server.run(sockets=[sock])
+    finally:
+        app.state.guard.close()

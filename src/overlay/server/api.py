@@ -8,8 +8,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 
+from overlay.config import ServerConfig
 from overlay.errors import AccessError, ConfigError, NotFoundError
-from overlay.server.deps import Guard, ServerConfig, guard, server_config
+from overlay.server.deps import Guard, guard, server_config
 from overlay.server.schemas import (
     DecisionIn,
     Event,
@@ -37,17 +38,16 @@ def search(
     k: Annotated[int, Query(ge=1, le=100)] = 10,
 ) -> list[dict[str, Any]]:
     """Hybrid search (words and meaning, then one hop along links)."""
-    with g.use() as overlay:
-        return [h.to_dict() for h in overlay.search(q, k)]
+    return [h.to_dict() for h in g.reader().search(q, k)]
 
 
 @router.get("/nodes/{node_id}", response_model=NodeOut, response_model_by_alias=True)
 def node(g: G, node_id: str) -> dict[str, Any]:
     """A node: text, source, links both ways, weights per goal, the events that touched it."""
-    with g.use() as overlay:
-        data = overlay.show(node_id)
-        data["weights"] = overlay.weights(data["id"])
-        data["history"] = overlay.node_history(data["id"])
+    overlay = g.reader()
+    data = overlay.show(node_id)
+    data["weights"] = overlay.weights(data["id"])
+    data["history"] = overlay.node_history(data["id"])
     return data
 
 
@@ -56,54 +56,51 @@ def node_graph(
     g: G, node_id: str, hops: Annotated[int, Query(ge=1, le=3)] = 1
 ) -> dict[str, Any]:
     """The neighbourhood of a node along resolved edges."""
-    with g.use() as overlay:
-        return overlay.neighbourhood([node_id], hops)
+    return g.reader().neighbourhood([node_id], hops)
 
 
 @router.get("/traces/{trace_id}", response_model=Json)
 def trace(g: G, trace_id: str) -> dict[str, Any]:
     """A stored trace: question, candidates with score terms, answer spans, timings."""
-    with g.use() as overlay:
-        return overlay.trace(trace_id).to_dict()
+    return g.reader().trace(trace_id).to_dict()
 
 
 @router.get("/traces/{trace_id}/graph", response_model=Graph)
 def trace_graph(g: G, trace_id: str) -> dict[str, Any]:
     """The candidates a trace weighed and the edges among them."""
-    with g.use() as overlay:
-        found = overlay.trace(trace_id)
-        ids = [c.node_id for c in found.candidates if c.node_id]
-        if not ids:
-            return {"nodes": [], "edges": []}
-        return overlay.neighbourhood(ids, hops=1, limit=len(ids) + 20)
+    overlay = g.reader()
+    found = overlay.trace(trace_id)
+    ids = [c.node_id for c in found.candidates if c.node_id]
+    if not ids:
+        return {"nodes": [], "edges": []}
+    return overlay.neighbourhood(ids, hops=1, limit=len(ids) + 20)
 
 
 @router.post("/feedback", response_model=Event)
 def feedback(g: G, body: FeedbackIn) -> dict[str, Any]:
     """A verdict on a trace: counts toward the goal on the nodes it used (one per trace)."""
-    with g.use() as overlay:
+    with g.writing() as overlay:
         return overlay.feedback(body.trace_id, body.verdict, body.correct, body.goal)
 
 
 @router.post("/learn", response_model=Event)
 def learn(g: G, body: LearnIn) -> dict[str, Any]:
     """Add a verified statement; searchable and citable when this returns."""
-    with g.use() as overlay:
+    with g.writing() as overlay:
         return overlay.learn(body.text, goal=body.goal, links=body.links, source=body.source)
 
 
 @router.post("/undo", response_model=Event)
 def undo(g: G, body: UndoIn) -> dict[str, Any]:
     """Append the event that takes `event_id` back."""
-    with g.use() as overlay:
+    with g.writing() as overlay:
         return overlay.undo(body.event_id)
 
 
 @router.get("/history", response_model=list[HistoryRow])
 def history(g: G, limit: Annotated[int, Query(ge=1, le=1000)] = 50) -> list[dict[str, Any]]:
     """The newest events, with whether each can be and has been undone."""
-    with g.use() as overlay:
-        return overlay.history(limit)
+    return g.reader().history(limit)
 
 
 @router.get("/insights", response_model=list[Insight])
@@ -111,14 +108,13 @@ def insights(
     g: G, min_asks: Annotated[int, Query(ge=1, le=1000)] = 3
 ) -> list[dict[str, Any]]:
     """Proposed links: unlinked nodes that keep being activated together."""
-    with g.use() as overlay:
-        return overlay.insights(min_asks)
+    return g.reader().insights(min_asks)
 
 
 @router.post("/insights/{insight_id}", response_model=Event)
 def decide(g: G, insight_id: str, body: DecisionIn) -> dict[str, Any]:
     """Accept (the link is learned) or reject a proposed link."""
-    with g.use() as overlay:
+    with g.writing() as overlay:
         return overlay.decide_insight(insight_id, body.accept)
 
 
@@ -149,14 +145,13 @@ def ingest(
 ) -> dict[str, Any]:
     """Ingest a file or folder inside the configured vault roots (others are refused)."""
     target = inside_roots(body.path, config.roots)
-    with g.use() as overlay:
+    with g.writing() as overlay:
         return overlay.ingest([target]).to_dict()
 
 
 @router.get("/stats", response_model=Json)
 def stats(g: G) -> dict[str, Any]:
     """Counts of nodes, edges, events and vectors in the store."""
-    with g.use() as overlay:
-        data = overlay.stats()
+    data = g.reader().stats()
     data.pop("db", None)  # the server does not tell where its files are
     return data

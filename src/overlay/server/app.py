@@ -24,10 +24,18 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from overlay import __version__
+from overlay.config import ServerConfig, is_loopback
 from overlay.engine import Overlay
-from overlay.errors import AccessError, ConflictError, NotFoundError, OverlayError
+from overlay.errors import (
+    AccessError,
+    CancelledError,
+    ConflictError,
+    LimitError,
+    NotFoundError,
+    OverlayError,
+)
 from overlay.server import api, chat
-from overlay.server.deps import Guard, ServerConfig, error, is_loopback
+from overlay.server.deps import Guard, error
 from overlay.server.schemas import ErrorBody, Health
 
 COOKIE = "overlay_token"
@@ -38,6 +46,8 @@ ERRORS: list[tuple[type[OverlayError], int, str]] = [
     (NotFoundError, 404, "not_found"),
     (AccessError, 403, "forbidden"),
     (ConflictError, 409, "conflict"),
+    (LimitError, 413, "request_too_large"),
+    (CancelledError, 503, "cancelled"),
     (OverlayError, 400, "invalid_request_error"),
 ]
 
@@ -49,14 +59,16 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         (403, "Outside what this server may read."),
         (404, "No such node, trace, event or insight."),
         (409, "Conflicts with the current state."),
-        (413, "The body is larger than the server accepts."),
+        (413, "The body, or the question in it, is over a limit the server sets."),
+        (503, "The request was stopped: past its time budget, or the server is stopping."),
         (422, "The body or a parameter does not fit the schema."),
     ]
 }
 
 
 class BodyLimit:
-    """Refuses bodies larger than `limit` bytes, whether declared or streamed."""
+    """Refuses bodies larger than `limit` bytes with 413, whether declared or streamed in
+    chunks: the body is read (at most `limit` bytes of it) before the application sees it."""
 
     def __init__(self, app: ASGIApp, limit: int) -> None:
         self.app, self.limit = app, limit
@@ -70,24 +82,24 @@ class BodyLimit:
         if declared is not None and declared.isdigit() and int(declared) > self.limit:
             await too_big(scope, receive, send)
             return
+        messages: list[Message] = []
         seen = 0
-
-        async def counted() -> Message:
-            nonlocal seen
+        while True:
             message = await receive()
+            messages.append(message)
+            if message["type"] != "http.request":
+                break
             seen += len(message.get("body", b""))
             if seen > self.limit:
-                raise _TooLarge
-            return message
+                await too_big(scope, receive, send)
+                return
+            if not message.get("more_body", False):
+                break
 
-        try:
-            await self.app(scope, counted, send)
-        except _TooLarge:
-            await too_big(scope, receive, send)
+        async def replay() -> Message:
+            return messages.pop(0) if messages else await receive()
 
-
-class _TooLarge(Exception):
-    pass
+        await self.app(scope, replay, send)
 
 
 def _static() -> Path:
@@ -105,6 +117,7 @@ def create_app(overlay: Overlay, config: ServerConfig | None = None) -> FastAPI:
         "answers from the overlay with citations, and the overlay's own API.",
         responses=ERROR_RESPONSES,
     )
+    overlay.models.schedule()  # concurrent asks share the model's forward passes
     app.state.guard = Guard(overlay)
     app.state.config = config
 

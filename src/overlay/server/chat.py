@@ -1,24 +1,29 @@
 """OpenAI-compatible routes: `GET /v1/models` and `POST /v1/chat/completions`.
 
 The overlay is the model: the last user message is the question, the answer is what `ask`
-gives, and the `overlay` field carries the trace id and citations. With `stream: true` the answer
-arrives as server-sent events, one chunk per answer span (the selection has finished by then:
-spans are the unit a citation belongs to), then a final chunk with the `overlay` field.
+gives, and the `overlay` field carries the trace id and citations. With `stream: true` a
+composed answer arrives token by token as the model writes it, a statement answer span by span
+once it is chosen, then a final chunk with the `overlay` field.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
-from collections.abc import Iterator
-from typing import Annotated
+import uuid
+from collections.abc import AsyncIterator, Callable
+from typing import Annotated, TypeVar
 
-from fastapi import APIRouter, Depends
+import anyio
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import StreamingResponse
 
+from overlay import cancel
+from overlay.config import ServerConfig
 from overlay.engine import Overlay
 from overlay.errors import ConfigError
-from overlay.server.deps import Guard, ServerConfig, guard, server_config
+from overlay.server.deps import Guard, guard, server_config
 from overlay.server.schemas import (
     AssistantMessage,
     ChatCompletion,
@@ -33,6 +38,8 @@ from overlay.server.schemas import (
     Usage,
 )
 from overlay.trace import Trace
+
+T = TypeVar("T")
 
 router = APIRouter(prefix="/v1", tags=["openai"])
 
@@ -72,16 +79,49 @@ def models(config: Annotated[ServerConfig, Depends(server_config)]) -> ModelList
     return ModelList(data=[ModelCard(id=config.model_name)])
 
 
-def _answer(g: Guard, body: ChatRequest) -> tuple[Trace, OverlayResult, Usage]:
-    question = question_of(body.messages)
-    opts = body.overlay
-    with g.use() as overlay:
-        trace = overlay.ask(question, goal=opts.goal, mode=opts.mode, strict=opts.strict)
-        result = result_of(overlay, trace)
-        lm = overlay.lm
-        prompt, completion = len(lm.encode(question)), len(lm.encode(trace.answer))
-    return trace, result, Usage(prompt_tokens=prompt, completion_tokens=completion,
-                                total_tokens=prompt + completion)
+def _usage(overlay: Overlay, question: str, answer: str) -> Usage:
+    lm = overlay.models.scorer
+    prompt, completion = len(lm.encode(question)), len(lm.encode(answer))
+    return Usage(prompt_tokens=prompt, completion_tokens=completion,
+                 total_tokens=prompt + completion)
+
+
+def _ask(g: Guard, body: ChatRequest, token: cancel.Token,
+         on_text: Callable[[str], None] | None = None) -> tuple[Trace, OverlayResult, Usage]:
+    """The ask, on this thread's reader, as work `token` can stop."""
+    question, opts = question_of(body.messages), body.overlay
+    overlay = g.reader()
+    with cancel.scope(token):
+        trace = overlay.ask(question, goal=opts.goal, mode=opts.mode, strict=opts.strict,
+                            on_text=on_text)
+    return trace, result_of(overlay, trace), _usage(overlay, question, trace.answer)
+
+
+async def _watched(request: Request, token: cancel.Token, work: Callable[[], T]) -> T:
+    """Run `work` in a worker thread; if the client goes away meanwhile (or this task is
+    cancelled, as at shutdown), cancel its token so its model work stops at the next step."""
+    async def watch() -> None:
+        while not token.cancelled:
+            if await request.is_disconnected():
+                token.cancel("its client went away")
+                return
+            await anyio.sleep(0.2)
+
+    failed: Exception | None = None
+    async with anyio.create_task_group() as group:
+        group.start_soon(watch)
+        try:
+            done = await anyio.to_thread.run_sync(work)
+        except Exception as exc:  # raised below, outside the group, so it is not wrapped
+            failed = exc
+        except BaseException:
+            token.cancel("the request was cancelled")
+            raise
+        finally:
+            group.cancel_scope.cancel()
+    if failed is not None:
+        raise failed
+    return done
 
 
 @router.post(
@@ -90,47 +130,85 @@ def _answer(g: Guard, body: ChatRequest) -> tuple[Trace, OverlayResult, Usage]:
     responses={200: {"content": {"text/event-stream": {}},
                      "description": "JSON, or server-sent events when stream is true."}},
 )
-def chat_completions(
+async def chat_completions(
     body: ChatRequest,
+    request: Request,
     g: Annotated[Guard, Depends(guard)],
     config: Annotated[ServerConfig, Depends(server_config)],
 ) -> ChatCompletion | StreamingResponse:
-    """Answer the last user message from the overlay, citing the notes behind each span."""
-    trace, result, usage = _answer(g, body)
-    created, cid = int(time.time()), f"chatcmpl-{trace.id}"
-    if not body.stream:
-        return ChatCompletion(
-            id=cid,
-            created=created,
-            model=config.model_name,
-            choices=[Choice(message=AssistantMessage(content=trace.answer))],
-            usage=usage,
-            overlay=result,
-        )
+    """Answer the last user message from the overlay, citing the notes behind each span. With
+    `stream: true`, a composed answer streams token by token as it is written; the citations
+    come in the last chunk. A request past the server's time budget, or whose client goes
+    away, stops its model work and records nothing."""
+    question_of(body.messages)  # a request with no question is refused before any work
+    token = cancel.Token(time.monotonic() + config.request_seconds)
+    created = int(time.time())
+    if body.stream:
+        return StreamingResponse(_events(g, body, token, created, config.model_name),
+                                 media_type="text/event-stream")
+    trace, result, usage = await _watched(request, token, lambda: _ask(g, body, token))
+    return ChatCompletion(
+        id=f"chatcmpl-{trace.id}",
+        created=created,
+        model=config.model_name,
+        choices=[Choice(message=AssistantMessage(content=trace.answer))],
+        usage=usage,
+        overlay=result,
+    )
 
-    def events() -> Iterator[str]:
-        def chunk(delta: dict[str, str], finish: str | None = None, **extra: object) -> str:
-            data = {
-                "id": cid,
-                "object": "chat.completion.chunk",
-                "created": created,
-                "model": config.model_name,
-                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
-                **extra,
-            }
-            return f"data: {json.dumps(data, ensure_ascii=False)}\n\n"
 
-        yield chunk({"role": "assistant", "content": ""})
-        pieces, at = [], 0
-        for span in sorted(trace.spans, key=lambda s: s.start):
-            if span.start >= at:  # the text between spans travels with the next one
-                pieces.append(trace.answer[at : span.end])
-                at = span.end
-        pieces.append(trace.answer[at:])
-        for piece in pieces:
-            if piece:
-                yield chunk({"content": piece})
-        yield chunk({}, "stop", usage=usage.model_dump(), overlay=result.model_dump())
+def _chunk(cid: str, created: int, model: str, delta: dict[str, str],
+           finish: str | None = None, **extra: object) -> str:
+    data = {"id": cid, "object": "chat.completion.chunk", "created": created, "model": model,
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}], **extra}
+    return f"data: {json.dumps(data, ensure_ascii=False)}\n\n"
+
+
+async def _events(
+    g: Guard, body: ChatRequest, token: cancel.Token, created: int, model: str
+) -> AsyncIterator[str]:
+    """Server-sent events: each written piece as it comes (compose), or each span once the
+    selection is done (statement), then the last chunk with usage and citations. The client
+    leaving closes this generator, and that cancels the work."""
+    loop = asyncio.get_running_loop()
+    pieces: asyncio.Queue[str | None] = asyncio.Queue()
+
+    def on_text(piece: str) -> None:
+        loop.call_soon_threadsafe(pieces.put_nowait, piece)
+
+    def work() -> tuple[Trace, OverlayResult, Usage]:
+        try:
+            return _ask(g, body, token, on_text if body.overlay.mode == "compose" else None)
+        finally:
+            loop.call_soon_threadsafe(pieces.put_nowait, None)
+
+    cid = f"chatcmpl-{uuid.uuid4().hex[:16]}"
+    yield _chunk(cid, created, model, {"role": "assistant", "content": ""})
+    try:
+        job = asyncio.ensure_future(anyio.to_thread.run_sync(work))
+        sent = ""
+        while (piece := await pieces.get()) is not None:
+            sent += piece
+            yield _chunk(cid, created, model, {"content": piece})
+        trace, result, usage = await job
+        for piece in _rest(trace, sent):
+            yield _chunk(cid, created, model, {"content": piece})
+        yield _chunk(cid, created, model, {}, "stop", usage=usage.model_dump(),
+                     overlay=result.model_dump())
         yield "data: [DONE]\n\n"
+    finally:
+        token.cancel("its client went away")
 
-    return StreamingResponse(events(), media_type="text/event-stream")
+
+def _rest(trace: Trace, sent: str) -> list[str]:
+    """What is still to send once the answer is done: its spans (statement mode sends them
+    now), or the part of a composed answer its pieces did not already carry."""
+    if sent and trace.answer.startswith(sent):
+        return [trace.answer[len(sent) :]] if len(trace.answer) > len(sent) else []
+    pieces, at = [], 0
+    for span in sorted(trace.spans, key=lambda s: s.start):
+        if span.start >= at:  # the text between spans travels with the next one
+            pieces.append(trace.answer[at : span.end])
+            at = span.end
+    pieces.append(trace.answer[at:])
+    return [p for p in pieces if p]

@@ -3,66 +3,54 @@ and the one error shape. Routers import this module, never the application itsel
 
 from __future__ import annotations
 
-import ipaddress
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from pathlib import Path
 
 from fastapi import Request
 from fastapi.responses import JSONResponse
 
+from overlay.config import ServerConfig
 from overlay.engine import Overlay
-from overlay.errors import ConfigError
 from overlay.server.schemas import ErrorBody
 
 
-def is_loopback(host: str) -> bool:
-    """Whether `host` only listens on this machine."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
-@dataclass
-class ServerConfig:
-    """How the server listens and what it may touch."""
-
-    host: str = "127.0.0.1"
-    port: int = 8765
-    token: str | None = None
-    roots: list[Path] = field(default_factory=list)  # folders /v1/ingest may read
-    max_body: int = 1 << 20  # bytes per request body
-    model_name: str = "overlay"
-
-    def check(self) -> None:
-        if not is_loopback(self.host) and not self.token:
-            raise ConfigError(
-                f"refusing to listen on {self.host} without --token: anyone who can reach it "
-                "could read and change the overlay (loopback needs no token)"
-            )
-        if self.token is not None and len(self.token) < 8:
-            raise ConfigError("--token must be at least 8 characters")
-        for root in self.roots:
-            if not root.is_dir():
-                raise ConfigError(f"--vault {root}: no such folder")
-
-
 class Guard:
-    """The one overlay and the lock that serializes its use."""
+    """The overlay the server was given (the writer) and, per worker thread, a reader over
+    the same store.
+
+    Reads — search, nodes, graphs, traces, history, weights, insights, stats — go to the calling
+    thread's reader, with its own read-only connection: they never wait for a write or the
+    model. Asks run on a reader too (the model through its scheduler, or a served model
+    concurrently), and their traces are written through the writer. Writes — learn, feedback,
+    undo, ingest, insight decisions — run on the writer, one at a time."""
 
     def __init__(self, overlay: Overlay) -> None:
         self.overlay = overlay
+        self._local = threading.local()
+        self._readers: list[Overlay] = []
         self._lock = threading.Lock()
 
+    def reader(self) -> Overlay:
+        """This thread's reader (opened on its first request)."""
+        found: Overlay | None = getattr(self._local, "reader", None)
+        if found is None:
+            found = self._local.reader = self.overlay.reader()
+            with self._lock:
+                self._readers.append(found)
+        return found
+
     @contextmanager
-    def use(self) -> Iterator[Overlay]:
-        with self._lock:
+    def writing(self) -> Iterator[Overlay]:
+        """The writer, held for one whole write (its checks and its change)."""
+        with self.overlay.commits.lock:
             yield self.overlay
+
+    def close(self) -> None:
+        with self._lock:
+            for reader in self._readers:
+                reader.close()
+            self._readers.clear()
 
 
 def error(status: int, message: str, kind: str) -> JSONResponse:

@@ -88,6 +88,31 @@ class Source:
             buf = buf[:, -(size + hop):]
 
 
+def _check_size(path: Path) -> None:
+    """A file shorter than its EDF/BDF header promises is truncated: say so (pyedflib would
+    print a size sum to the terminal and raise "not compliant")."""
+    with path.open("rb") as fh:
+        head = fh.read(256)
+        if head[:1] in (b"0", b"\xff") and len(head) < 256:
+            raise SignalError(f"{path}: truncated: {len(head)} bytes, shorter than an EDF header")
+        try:
+            header_bytes, records = int(head[184:192]), int(head[236:244])
+            signals = int(head[252:256])
+            if path.stat().st_size < header_bytes:
+                raise SignalError(f"{path}: truncated: {path.stat().st_size:,} bytes, shorter "
+                                  f"than its own header ({header_bytes:,})")
+            fh.seek(256 + signals * 216)  # the samples per record of each signal come here
+            per_record = [int(fh.read(8)) for _ in range(signals)]
+        except ValueError:
+            return  # not an EDF header: pyedflib says what it is not
+    width = 3 if head[:1] == b"\xff" else 2  # BDF stores 24-bit samples
+    expected = header_bytes + max(records, 0) * sum(per_record) * width
+    size = path.stat().st_size
+    if size < header_bytes or (records > 0 and size < expected):
+        raise SignalError(f"{path}: truncated: {size:,} bytes where its header promises "
+                          f"{expected:,} ({records} records of {sum(per_record)} samples)")
+
+
 class EDFSource(Source):
     """An EDF, EDF+ or BDF file (pyedflib), read a second at a time. Without `channels`, the
     signals at the file's most common rate (annotation channels are not signals)."""
@@ -98,6 +123,7 @@ class EDFSource(Source):
         self.name = str(path)
         if not path.is_file():
             raise SignalError(f"{path}: no such file")
+        _check_size(path)
         try:
             self.reader = pyedflib.EdfReader(str(path))
         except OSError as exc:

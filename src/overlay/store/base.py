@@ -8,6 +8,7 @@ the `register_stores` hook without touching any caller.
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -27,6 +28,9 @@ class Store(NodeStore, VectorStore, Ledger, Log, Protocol):
     migrated_from: int | None
 
     def close(self) -> None: ...
+    def lock(self, name: str) -> AbstractContextManager[None]:
+        """A lock on this store held across processes (an ingest holds `ingest`)."""
+        ...
     def copy_to(self, path: Path) -> None:
         """A consistent copy of the whole store in one new file."""
         ...

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -58,16 +60,42 @@ def to_edge(row: tuple[Any, ...]) -> Edge:
     )
 
 
+BUSY_SECONDS = 60.0  # how long a write waits for another process's transaction in all
+
+
 class Connection:
     """An open SQLite connection and the rule that writes happen only inside a change."""
 
     path: Path
     db: sqlite3.Connection
+    readonly: bool = False
     _depth: int = 0
+    _tx: threading.RLock  # held for a whole transaction by the thread that runs it
 
     def _writing(self) -> None:
         if not self._depth:
             raise StoreError("write outside a change: wrap it in `with store.change(...)`")
+
+    def _begin(self) -> None:
+        """Open a write transaction, waiting (with backoff) while another process writes."""
+        if self.readonly:
+            raise StoreError(f"{self.path} is open read-only: its file or folder is not "
+                             "writable here; give write access, or work on a copy")
+        waited, pause = 0.0, 0.05
+        while True:
+            try:
+                self.db.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) and "busy" not in str(exc):
+                    raise StoreError(f"{self.path}: cannot write ({exc})") from None
+                if waited >= BUSY_SECONDS:
+                    raise StoreError(
+                        f"{self.path} is locked: another process has been writing to it for "
+                        f"over {BUSY_SECONDS:.0f} s; try again when it is done") from None
+            time.sleep(pause)
+            waited += pause + 5.0  # each refused BEGIN already waited the busy timeout
+            pause = min(pause * 2, 1.0)
 
     def _keys(self, node_ids: list[str]) -> dict[str, int]:
         """The integer row key of each node id (vectors and FTS rows are keyed by it)."""

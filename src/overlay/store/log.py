@@ -9,6 +9,7 @@ last committed state and the log says what every change was.
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any, Protocol
@@ -52,23 +53,28 @@ class SQLiteLog(Connection):
     # ------------------------------------------------------------ transactions
     @contextmanager
     def batch(self) -> Iterator[None]:
-        if self._depth or self._batch:
-            raise StoreError("a batch cannot start inside a change or another batch")
-        self.db.execute("BEGIN IMMEDIATE")
-        self._batch = True
-        try:
-            yield
-            self.db.execute("COMMIT")
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
-        finally:
-            self._batch = False
+        with self._tx:
+            if self._depth or self._batch:
+                raise StoreError("a batch cannot start inside a change or another batch")
+            self._begin()
+            self._batch = True
+            try:
+                yield
+                self.db.execute("COMMIT")
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
+            finally:
+                self._batch = False
 
     @contextmanager
     def change(self, kind: str, **payload: Any) -> Iterator[Change]:
         """One transaction + one event. Nested changes fold into the outer one."""
         change = Change(kind, dict(payload))
+        with self._tx:  # one transaction at a time on this connection, whichever thread asks
+            yield from self._change(change)
+
+    def _change(self, change: Change) -> Iterator[Change]:
         if self._depth:
             self._depth += 1
             try:
@@ -78,13 +84,17 @@ class SQLiteLog(Connection):
             return
         own = not self._batch  # inside a batch the batch owns the transaction
         if own:
-            self.db.execute("BEGIN IMMEDIATE")
+            self._begin()
         self._depth = 1
         try:
             yield change
             change.event_id = self._log(change)
             if own:
                 self.db.execute("COMMIT")
+        except sqlite3.OperationalError as exc:  # disk full, I/O: nothing of it is kept
+            if own:
+                self.db.execute("ROLLBACK")
+            raise StoreError(f"{self.path}: the change was not written ({exc})") from None
         except BaseException:
             if own:
                 self.db.execute("ROLLBACK")

@@ -154,4 +154,21 @@ MIGRATIONS: tuple[Migration, ...] = (
     ),
 )
 
+MIGRATIONS += (
+    Migration(
+        "0004_vaults",
+        """
+        -- a vault is known by the id in its `.overlay-vault` file, not by its folder's name:
+        -- its files keep their identity when the folder moves, and two vaults whose folders
+        -- share a name stay apart (the second gets another name here)
+        CREATE TABLE vaults (
+            id TEXT PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE
+        );
+        ALTER TABLE files ADD COLUMN vault TEXT REFERENCES vaults(id);
+        CREATE INDEX files_vault ON files(vault);
+        """,
+    ),
+)
+
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -15,6 +15,8 @@ from overlay.lexical import terms
 from overlay.store.connection import NODE_COLS, Connection, chunks, marks, now, to_edge, to_node
 from overlay.store.records import FileRecord, StoredEdge
 
+FILE_COLS = "path, source_id, hash, size, repaired, mtime_ns, vault"
+
 
 class NodeStore(Protocol):
     """Nodes, edges, files and text search."""
@@ -47,6 +49,18 @@ class NodeStore(Protocol):
     def file_record(self, path: str) -> FileRecord | None: ...
     def files(self) -> list[FileRecord]: ...
     def put_file(self, record: FileRecord) -> None: ...
+    def vaults(self) -> dict[str, str]:
+        """Every known vault: id → the name its files' paths start with."""
+        ...
+
+    def put_vault(self, vault_id: str, name: str) -> None: ...
+    def move_prefix(self, old: str, new: str, vault_id: str | None, *, reread: bool = False
+                    ) -> int:
+        """Rename every path that starts with `old/` to start with `new/` (files, their nodes,
+        links written as paths), and give those files `vault_id`; returns the files moved.
+        `reread` marks the moved files changed, so the next ingest parses them again (their
+        relative links meant something else where they were)."""
+        ...
 
     def lexical_search(self, stems: Sequence[str], limit: int) -> list[tuple[str, float]]: ...
     def doc_freqs(self, stems: Sequence[str]) -> tuple[int, dict[str, int]]: ...
@@ -212,28 +226,48 @@ class SQLiteNodes(Connection):
 
     # ------------------------------------------------------------------ files
     def file_record(self, path: str) -> FileRecord | None:
-        row = self.db.execute(
-            "SELECT path, source_id, hash, size, repaired, mtime_ns FROM files WHERE path = ?",
-            (path,),
-        ).fetchone()
+        row = self.db.execute(f"SELECT {FILE_COLS} FROM files WHERE path = ?", (path,)).fetchone()
         return FileRecord(*row) if row else None
 
     def files(self) -> list[FileRecord]:
-        rows = self.db.execute(
-            "SELECT path, source_id, hash, size, repaired, mtime_ns FROM files ORDER BY path"
-        )
+        rows = self.db.execute(f"SELECT {FILE_COLS} FROM files ORDER BY path")
         return [FileRecord(*r) for r in rows]
 
     def put_file(self, record: FileRecord) -> None:
         self._writing()
         self.db.execute(
-            "INSERT INTO files(path, source_id, hash, size, mtime_ns, repaired, ingested_at)"
-            " VALUES (?,?,?,?,?,?,?) ON CONFLICT(path) DO UPDATE SET source_id=excluded.source_id,"
-            " hash=excluded.hash, size=excluded.size, mtime_ns=excluded.mtime_ns,"
-            " repaired=excluded.repaired, ingested_at=excluded.ingested_at",
+            "INSERT INTO files(path, source_id, hash, size, mtime_ns, repaired, vault,"
+            " ingested_at) VALUES (?,?,?,?,?,?,?,?) ON CONFLICT(path) DO UPDATE SET"
+            " source_id=excluded.source_id, hash=excluded.hash, size=excluded.size,"
+            " mtime_ns=excluded.mtime_ns, repaired=excluded.repaired, vault=excluded.vault,"
+            " ingested_at=excluded.ingested_at",
             (record.path, record.source_id, record.hash, record.size, record.mtime_ns,
-             record.repaired, now()),
+             record.repaired, record.vault, now()),
         )
+
+    def vaults(self) -> dict[str, str]:
+        return dict(self.db.execute("SELECT id, name FROM vaults").fetchall())
+
+    def put_vault(self, vault_id: str, name: str) -> None:
+        self._writing()
+        self.db.execute("INSERT INTO vaults(id, name) VALUES (?, ?) ON CONFLICT(id) DO UPDATE"
+                        " SET name = excluded.name", (vault_id, name))
+
+    def move_prefix(self, old: str, new: str, vault_id: str | None, *, reread: bool = False
+                    ) -> int:
+        self._writing()
+        n, like = len(old) + 2, old.replace("%", r"\%").replace("_", r"\_") + "/%"
+        moved = self.db.execute(
+            "UPDATE files SET path = ? || substr(path, ?), vault = ?,"
+            " hash = CASE WHEN ? THEN '' ELSE hash END,"
+            " mtime_ns = CASE WHEN ? THEN 0 ELSE mtime_ns END WHERE path LIKE ? ESCAPE '\\'",
+            (new + "/", n, vault_id, reread, reread, like)).rowcount
+        self.db.execute("UPDATE nodes SET source_path = ? || substr(source_path, ?)"
+                        " WHERE source_path LIKE ? ESCAPE '\\'", (new + "/", n, like))
+        self.db.execute("UPDATE edges SET target = ? || substr(target, ?) WHERE target LIKE ?"
+                        " ESCAPE '\\' AND json_extract(meta, '$.style') = 'path'",
+                        (new + "/", n, like))
+        return int(moved)
 
     # ---------------------------------------------------------------- lexical
     def lexical_search(self, stems: Sequence[str], limit: int) -> list[tuple[str, float]]:

@@ -34,6 +34,7 @@ class FileRecord:
     size: int
     repaired: str | None
     mtime_ns: int = 0
+    vault: str | None = None  # the id of the vault the file came from
 
 
 @dataclass(frozen=True)

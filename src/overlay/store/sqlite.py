@@ -7,7 +7,12 @@ migrations, and composes the four table families: `SQLiteNodes`, `SQLiteVectors`
 
 from __future__ import annotations
 
+import fcntl
+import os
 import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -21,26 +26,67 @@ from overlay.store.vectors import SQLiteVectors
 
 
 class SQLiteStore(SQLiteNodes, SQLiteVectors, SQLiteLedger, SQLiteLog):
-    """The default store. Open with `SQLiteStore(path)`; it creates or upgrades the schema."""
+    """The default store. Open with `SQLiteStore(path)`; it creates or upgrades the schema.
 
-    def __init__(self, path: Path | str, *, create: bool = True) -> None:
+    `readonly` opens a connection that only reads (a server's readers; WAL lets them read
+    while the writer writes). A file or folder without write permission is opened read-only
+    by itself, so reads work and a write says what is wrong."""
+
+    def __init__(self, path: Path | str, *, create: bool = True, readonly: bool = False) -> None:
         self.path = Path(path)
         self.migrated_from: int | None = None
         if not self.path.exists():
-            if not create:
-                raise StoreError(f"no overlay store at {self.path}; run `overlay init` first")
+            if not create or readonly:
+                raise StoreError(f"no overlay store at {self.path}; run `overlay init` first "
+                                 "(or give --create)")
             self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.readonly = readonly or not _writable(self.path)
         try:
-            self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-            self.db.execute("PRAGMA foreign_keys = ON")
-            self.db.execute("PRAGMA journal_mode = WAL")
-            self.db.execute("PRAGMA synchronous = NORMAL")
-            self.db.execute("PRAGMA busy_timeout = 5000")
+            self.db = self._connect()
+        except sqlite3.OperationalError as exc:
+            if "readonly" not in str(exc):  # permissions os.access could not see (root
+                raise StoreError(f"{self.path} is not an overlay store ({exc})") from None
+            self.readonly = True  # without its capabilities, a read-only mount, …)
+            self.db = self._connect()
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"{self.path} is not an overlay store ({exc})") from None
         self._depth = 0
         self._batch = False
+        self._tx = threading.RLock()
         self._migrate()
+
+    def _connect(self) -> sqlite3.Connection:
+        if self.readonly:
+            db = self._read_only()
+        else:
+            db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        try:
+            if not self.readonly:
+                db.execute("PRAGMA journal_mode = WAL")
+                db.execute("PRAGMA synchronous = NORMAL")
+            db.execute("PRAGMA foreign_keys = ON")
+            db.execute("PRAGMA busy_timeout = 5000")
+        except sqlite3.DatabaseError:
+            db.close()
+            raise
+        return db
+
+    def _read_only(self) -> sqlite3.Connection:
+        """A connection that only reads. A WAL store in a folder this process cannot write,
+        with no writer holding its shared-memory file, can only be read as immutable: no
+        writer is there to change it meanwhile (one would have made that file)."""
+        uri = self.path.resolve().as_uri()
+        db = sqlite3.connect(f"{uri}?mode=ro", uri=True, isolation_level=None,
+                             check_same_thread=False)
+        try:
+            db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        except sqlite3.OperationalError as exc:
+            db.close()
+            if "readonly" not in str(exc):
+                raise
+            db = sqlite3.connect(f"{uri}?mode=ro&immutable=1", uri=True, isolation_level=None,
+                                 check_same_thread=False)
+        return db
 
     # ----------------------------------------------------------------- schema
     def _migrate(self) -> None:
@@ -69,6 +115,9 @@ class SQLiteStore(SQLiteNodes, SQLiteVectors, SQLiteLedger, SQLiteLog):
                 )
         if version == SCHEMA_VERSION:
             return
+        if self.readonly:
+            raise SchemaError(f"{self.path} has schema {version} and needs an upgrade to "
+                              f"{SCHEMA_VERSION}; open it once with write access")
         try:
             db.execute("BEGIN IMMEDIATE")
             db.execute(
@@ -90,6 +139,22 @@ class SQLiteStore(SQLiteNodes, SQLiteVectors, SQLiteLedger, SQLiteLog):
 
     def close(self) -> None:
         self.db.close()
+
+    @contextmanager
+    def lock(self, name: str) -> Iterator[None]:
+        """Hold the store's lock `name` (a file beside it): another process or thread that
+        asks for it waits until this one is done."""
+        path = self.path.with_name(f"{self.path.name}.{name}.lock")
+        try:
+            handle = path.open("a")
+        except OSError as exc:
+            raise StoreError(f"cannot take the {name} lock at {path}: {exc.strerror}") from None
+        with handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
 
     def copy_to(self, path: Path) -> None:
         """A consistent copy of the whole store in one new file (VACUUM INTO)."""
@@ -138,3 +203,9 @@ def _split_sql(script: str) -> list[str]:
     if buf.strip():
         statements.append(buf.strip())
     return statements
+
+
+def _writable(path: Path) -> bool:
+    """Whether the store file and its folder (WAL writes files beside it) can be written."""
+    folder = path.resolve().parent
+    return os.access(folder, os.W_OK) and (not path.exists() or os.access(path, os.W_OK))

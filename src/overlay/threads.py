@@ -1,0 +1,64 @@
+"""How many threads torch uses inside one operation, chosen per task on purpose.
+
+torch's default — one intra-op thread per core for every operation — helps a large batch when
+the machine is otherwise idle and hurts everything when it is not: a single query embedding on
+two cores took 20 ms with one thread and 138–212 ms with the default under a load of about 4.
+So each torch task says what it is: a small one (one query embedding) runs on one thread; a
+large one (a scoring pass, an ingest's embeddings) on the cores shared among the torch tasks
+running at that moment. torch's setting is one for the whole process, so it is set to the
+smallest share any running task may have, and restored as tasks end.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+SMALL, LARGE = 1, 0  # a task's ask: one thread, or a fair share of the cores
+
+_lock = threading.Lock()
+_ids = itertools.count()
+_running: dict[int, int] = {}  # task → the threads it asked for (0: a share of the cores)
+_last = threading.local()
+
+
+def cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def _apply() -> int:
+    import torch
+
+    share = max(1, cores() // max(1, len(_running)))
+    wanted = min((n or share for n in _running.values()), default=cores())
+    if torch.get_num_threads() != wanted:
+        torch.set_num_threads(wanted)
+    return wanted
+
+
+@contextmanager
+def task(size: int = LARGE) -> Iterator[int]:
+    """Run one torch task: `SMALL` for one thread, `LARGE` for a fair share of the cores.
+    Yields the thread count set; `last()` gives it to the caller afterwards (for a trace)."""
+    key = next(_ids)
+    with _lock:
+        _running[key] = size
+        count = _apply()
+    _last.value = count
+    try:
+        yield count
+    finally:
+        with _lock:
+            _running.pop(key, None)
+            _apply()
+
+
+def last() -> int:
+    """The thread count of this thread's latest task (0 before any)."""
+    return int(getattr(_last, "value", 0))
