@@ -152,22 +152,41 @@ def dataset_table(data: dict) -> list[str]:
 
 def server_table(data: dict) -> list[str]:
     rows = [
-        "| clients | requests | wall s | req/s | search p50 / p95 ms | chat p50 / p95 ms "
-        "| learn p50 / p95 ms | errors | database locked |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| design | clients | requests | wall s | req/s | search p50 / p95 ms "
+        "| chat p50 / p95 ms | learn p50 / p95 ms | errors | database locked |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for r in data["runs"]:
-        k = r["by_kind"]
+    designs = [("new", data["runs"])]
+    if data.get("old_runs"):
+        designs.append((f"old ({data.get('old_design', 'before')})", data["old_runs"]))
+    for name, runs in designs:
+        for r in runs:
+            k = r["by_kind"]
 
-        def cell(x: str, k: dict = k) -> str:
-            return f"{k[x]['p50_ms']:.0f} / {k[x]['p95_ms']:.0f}"
+            def cell(x: str, k: dict = k) -> str:
+                return f"{k[x]['p50_ms']:.0f} / {k[x]['p95_ms']:.0f}"
 
-        rows.append(
-            f"| {r['clients']} | {r['requests']} | {r['wall_s']} | **{r['throughput_rps']}** "
-            f"| {cell('search')} | {cell('chat')} | {cell('learn')} | **{r['errors']}** "
-            f"| {r['database_locked']} |"
-        )
+            rows.append(
+                f"| {name} | {r['clients']} | {r['requests']} | {r['wall_s']} "
+                f"| **{r['throughput_rps']}** | **{cell('search')}** | {cell('chat')} "
+                f"| {cell('learn')} | **{r['errors']}** | {r['database_locked']} |"
+            )
     rows += ["", f"Mix: {data['mix']}."]
+    if data.get("scheduler"):
+        rows += ["", "| asks at once | candidates | one after another s | through the scheduler s "
+                 "| candidates/s, sequential | candidates/s, scheduler | speed-up "
+                 "| requests per pass |", "|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        rows += [f"| {r['asks']} | {r['candidates']} | {r['sequential_s']} | {r['scheduler_s']} "
+                 f"| {r['sequential_cand_per_s']} | {r['scheduler_cand_per_s']} "
+                 f"| **{r['speedup']}×** | {r['requests_per_pass']} |" for r in data["scheduler"]]
+    t = data.get("threads")
+    if t:
+        rows += ["", f"One MiniLM query embedding on {t['cores']} cores, median ms:", "",
+                 "| machine | torch default (a thread per core) | one thread (the embedder's) |",
+                 "|---|---:|---:|",
+                 f"| idle | {t['idle']['default_ms']} | **{t['idle']['one_thread_ms']}** |",
+                 f"| four busy processes | {t['load_4']['default_ms']} "
+                 f"| **{t['load_4']['one_thread_ms']}** |"]
     return rows
 
 

@@ -1,9 +1,17 @@
-"""The server under concurrent clients: 1, 8 and 32 clients on loopback against `overlay serve`
-(a separate process: the example vault, MiniLM, the default LM), a bounded number of requests
-per level in a fixed mix: 70 % search, 20 % chat completions (the LM), 10 % learn (writes).
-Reports throughput, p50/p95 latency per kind, errors and any "database is locked".
+"""The server under concurrent clients, old design against new, in one run.
 
-Run: python bench/server.py [--requests 80] [--levels 1 8 32]
+1, 8 and 32 clients on loopback against `overlay serve` (a separate process: the example vault,
+MiniLM, the default LM), a bounded number of requests per level in a fixed mix: 70 % search,
+20 % chat completions (the LM), 10 % learn (writes). Reports throughput, p50/p95 latency per
+kind, errors and any "database is locked". The old design is the server as of `--old` (one
+overlay behind one lock), run from a git worktree of that commit with the same interpreter.
+
+Then, in process, the scoring scheduler: N asks at once (1, 4, 16) through the scheduler
+against the same N asks one after another, as candidates scored per second; and torch's
+threads for one query embedding (one thread, or the default of one per core), idle and under
+a load of four busy processes.
+
+Run: python bench/server.py [--requests 80] [--levels 1 8 32] [--old d21e3af]
 """
 
 from __future__ import annotations
@@ -95,16 +103,14 @@ async def level(url: str, clients: int, kinds: list[str]) -> dict:
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--requests", type=int, default=80, help="requests per level")
-    parser.add_argument("--levels", type=int, nargs="+", default=[1, 8, 32])
-    args = parser.parse_args()
+def design(src: Path, levels: list[int], requests: int, create: bool) -> list[dict]:
+    """Ingest the example vault and serve it with the code in `src`; the runs per level."""
     work = Path(tempfile.mkdtemp())
     db = work / "o.db"
     overlay = [sys.executable, "-c", "from overlay.cli import main; main()"]
-    env = {**os.environ, "OVERLAY_DB": str(db), "HF_HUB_OFFLINE": "1"}
-    subprocess.run([*overlay, "ingest", str(ROOT / "examples" / "vault")], env=env, check=True,
+    env = {**os.environ, "OVERLAY_DB": str(db), "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(src)}
+    subprocess.run([*overlay, "ingest", str(ROOT / "examples" / "vault"),
+                    *(["--create"] if create else [])], env=env, check=True,
                    capture_output=True)
     port = free_port()
     server = subprocess.Popen([*overlay, "serve", "--port", str(port)], env=env,
@@ -124,12 +130,40 @@ def main() -> None:
             time.sleep(0.2)
         httpx.post(url + "/v1/chat/completions", timeout=600,  # warm the LM's first call
                    json={"messages": [{"role": "user", "content": QUESTIONS[0]}]})
-        runs = [asyncio.run(level(url, c, plan(args.requests, seed=c))) for c in args.levels]
+        runs = [asyncio.run(level(url, c, plan(requests, seed=c))) for c in levels]
     finally:
         server.send_signal(signal.SIGINT)
         server.wait(timeout=60)
         shutil.rmtree(work, ignore_errors=True)
-    save("server", {"mix": "70% search, 20% chat, 10% learn", "runs": runs})
+    return runs
+
+
+def old_tree(rev: str) -> Path:
+    """A worktree of `rev` (the old design), made once under the system's temp folder."""
+    path = Path(tempfile.gettempdir()) / f"overlay-old-{rev}"
+    if not path.exists():
+        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(path), rev],
+                       check=True, capture_output=True)
+    return path / "src"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--requests", type=int, default=80, help="requests per level")
+    parser.add_argument("--levels", type=int, nargs="+", default=[1, 8, 32])
+    parser.add_argument("--old", default="d21e3af", help="the commit of the old design")
+    parser.add_argument("--asks", type=int, nargs="+", default=[1, 4, 16])
+    args = parser.parse_args()
+    from scheduling import scheduler_throughput, thread_settings
+
+    new = design(ROOT / "src", args.levels, args.requests, create=True)
+    old = design(old_tree(args.old), args.levels, args.requests, create=False)
+    save("server", {
+        "mix": "70% search, 20% chat, 10% learn", "old_design": args.old,
+        "runs": new, "old_runs": old,
+        "scheduler": scheduler_throughput(args.asks, QUESTIONS),
+        "threads": thread_settings(),
+    })
 
 
 if __name__ == "__main__":

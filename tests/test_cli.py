@@ -148,7 +148,8 @@ def test_ask_choose_run_trace_end_to_end(vault: Path, tmp_path: Path) -> None:
         run("choose", "A levain is", "-o", "starter and flour", "-o", "oil", *db, *fake, "--json")
     )
     assert sorted(c["rank"] for c in choice["candidates"]) == [1, 2]
-    assert "rank" in run("choose", "A levain is", "-o", "a", "-o", "b", *db, *fake)
+    table = run("choose", "A levain is", "-o", "a", "-o", "b", *db, *fake)
+    assert "notes support" in table and "a token" in table
     out = run("run", "Bake a sourdough loaf", "--input", "a loaf", *db, *fake)
     assert "path: 1 → 2 → 3" in out
     steps = json.loads(run("run", "Bake a sourdough loaf", "-i", "x", *db, *fake, "--json"))

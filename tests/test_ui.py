@@ -5,11 +5,14 @@ give feedback, see the weight change, undo it; a screenshot per step in test-art
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 
 from overlay import Overlay, Settings
@@ -57,6 +60,28 @@ def ui_overlay(tmp_path_factory: pytest.TempPathFactory, smol: object) -> Iterat
     ov.close()
 
 
+def _graph_drawn(page: Any, expected: int) -> dict[str, int]:
+    """Wait until the page's Cytoscape graph holds `expected` nodes and has been painted;
+    its node count and how many of its canvas pixels carry ink."""
+    page.wait_for_function(
+        "n => { const c = document.querySelector('#graph');"
+        " return c && c._cyreg && c._cyreg.cy && c._cyreg.cy.nodes().length === n; }",
+        arg=expected, timeout=30_000)
+    page.wait_for_timeout(300)  # one animation frame or so for the paint
+    found: dict[str, int] = page.evaluate(
+        """() => {
+          const c = document.querySelector('#graph');
+          let inked = 0;
+          for (const canvas of c.querySelectorAll('canvas')) {
+            const ctx = canvas.getContext('2d');
+            const px = ctx.getImageData(0, 0, canvas.width, canvas.height).data;
+            for (let i = 3; i < px.length; i += 4) if (px[i] > 0) inked++;
+          }
+          return {nodes: c._cyreg.cy.nodes().length, inked};
+        }""")
+    return found
+
+
 def test_ask_cite_feedback_weight_undo(chromium: str, ui_overlay: Overlay) -> None:
     from playwright.sync_api import expect, sync_playwright
 
@@ -92,12 +117,31 @@ def test_ask_cite_feedback_weight_undo(chromium: str, ui_overlay: Overlay) -> No
         page.locator(f"#answer a.cited[data-node='{node}']").first.click()
         row = page.locator("#weights tr[data-goal='answer'] td")
         expect(row.nth(1)).to_have_text("1")
+        drawn = _graph_drawn(page, len(httpx.get(f"{url}/v1/nodes/{node}/graph").json()["nodes"]))
+        assert drawn["nodes"] >= 2 and drawn["inked"] > 200, drawn
         page.screenshot(path=str(SHOTS / "4-weight.png"), full_page=True)
 
         page.locator("#node-history button[data-undo]").first.click()
         expect(page.locator("#weights")).to_have_text("no feedback yet")
         expect(page.locator("#node-history")).to_contain_text("undone")
         page.screenshot(path=str(SHOTS / "5-undone.png"), full_page=True)
+
+        page.goto(url + "/#/history")
+        stamp = page.locator("#history tbody tr td").nth(3).inner_text()
+        assert not re.search(r"T\d\d:|\.\d{4,}|\+00:00", stamp), stamp  # local, to the second
+
+        page.goto(url + "/#/")
+        page.fill("#question", "What does the float test tell me?")
+        page.select_option("#mode", "compose")
+        page.click("#ask")
+        page.wait_for_function(  # the answer shows while it is still being written
+            "() => document.querySelector('#answer') && document.querySelector('#ask').disabled",
+            timeout=60_000)
+        expect(page.locator("#ask")).to_be_enabled(timeout=120_000)
+        expect(page.locator("#answer .span").first).to_be_attached()
+        assert "float" in page.locator("#answer").inner_text().lower() or \
+            page.locator("#candidates tbody tr").count() > 0
+        page.screenshot(path=str(SHOTS / "6-compose.png"), full_page=True)
         browser.close()
     assert errors == []
     assert ui_overlay.weights(node) == []

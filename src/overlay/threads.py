@@ -4,9 +4,10 @@ torch's default — one intra-op thread per core for every operation — helps a
 the machine is otherwise idle and hurts everything when it is not: a single query embedding on
 two cores took 20 ms with one thread and 138–212 ms with the default under a load of about 4.
 So each torch task says what it is: a small one (one query embedding) runs on one thread; a
-large one (a scoring pass, an ingest's embeddings) on the cores shared among the torch tasks
-running at that moment. torch's setting is one for the whole process, so it is set to the
-smallest share any running task may have, and restored as tasks end.
+large one (a scoring pass, an ingest's embeddings) on the cores shared among the large tasks
+running at that moment. torch's setting is one for the whole process: while a large task runs
+it is that share (a query embedding beside a scoring pass must not halve the pass, which is
+what every ask waits for); with only small tasks running it is one thread.
 """
 
 from __future__ import annotations
@@ -35,8 +36,10 @@ def cores() -> int:
 def _apply() -> int:
     import torch
 
-    share = max(1, cores() // max(1, len(_running)))
-    wanted = min((n or share for n in _running.values()), default=cores())
+    large = sum(1 for n in _running.values() if n == LARGE)
+    # a scoring pass keeps its share (small tasks beside it do not halve it); small tasks
+    # alone get one thread; with nothing running, torch's default
+    wanted = max(1, cores() // large) if large else (1 if _running else cores())
     if torch.get_num_threads() != wanted:
         torch.set_num_threads(wanted)
     return wanted

@@ -92,18 +92,17 @@ def node_history(store: Store, node_id: str, limit: int = 2000) -> list[dict[str
 def neighbourhood(
     store: Store, node_ids: list[str], hops: int = 1, limit: int = 60
 ) -> dict[str, Any]:
-    """Nodes within `hops` resolved edges of `node_ids`, and the edges between them."""
+    """Nodes within `hops` resolved edges of `node_ids` (either way), and the edges between
+    them in their own direction."""
     seen = list(dict.fromkeys(node_ids))
-    frontier, edges = list(seen), set()
+    frontier = list(seen)
     for _ in range(hops):
         found = store.neighbours(frontier)
         frontier = []
-        for a, b, kind in found:
-            edges.add((a, b, kind))
-            for x in (a, b):
-                if x not in seen and len(seen) < limit:
-                    seen.append(x)
-                    frontier.append(x)
+        for _from, other, _kind in found:
+            if other not in seen and len(seen) < limit:
+                seen.append(other)
+                frontier.append(other)
     nodes = store.get_nodes(seen)
     return {
         "nodes": [
@@ -113,8 +112,7 @@ def neighbourhood(
         ],
         "edges": [
             {"src": a, "dst": b, "kind": k}
-            for a, b, k in sorted(edges)
-            if a in nodes and b in nodes
+            for a, b, k in store.edges_among([i for i in seen if i in nodes])
         ],
     }
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Annotated
@@ -141,18 +142,27 @@ def choose(
     if json_out:
         emit(trace.to_dict())
         return
-    table = Table()
-    for col in ("rank", "option", "score", *list(trace.candidates[0].terms)):
-        table.add_column(col, overflow="fold")
-    for c in sorted(trace.candidates, key=lambda c: c.rank):
-        table.add_row(
-            str(c.rank), c.text, f"{c.score:+.3f}", *(f"{v:+.3f}" for v in c.terms.values())
-        )
-    out.print(table)
+    out.print(_choice_table(trace))
     context = trace.settings.get("context") or []
     for row in context:
         out.print(f"  [dim]context {row['id']}: {row['text'][:90]}[/]", highlight=False)
     out.print(f"[dim]trace {trace.id}[/]")
+
+
+def _choice_table(trace: Trace) -> Table:
+    """The options as a person reads them: how far the notes support each, and how likely the
+    model finds each (per token, with the notes and without); the raw score terms are in
+    --json."""
+    table = Table(caption="ranked by the notes' support; the model breaks ties"
+                  if trace.settings.get("support_first", True) else None)
+    for col, justify in (("rank", "right"), ("option", "left"), ("notes support", "right"),
+                         ("model, with notes", "right"), ("model alone", "right")):
+        table.add_column(col, justify=justify, overflow="fold")  # type: ignore[arg-type]
+    for c in sorted(trace.candidates, key=lambda c: c.rank):
+        table.add_row(str(c.rank), c.text, f"{c.terms.get('retrieval', 0.0):.0%}",
+                      f"{math.exp(c.terms.get('lm', -math.inf)):.1%} a token",
+                      f"{math.exp(c.terms.get('lm_bare', -math.inf)):.1%} a token")
+    return table
 
 
 @app.command()

@@ -9,7 +9,9 @@ itself (tree attention): the same numbers as scoring each one alone, at a fracti
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+import io
 import os
 import shutil
 import time
@@ -53,6 +55,15 @@ def _cache_folder(gguf: Path, cache_dir: Path) -> tuple[Path, bool]:
     return target, (target / "config.json").exists() and any(target.glob("*.safetensors"))
 
 
+def quiet_transformers() -> None:
+    """No progress bars from transformers on the user's terminal (loading, GGUF conversion):
+    Overlay shows its own progress where a step takes long."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
+    hf_logging.set_verbosity_error()  # type: ignore[no-untyped-call]
+
+
 def cached_gguf(gguf: Path, cache_dir: Path) -> Path:
     """A folder holding `gguf` dequantized in transformers' format, built once."""
     target, ready = _cache_folder(gguf, cache_dir)
@@ -60,9 +71,12 @@ def cached_gguf(gguf: Path, cache_dir: Path) -> Path:
         return target
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    try:
-        tok = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
-        model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    quiet_transformers()
+
+    try:  # its converter draws its own tqdm bar, which nothing in transformers turns off
+        with contextlib.redirect_stderr(io.StringIO()):
+            tok = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+            model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
     except Exception as exc:
         raise ModelError(f"cannot read {gguf}: {exc}; pip install gguf accelerate") from exc
     # the weights are plain floats now; without this save_pretrained refuses a "quantized" model
@@ -151,6 +165,7 @@ class HFModel:
         self.name = name or Path(str(path)).name
         self.device, self.batch_tokens = device, batch_tokens
         try:
+            quiet_transformers()
             self.tokenizer = AutoTokenizer.from_pretrained(str(path))
             model = AutoModelForCausalLM.from_pretrained(str(path), dtype=getattr(torch, dtype))
         except Exception as exc:

@@ -44,6 +44,10 @@ class NodeStore(Protocol):
     def neighbours(
         self, node_ids: Sequence[str], kinds: Sequence[EdgeKind] | None = None
     ) -> list[tuple[str, str, str]]: ...
+    def edges_among(self, node_ids: Sequence[str]) -> list[tuple[str, str, str]]:
+        """(src, dst, kind) of every resolved edge between two of `node_ids`, as written."""
+        ...
+
     def linked(self, pairs: Sequence[tuple[str, str]]) -> set[tuple[str, str]]: ...
 
     def file_record(self, path: str) -> FileRecord | None: ...
@@ -211,6 +215,15 @@ class SQLiteNodes(Connection):
                 [*chunk, *kind_args, *chunk, *kind_args],
             ).fetchall()
         return out
+
+    def edges_among(self, node_ids: Sequence[str]) -> list[tuple[str, str, str]]:
+        wanted = set(node_ids)
+        out: list[tuple[str, str, str]] = []
+        for chunk in chunks(list(wanted), 400):
+            out += [(a, b, k) for a, b, k in self.db.execute(
+                f"SELECT src, dst, kind FROM edges WHERE src IN ({marks(chunk)})"
+                " AND dst IS NOT NULL", chunk).fetchall() if b in wanted]
+        return sorted(set(out))
 
     def linked(self, pairs: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
         """Which of the (a, b) pairs already have an edge, either way."""

@@ -36,6 +36,43 @@ function status(el, text, isError) {
 
 function fmt(x) { return typeof x === "number" ? x.toFixed(3) : ""; }
 
+// An event's time in the reader's own zone, to the second.
+function when(ts) {
+  const d = new Date(String(ts).replace(/(\.\d{3})\d+/, "$1"));
+  return isNaN(d) ? ts : d.toLocaleString(undefined, {dateStyle: "medium", timeStyle: "medium"});
+}
+
+// A chat request streamed as server-sent events: `onText` gets each piece as it is written;
+// resolves to the same shape as a non-streamed answer once the last chunk (with citations) came.
+async function streamChat(body, onText) {
+  const res = await fetch("/v1/chat/completions", {method: "POST",
+    headers: {"Content-Type": "application/json"}, body: JSON.stringify({...body, stream: true})});
+  if (!res.ok) {
+    const data = await res.json().catch(() => ({}));
+    throw new Error((data.error && data.error.message) || res.statusText);
+  }
+  const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+  let buffer = "", text = "", last = null;
+  for (;;) {
+    const {value, done} = await reader.read();
+    if (done) break;
+    buffer += value;
+    let cut;
+    while ((cut = buffer.indexOf("\n\n")) >= 0) {
+      const event = buffer.slice(0, cut).replace(/^data: /, "");
+      buffer = buffer.slice(cut + 2);
+      if (event === "[DONE]") continue;
+      const chunk = JSON.parse(event);
+      if (chunk.error) throw new Error(chunk.error.message);
+      const piece = chunk.choices && chunk.choices[0].delta.content;
+      if (piece) { text += piece; onText(text); }
+      if (chunk.overlay) last = chunk;
+    }
+  }
+  if (!last) throw new Error("the answer stopped before it was complete");
+  return {choices: [{message: {content: text}}], overlay: last.overlay, usage: last.usage};
+}
+
 function nodeLink(id, title) { return h("a", {href: `#/node/${id}`}, title || id.slice(0, 8)); }
 
 function undoButton(eventId, after) {
@@ -162,10 +199,17 @@ function askView() {
   form.addEventListener("submit", async ev => {
     ev.preventDefault();
     go.disabled = true;
+    out.replaceChildren();  // the last answer goes: the next one is not it
     status(state, "thinking…");
     try {
-      const res = await api("/v1/chat/completions", {model: "overlay", messages: [{role: "user", content: q.value}],
-        overlay: {goal: goal.value || "answer", mode: mode.value, strict: strict.checked && mode.value === "compose"}});
+      const body = {model: "overlay", messages: [{role: "user", content: q.value}],
+        overlay: {goal: goal.value || "answer", mode: mode.value, strict: strict.checked && mode.value === "compose"}};
+      const res = mode.value === "compose"  // a composed answer grows as it is written
+        ? await streamChat(body, text => {
+            status(state, "writing…");
+            out.replaceChildren(h("div", {class: "answer", id: "answer"}, text));
+          })
+        : await api("/v1/chat/completions", body);
       sessionStorage.setItem("last", JSON.stringify({q: q.value, res}));
       status(state, "");
       await showResult(out, res);
@@ -190,7 +234,7 @@ async function nodeView(id) {
     : h("p", {class: "muted", id: "weights"}, "no feedback yet");
   const history = n.history.length
     ? h("table", {id: "node-history"}, h("tbody", {}, n.history.map(e => h("tr", {},
-        h("td", {class: "num"}, e.id), h("td", {}, e.kind), h("td", {}, e.what), h("td", {class: "muted"}, e.ts),
+        h("td", {class: "num"}, e.id), h("td", {}, e.kind), h("td", {}, e.what), h("td", {class: "muted"}, when(e.ts)),
         h("td", {}, e.undone ? h("span", {class: "muted"}, "undone") : (e.undoable ? undoButton(e.id, refresh) : ""))))))
     : h("p", {class: "muted"}, "no events");
   const links = (items, key) => items.length ? h("ul", {class: "links"}, items.map(l => h("li", {},
@@ -271,7 +315,7 @@ async function historyView() {
   view.replaceChildren(h("h1", {}, "History"), h("table", {id: "history"},
     h("thead", {}, h("tr", {}, ["event", "kind", "what", "when", ""].map(x => h("th", {}, x)))),
     h("tbody", {}, events.map(e => h("tr", {}, h("td", {class: "num"}, e.id), h("td", {}, e.kind),
-      h("td", {}, e.what), h("td", {class: "muted"}, e.ts),
+      h("td", {}, e.what), h("td", {class: "muted"}, when(e.ts)),
       h("td", {}, e.undone ? h("span", {class: "muted"}, "undone") : (e.undoable ? undoButton(e.id, historyView) : "")))))));
 }
 
