@@ -164,10 +164,13 @@ def server_table(data: dict) -> list[str]:
             k = r["by_kind"]
 
             def cell(x: str, k: dict = k) -> str:
+                if not k[x]["n"]:
+                    return "—"
                 return f"{k[x]['p50_ms']:.0f} / {k[x]['p95_ms']:.0f}"
 
+            who = f"{name}, {r['mix']}" if r.get("mix") else name
             rows.append(
-                f"| {name} | {r['clients']} | {r['requests']} | {r['wall_s']} "
+                f"| {who} | {r['clients']} | {r['requests']} | {r['wall_s']} "
                 f"| **{r['throughput_rps']}** | **{cell('search')}** | {cell('chat')} "
                 f"| {cell('learn')} | **{r['errors']}** | {r['database_locked']} |"
             )

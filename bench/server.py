@@ -6,6 +6,9 @@ MiniLM, the default LM), a bounded number of requests per level in a fixed mix: 
 kind, errors and any "database is locked". The old design is the server as of `--old` (one
 overlay behind one lock), run from a git worktree of that commit with the same interpreter.
 
+A last row per design runs searches alone at the top level (no chat in flight): the control
+that shows what the machine gives searches at that concurrency by itself.
+
 Then, in process, the scoring scheduler: N asks at once (1, 4, 16) through the scheduler
 against the same N asks one after another, as candidates scored per second; and torch's
 threads for one query embedding (one thread, or the default of one per core), idle and under
@@ -131,6 +134,10 @@ def design(src: Path, levels: list[int], requests: int, create: bool) -> list[di
         httpx.post(url + "/v1/chat/completions", timeout=600,  # warm the LM's first call
                    json={"messages": [{"role": "user", "content": QUESTIONS[0]}]})
         runs = [asyncio.run(level(url, c, plan(requests, seed=c))) for c in levels]
+        # the control: searches alone at the top level, with no chat in flight; the mix's
+        # searches near this are not waiting for the model
+        alone = asyncio.run(level(url, max(levels), ["search"] * requests))
+        runs.append({**alone, "mix": "search only"})
     finally:
         server.send_signal(signal.SIGINT)
         server.wait(timeout=60)
