@@ -46,6 +46,45 @@ def copy_of(template: Path, tmp_path: Path, name: str = "o.db") -> Overlay:
 def test_information_has_the_papers_properties() -> None:
     assert information(0, 0, 0, 0) == 0.0
     assert information(5, 0, 5, 5) > 0 > information(0, 5, 5, 5)
+    assert information(1, 0, 1, 0) == 0.0  # one good verdict citing a node: no information
+
+
+@given(st.integers(1, 50), st.integers(0, 50), st.integers(0, 50), st.data())
+def test_information_signs_follow_the_episodes(
+    good: int, bad: int, learned: int, data: st.DataObject
+) -> None:
+    """Episodes: `good` verdicts and `bad` ones. A node cited in k of the good ones only, or
+    in k of the bad ones only, against the goal's base rate."""
+    k = data.draw(st.integers(1, good))
+    assert information(k, 0, good, 0) == 0.0  # an all-good world: nothing to tell apart
+    if bad:
+        assert information(k, 0, good, bad) > 0  # cited only where the goal was reached
+        kb = data.draw(st.integers(1, bad))
+        assert information(0, kb, good, bad) < 0  # cited only where it was not
+        assert information(0, kb, 0, bad) == 0.0  # an all-bad world
+    assert information(learned, 0, 0, 0) >= 0  # learned statements toward a new goal
+
+
+def test_one_good_verdict_gives_no_negative_bits(template: Path, tmp_path: Path) -> None:
+    """The server note's case: one good verdict on a trace that cites two nodes gave them
+    -0.17 bits each when the base rate counted citations; with episodes it is 0, and a node
+    that helped while another answer failed is positive."""
+    with copy_of(template, tmp_path) as ov:
+        good = ov.ask("How do I feed a starter?")
+        ov.feedback(good.id, "good")
+        cited = good.cited or [c.node_id for c in good.chosen if c.node_id]
+        assert len(cited) >= 1
+        assert all(w["bits"] == 0.0 for n in cited for w in ov.weights(n))
+        bad = ov.ask("What is hooch?")
+        ov.feedback(bad.id, "bad")
+        blamed = set(bad.cited or [c.node_id for c in bad.chosen if c.node_id])
+        only_good = [n for n in cited if n not in blamed]
+        assert only_good, "the two answers cited the same notes"
+        helped = next(w for w in ov.weights(only_good[0]) if w["goal"] == "answer")
+        assert helped["p0"] == 0.5 and helped["p1"] > 0.5 and helped["bits"] > 0
+        hurt = next(w for w in ov.weights(sorted(blamed - set(cited))[0]) if w["goal"] == "answer")
+        assert hurt["bits"] < 0
+        assert ov.store.goal_totals("answer") == (1, 1)
 
 
 def test_learn_is_searchable_at_once_and_undo_removes_it(template: Path, tmp_path: Path) -> None:
@@ -126,6 +165,7 @@ def test_any_events_undone_in_any_order_restore_counts(
             "shaping",
         ]
         before_counts, before_nodes = ov.store.all_counts(), ov.stats()["nodes"]
+        before_episodes = ov.store.all_episodes()
         events = []
         for what, i in steps:
             if what == "learn":
@@ -137,6 +177,7 @@ def test_any_events_undone_in_any_order_restore_counts(
         for event in events:
             ov.undo(event)
         assert ov.store.all_counts() == before_counts
+        assert ov.store.all_episodes() == before_episodes
         assert ov.stats()["nodes"] == before_nodes
 
 
@@ -160,9 +201,9 @@ def test_revert_and_history(template: Path, tmp_path: Path) -> None:
             ov.undo(1)  # an ingest
 
 
-def _state(ov: Overlay) -> tuple[dict, set]:
+def _state(ov: Overlay) -> tuple[dict, set, dict]:
     learned = {n.text for n in ov.store.iter_nodes() if n.meta.get("learned")}
-    return ov.store.all_counts(), learned
+    return ov.store.all_counts(), learned, ov.store.all_episodes()
 
 
 def test_merge_is_commutative_associative_and_idempotent(template: Path, tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from pathlib import Path
 
@@ -148,3 +149,41 @@ def test_schema_version_constant_matches_migrations() -> None:
     assert len(MIGRATIONS) == migrations.SCHEMA_VERSION
     assert len({m.name for m in MIGRATIONS}) == len(MIGRATIONS)
     assert [m.name for m in MIGRATIONS] == sorted(m.name for m in MIGRATIONS)
+
+
+def test_episodes_are_filled_from_the_log_when_a_store_is_upgraded(tmp_path: Path) -> None:
+    """A store from before episodes: each verdict in force becomes one episode of its goal (an
+    undone one does not), and undoing a verdict afterwards takes its episode back exactly."""
+    from overlay import Overlay, Settings
+
+    db = tmp_path / "o.db"
+    settings = Settings.make(db=db, retrieve={"embedder": "hashing"}, lm={"model": "fake"})
+    with Overlay(settings=settings) as ov:
+        ov.ingest([Path(__file__).resolve().parents[1] / "examples" / "vault"])
+        verdicts = [ov.feedback(ov.ask(q).id, v)["event"] for q, v in (
+            ("How do I feed a starter?", "good"), ("What is hooch?", "bad"),
+            ("What does the float test tell me?", "good"))]
+        ov.undo(verdicts[2])
+        expected = ov.store.all_episodes()
+    assert expected == {"answer": (1, 1)}
+    con = sqlite3.connect(db)  # make it what the previous schema wrote
+    guard = con.execute("SELECT sql FROM sqlite_master WHERE name = 'events_no_update'")
+    trigger = guard.fetchone()[0]
+    con.execute("DROP TRIGGER events_no_update")
+    for event_id, raw in con.execute("SELECT id, payload FROM events").fetchall():
+        payload = json.loads(raw)
+        if "ops" in payload:
+            payload["ops"] = [op for op in payload["ops"] if op["op"] != "episode"]
+            con.execute("UPDATE events SET payload = ? WHERE id = ?",
+                        (json.dumps(payload), event_id))
+    con.execute(trigger)
+    con.execute("DROP TABLE episodes")
+    con.execute("DELETE FROM _migrations WHERE name = '0005_episodes'")
+    con.execute("PRAGMA user_version = 4")
+    con.commit()
+    con.close()
+    with Overlay(settings=settings, create=False) as ov:
+        assert ov.store.migrated_from == 4
+        assert ov.store.all_episodes() == expected
+        ov.undo(verdicts[1])
+        assert ov.store.all_episodes() == {"answer": (1, 0)}

@@ -114,9 +114,20 @@ def test_ask_cite_feedback_weight_undo(chromium: str, ui_overlay: Overlay) -> No
         expect(page.locator("#feedback-status")).to_contain_text("counted toward")
         page.screenshot(path=str(SHOTS / "3-feedback.png"), full_page=True)
 
+        # a bad answer elsewhere: the goal is not always reached, so the node that helped
+        # carries positive bits (one good verdict alone tells nothing: 0 bits)
+        for question in ("What is hooch?", "Why does bread go stale?", "What is a banneton?"):
+            other = ui_overlay.ask(question)
+            if node not in other.cited and not any(c.node_id == node for c in other.chosen):
+                ui_overlay.feedback(other.id, "bad")
+                break
+        else:
+            raise AssertionError("every question cited the node")
         page.locator(f"#answer a.cited[data-node='{node}']").first.click()
         row = page.locator("#weights tr[data-goal='answer'] td")
         expect(row.nth(1)).to_have_text("1")
+        expect(row.nth(3)).to_have_text("0.500")  # p0: one episode of two reached the goal
+        assert float(row.nth(5).inner_text()) > 0, row.nth(5).inner_text()
         drawn = _graph_drawn(page, len(httpx.get(f"{url}/v1/nodes/{node}/graph").json()["nodes"]))
         assert drawn["nodes"] >= 2 and drawn["inked"] > 200, drawn
         page.screenshot(path=str(SHOTS / "4-weight.png"), full_page=True)

@@ -58,7 +58,7 @@ def inverse(ops: Sequence[Op]) -> list[Op]:
         inv = dict(op)
         if op["op"] in _INVERSE:
             inv["op"] = _INVERSE[op["op"]]
-        elif op["op"] == "count":
+        elif op["op"] in ("count", "episode"):
             inv["s"], inv["f"] = -op["s"], -op["f"]
         elif op["op"] == "coact":
             for k in ("asks", "level", "rejected", "accepted"):
@@ -92,6 +92,8 @@ def apply(store: Store, ops: Sequence[Op]) -> list[str]:
             # a node added by an earlier op of this change exists too
             if op["node"] in exists or op["node"] in added:
                 store.add_counts([(op["node"], op["goal"], op["s"], op["f"])])
+        elif kind == "episode":
+            store.add_episodes([(op["goal"], op["s"], op["f"])])
         elif kind == "node+":
             data = op["node"]
             node = Node(
@@ -202,7 +204,8 @@ def feedback_ops(
             "nothing to count — give --correct to teach the right answer"
         )
     ds, df = OUTCOMES[verdict]
-    ops: list[Op] = [
+    ops: list[Op] = [{"op": "episode", "goal": goal, "s": ds, "f": df}]  # the goal's base rate
+    ops += [
         {"op": "count", "node": n, "goal": goal, "s": ds, "f": df} for n in used if n in present
     ]
     node = None
@@ -233,7 +236,19 @@ def undo_ops(store: Store, events: Sequence[Event]) -> list[Op]:
             raise ConflictError(
                 f"event {event.id} is already undone; undo event's undo to redo it"
             )
-        ops += inverse(event.payload["ops"])
+        ops += inverse(event_ops(event.kind, event.payload))
+    return ops
+
+
+def event_ops(kind: str, payload: dict[str, Any]) -> list[Op]:
+    """An event's ops as they act now: a feedback event written before the goal's episodes
+    were counted (store schema 4 and older) gets the episode op it would have had."""
+    ops: list[Op] = list(payload["ops"])
+    if kind == "feedback" and not any(op["op"] == "episode" for op in ops):
+        goals = [op["goal"] for op in ops if op["op"] == "count"]
+        if goals and payload.get("verdict") in OUTCOMES:
+            ds, df = OUTCOMES[payload["verdict"]]
+            ops.insert(0, {"op": "episode", "goal": goals[0], "s": ds, "f": df})
     return ops
 
 
@@ -267,7 +282,7 @@ def units(store: Store) -> dict[str, list[Op]]:
             for unit in event.payload.get("imported", []):
                 out[unit["key"]] = unit["ops"]
         elif "ops" in event.payload:
-            out[event_key(event)] = event.payload["ops"]
+            out[event_key(event)] = event_ops(event.kind, event.payload)
     return out
 
 

@@ -13,7 +13,7 @@ from overlay.graph import Node
 from overlay.learning import touches
 from overlay.store.base import Event, Store
 from overlay.trace import Trace
-from overlay.weights import information
+from overlay.weights import information, probabilities
 
 
 def node(store: Store, found: Node) -> dict[str, Any]:
@@ -48,11 +48,14 @@ def node(store: Store, found: Node) -> dict[str, Any]:
 
 
 def weights(store: Store, node_id: str) -> list[dict[str, Any]]:
-    """The node's counts toward each goal and the information they carry, in bits."""
+    """The node's counts toward each goal, the goal's episodes, the two chances and the
+    information they carry, in bits."""
     out = []
     for goal, (s, f) in store.counts_of(node_id).items():
         s_j, f_j = store.goal_totals(goal)
-        out.append({"goal": goal, "s": s, "f": f, "bits": information(s, f, s_j, f_j)})
+        p0, p1 = probabilities(s, f, s_j, f_j)
+        out.append({"goal": goal, "s": s, "f": f, "episodes_s": s_j, "episodes_f": f_j,
+                    "p0": round(p0, 4), "p1": round(p1, 4), "bits": information(s, f, s_j, f_j)})
     return out
 
 

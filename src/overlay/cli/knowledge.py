@@ -114,9 +114,10 @@ def show(
     db: DbOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """One node: its text, provenance and edges."""
+    """One node: its text, provenance, edges and weights per goal."""
     with open_overlay(db) as overlay:
         data = overlay.show(node_id)
+        data["weights"] = overlay.weights(data["id"])
     if json_out:
         emit(data)
         return
@@ -130,6 +131,12 @@ def show(
             for r in rows:
                 other = r.get(end) or f"unresolved: {r.get('target')}"
                 branch.add(f"{r['kind']} → {r.get('title') or ''} [dim]{other}[/]")
+    if data["weights"]:
+        branch = tree.add("weights (Kharkevich: log2 p1/p0)")
+        for w in data["weights"]:
+            branch.add(f"{w['goal']}: s={w['s']} f={w['f']} · p0={w['p0']:.3f} (episodes "
+                       f"{w['episodes_s']}/{w['episodes_s'] + w['episodes_f']} good) · "
+                       f"p1={w['p1']:.3f} · {w['bits']:+.3f} bits")
     out.print(tree)
 
 

@@ -177,10 +177,16 @@ class HitOut(BaseModel):
 
 
 class Weight(BaseModel):
+    """A node's counts toward one goal and Kharkevich's information from them."""
+
     goal: str
-    s: int
-    f: int
-    bits: float
+    s: int = Field(description="Verdicts that reached the goal while this node was used.")
+    f: int = Field(description="Verdicts that did not.")
+    episodes_s: int = Field(description="The goal's episodes that reached it (all verdicts).")
+    episodes_f: int = Field(description="The goal's episodes that did not.")
+    p0: float = Field(description="The chance of reaching the goal at all (its base rate).")
+    p1: float = Field(description="The chance of reaching it when this node is used.")
+    bits: float = Field(description="log2(p1/p0): > 0 helps, < 0 hurts.")
 
 
 class HistoryRow(BaseModel):

@@ -24,9 +24,14 @@ class Ledger(Protocol):
         """(s, f) of one node toward every goal it has counts for."""
         ...
 
-    def goal_totals(self, goal: str) -> tuple[int, int]: ...
+    def goal_totals(self, goal: str) -> tuple[int, int]:
+        """The goal's episodes: (verdicts that reached it, verdicts that did not)."""
+        ...
+
     def add_counts(self, rows: Iterable[tuple[str, str, int, int]]) -> None: ...
     def all_counts(self) -> dict[tuple[str, str], tuple[int, int]]: ...
+    def add_episodes(self, rows: Iterable[tuple[str, int, int]]) -> None: ...
+    def all_episodes(self) -> dict[str, tuple[int, int]]: ...
 
     def add_coactivations(self, rows: Iterable[CoactRow]) -> None: ...
     def coactivations(self, min_asks: int = 1) -> list[CoactRow]: ...
@@ -36,7 +41,8 @@ class Ledger(Protocol):
 
 
 class SQLiteLedger(Connection):
-    """`Ledger` on SQLite: the tables `counts`, `coactivations` and `modulation`."""
+    """`Ledger` on SQLite: the tables `counts`, `episodes`, `coactivations` and
+    `modulation`."""
 
     # ----------------------------------------------------------------- counts
     def counts(self, node_ids: Sequence[str], goal: str) -> dict[str, tuple[int, int]]:
@@ -56,10 +62,23 @@ class SQLiteLedger(Connection):
         return {r[0]: (int(r[1]), int(r[2])) for r in rows}
 
     def goal_totals(self, goal: str) -> tuple[int, int]:
-        row = self.db.execute(
-            "SELECT coalesce(sum(s), 0), coalesce(sum(f), 0) FROM counts WHERE goal = ?", (goal,)
-        ).fetchone()
-        return int(row[0]), int(row[1])
+        row = self.db.execute("SELECT s, f FROM episodes WHERE goal = ?", (goal,)).fetchone()
+        return (int(row[0]), int(row[1])) if row else (0, 0)
+
+    def add_episodes(self, rows: Iterable[tuple[str, int, int]]) -> None:
+        """Add (goal, Δs, Δf) to the goal's episodes; a row back at 0/0 is removed."""
+        self._writing()
+        for goal, ds, df in rows:
+            self.db.execute(
+                "INSERT INTO episodes(goal, s, f) VALUES (?,?,?)"
+                " ON CONFLICT(goal) DO UPDATE SET s = s + excluded.s, f = f + excluded.f",
+                (goal, ds, df),
+            )
+            self.db.execute("DELETE FROM episodes WHERE goal = ? AND s = 0 AND f = 0", (goal,))
+
+    def all_episodes(self) -> dict[str, tuple[int, int]]:
+        rows = self.db.execute("SELECT goal, s, f FROM episodes")
+        return {r[0]: (int(r[1]), int(r[2])) for r in rows}
 
     def add_counts(self, rows: Iterable[tuple[str, str, int, int]]) -> None:
         """Add (node, goal, Δs, Δf); a row back at 0/0 is removed, so undo leaves no trace."""

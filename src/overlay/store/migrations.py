@@ -6,13 +6,45 @@ so a store written by newer code is refused instead of being misread.
 
 from __future__ import annotations
 
+import json
+import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
 class Migration:
+    """One step of the schema: its SQL, and a data step run after it in the same
+    transaction where the new tables must be filled from what the store already holds."""
+
     name: str
     sql: str
+    after: Callable[[sqlite3.Connection], None] | None = None
+
+
+def _undone(db: sqlite3.Connection) -> set[int]:
+    """The events whose effect is undone (the log's rule: newest undo first, an undo that is
+    itself undone does not count)."""
+    undone: set[int] = set()
+    for undo, target in db.execute("SELECT undo, target FROM undo_links ORDER BY undo DESC"):
+        if undo not in undone:
+            undone.add(target)
+    return undone
+
+
+def _episodes_from_feedback(db: sqlite3.Connection) -> None:
+    """Every verdict in force so far is one episode toward its goal (the log itself stays as
+    it was: `overlay.learning.event_ops` gives an older feedback event its episode op)."""
+    undone = _undone(db)
+    for event_id, raw in db.execute("SELECT id, payload FROM events WHERE kind = 'feedback'"):
+        payload = json.loads(raw)
+        goals = [op["goal"] for op in payload.get("ops") or [] if op.get("op") == "count"]
+        verdict = payload.get("verdict")
+        if event_id in undone or not goals or verdict not in ("good", "bad"):
+            continue
+        s, f = (1, 0) if verdict == "good" else (0, 1)
+        db.execute("INSERT INTO episodes(goal, s, f) VALUES (?,?,?) ON CONFLICT(goal) DO"
+                   " UPDATE SET s = s + excluded.s, f = f + excluded.f", (goals[0], s, f))
 
 
 MIGRATIONS: tuple[Migration, ...] = (
@@ -168,6 +200,22 @@ MIGRATIONS += (
         ALTER TABLE files ADD COLUMN vault TEXT REFERENCES vaults(id);
         CREATE INDEX files_vault ON files(vault);
         """,
+    ),
+)
+
+MIGRATIONS += (
+    Migration(
+        "0005_episodes",
+        """
+        -- the goal's base rate counts episodes (one per verdict), not citations: p0 in
+        -- Kharkevich's log2(p1/p0) is the chance of reaching the goal at all
+        CREATE TABLE episodes (
+            goal TEXT PRIMARY KEY,
+            s INTEGER NOT NULL DEFAULT 0,
+            f INTEGER NOT NULL DEFAULT 0
+        );
+        """,
+        after=_episodes_from_feedback,
     ),
 )
 

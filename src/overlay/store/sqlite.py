@@ -126,6 +126,8 @@ class SQLiteStore(SQLiteNodes, SQLiteVectors, SQLiteLedger, SQLiteLog):
             for migration in MIGRATIONS[version:]:
                 for statement in _split_sql(migration.sql):
                     db.execute(statement)
+                if migration.after is not None:
+                    migration.after(db)
                 db.execute("INSERT INTO _migrations VALUES (?, ?)", (migration.name, now()))
             db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
             db.execute("COMMIT")

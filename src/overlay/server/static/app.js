@@ -228,9 +228,12 @@ async function nodeView(id) {
   const n = await api(`/v1/nodes/${encodeURIComponent(id)}`);
   const refresh = () => nodeView(id);
   const weights = n.weights.length
-    ? h("table", {id: "weights"}, h("thead", {}, h("tr", {}, ["goal", "good (s)", "bad (f)", "information, bits"].map(x => h("th", {}, x)))),
+    ? h("table", {id: "weights"}, h("thead", {}, h("tr", {}, ["goal", "good (s)", "bad (f)",
+          "goal reached, all episodes (p0)", "with this node (p1)", "information, bits"].map(x => h("th", {}, x)))),
         h("tbody", {}, n.weights.map(w => h("tr", {"data-goal": w.goal}, h("td", {}, w.goal),
-          h("td", {class: "num"}, w.s), h("td", {class: "num"}, w.f), h("td", {class: "num"}, fmt(w.bits))))))
+          h("td", {class: "num"}, w.s), h("td", {class: "num"}, w.f),
+          h("td", {class: "num", title: `${w.episodes_s} good, ${w.episodes_f} bad`}, fmt(w.p0)),
+          h("td", {class: "num"}, fmt(w.p1)), h("td", {class: "num"}, fmt(w.bits))))))
     : h("p", {class: "muted", id: "weights"}, "no feedback yet");
   const history = n.history.length
     ? h("table", {id: "node-history"}, h("tbody", {}, n.history.map(e => h("tr", {},
