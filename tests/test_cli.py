@@ -195,6 +195,10 @@ def test_learning_commands_end_to_end(vault: Path, tmp_path: Path) -> None:
         )
     )
     assert fb["correction"] and fb["counted"]
+    taught = json.loads(run("weights", "explain", *db, "--json"))
+    assert {r["term"] for r in taught} == {"lm", "retrieval", "information", "activation"}
+    assert sum(r["picks_bad"] for r in taught) >= 1 and all(r["goal"] == "answer" for r in taught)
+    assert "score weights" in run("weights", "explain", "--goal", "answer", *db)
     hist = json.loads(run("history", *db, "--json"))
     assert hist[0]["kind"] == "feedback" and hist[0]["undoable"]
     assert "undid event" in run("undo", str(fb["event"]), *db, *hashing)
@@ -226,6 +230,11 @@ def test_learning_commands_end_to_end(vault: Path, tmp_path: Path) -> None:
         "generalization",
         "locality",
     }
+    conventions = result["conventions"]
+    assert set(conventions["counterfact"]["overlay"]) == {"efficacy", "paraphrase", "neighbourhood"}
+    assert "WISE" in conventions["about"]["wise"]
+    shown = run("eval", "edits", "--data", str(data), *db, *fake)
+    assert "WISE/GRACE convention" in shown and "CounterFact convention" in shown
     assert json.loads(run("stats", *db, "--json"))["nodes"] > 0  # the store was not touched
 
 
@@ -249,3 +258,27 @@ def test_eval_edits_refuses_bad_records(tmp_path: Path, capsys: pytest.CaptureFi
         cli.main()
     assert info.value.code == 1
     assert "record 0 lacks target_new" in capsys.readouterr().err
+
+
+def test_eval_ranking_end_to_end(
+    vault: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = ["--db", str(tmp_path / "o.db")]
+    fake = ["--model", "fake", "--embedder", "hashing"]
+    run("ingest", str(vault), *db, "--create", "--embedder", "hashing")
+    questions = tmp_path / "q.json"
+    questions.write_text(json.dumps([
+        {"question": "What is the grey liquid on a starter?", "gold": ["Hooch"]},
+        {"question": "How do I do the poke test?", "gold": ["Poke test"]},
+        {"question": "How long does an autolyse rest?", "gold": ["Autolyse"]},
+    ]))
+    found = json.loads(run("eval", "ranking", "--questions", str(questions), *db, *fake, "--json"))
+    assert found["questions"] == 3
+    assert set(found["out_of_the_box"]) == {"retrieval", "lm", "selector", "selector_vs_retrieval"}
+    assert sum(found["verdicts"].values()) == 3
+    shown = run("eval", "ranking", "--questions", str(questions), *db, *fake)
+    assert "retrieval alone" in shown and "the selector's score" in shown
+    assert json.loads(run("stats", *db, "--json"))["traces"] == 0  # a scratch copy was used
+    questions.write_text(json.dumps([{"question": "x", "gold": ["No such note"]}]))
+    bad = ["eval", "ranking", "--questions", str(questions), *db, *fake]
+    assert main_exit(bad, monkeypatch) == 1

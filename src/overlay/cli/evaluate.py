@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -33,6 +33,18 @@ DatasetArg = Annotated[
 ]
 EpochsOpt = Annotated[float, option(LoraSettings, "epochs")]
 MaxStepsOpt = Annotated[int, option(LoraSettings, "max_steps")]
+
+
+def _edit_table(title: str, found: dict[str, Any], cols: tuple[str, ...], about: str) -> None:
+    """One convention's shares for the overlay and the bare model, with what they count."""
+    table = Table(title=title, caption=about, caption_justify="left")
+    for col in ("", *cols):
+        table.add_column(col)
+    for name in ("overlay", "bare_model"):
+        r = found[name]
+        table.add_row(name.replace("_", " "),
+                      *("—" if r[k] is None else f"{r[k]:.3f}" for k in cols))
+    out.print(table)
 
 
 @eval_app.command("edits")
@@ -63,19 +75,56 @@ def eval_edits(
     if json_out:
         emit(result)
         return
-    table = Table(title=f"{result['records']} edits, {result['setting']}, {result['model']}")
-    for col in ("", "reliability", "generalization", "locality"):
-        table.add_column(col)
-    for name in ("overlay", "bare_model"):
-        r = result[name]
-        table.add_row(
-            name.replace("_", " "),
-            *(f"{r[k]:.3f}" for k in ("reliability", "generalization", "locality")),
-        )
-    out.print(table)
+    about = result["conventions"]["about"]
+    _edit_table(f"{result['records']} edits, {result['setting']}, {result['model']}",
+                result, ("reliability", "generalization", "locality"), about["headline"])
+    for name, title, cols in (
+        ("wise", "WISE/GRACE convention", ("reliability", "generalization", "locality")),
+        ("counterfact", "CounterFact convention", ("efficacy", "paraphrase", "neighbourhood")),
+    ):
+        _edit_table(title, result["conventions"][name], cols, about[name])
     out.print(
         f"learn {result['learn_ms_p50']} ms p50 per edit; {result['eval_ms_p50']} ms p50 per choice"
     )
+
+
+@eval_app.command("ranking")
+@model_options
+def eval_ranking(
+    questions: Annotated[Path, typer.Option(
+        "--questions", help='JSON list of {"question", "gold": [note name, ...]}.')],
+    db: DbOpt = None,
+    json_out: JsonOpt = False,
+    embedder: EmbedderOpt = None,
+    models: dict[str, str] | None = None,
+) -> None:
+    """Ranking benchmark on a scratch copy of the store: nDCG@10 and top-1 of retrieval
+    alone, the LM alone and the selector, out of the box and after one round of verdicts."""
+    from overlay.evaluate.ranking import ORDERS, evaluate, load
+
+    asked = load(questions)
+    with (
+        open_overlay(db, embedder=embedder, models=models) as overlay,
+        bar_progress(True) as bar,
+    ):
+        result = evaluate(overlay, asked, bar)
+    if json_out:
+        emit(result)
+        return
+    table = Table(title=f"{result['questions']} questions, {result['model']}")
+    for col in ("ranked by", "nDCG@10", "top-1", "nDCG@10 after feedback", "top-1 after"):
+        table.add_column(col)
+    before, after = result["out_of_the_box"], result["after_feedback"]
+    for by in ORDERS:
+        table.add_row("the selector's score" if by == "selector" else f"{by} alone",
+                      *(f"{r[by][m]:.3f}" for r in (before, after) for m in ("ndcg@10", "top1")))
+    out.print(table)
+    for name, r in (("out of the box", before), ("after feedback", after)):
+        vs = r["selector_vs_retrieval"]
+        out.print(f"{name}: the selector beat retrieval on {vs['better']} questions and lost on "
+                  f"{vs['worse']} (sign test p = {vs['sign_test_p']})")
+    v = result["verdicts"]
+    out.print(f"verdicts from the gold notes: {v['good']} good, {v['bad']} bad")
 
 
 @eval_app.command("selftest")

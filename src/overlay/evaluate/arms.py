@@ -8,6 +8,8 @@ arms here, so an arm means the same thing everywhere.
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -52,6 +54,21 @@ def sibling(overlay: Overlay, db: Path, lm: LM | None = None) -> Overlay:
     if lm is None or lm is overlay.lm:
         return Overlay(settings=settings, models=overlay.models)
     return Overlay(settings=settings, plugins=overlay.plugins, lm=lm, embedder=overlay.embedder)
+
+
+@contextmanager
+def scratch(overlay: Overlay, lm: LM | None = None, empty: bool = False) -> Iterator[Overlay]:
+    """A sibling over a scratch copy of `overlay`'s store (an empty store with `empty`), with
+    its models (or `lm`): an evaluation learns and judges there, never in the user's store."""
+    with tempfile.TemporaryDirectory(prefix="overlay-eval-") as tmp:
+        copy = Path(tmp) / "scratch.db"
+        if not empty:
+            db = overlay.path
+            overlay.copy_to(copy)
+            for index in db.parent.glob(db.name + ".*.usearch*"):
+                shutil.copy(index, Path(tmp) / index.name.replace(db.name, copy.name, 1))
+        with sibling(overlay, copy, lm) as ov:
+            yield ov
 
 
 @contextmanager

@@ -1,6 +1,15 @@
-"""The edit benchmark: learn each record as a statement, then choose between the new and the
-old answer on the edit's prompt (reliability), its rephrasing (generalization) and an
-unrelated prompt (locality: the same choice as before any edit).
+"""The edit benchmark: learn each record as a statement, then measure it in the field's two
+conventions (`CONVENTIONS` says what each counts):
+
+- the headline (`overlay`, `bare_model`): choose between the new and the old answer on the
+  edit's prompt (reliability), its rephrasing (generalization) and an unrelated prompt
+  (locality: the same choice as before any edit);
+- `wise` (WISE/GRACE): the edited answer is *produced* — the overlay's answer (or the bare
+  model's greedy one) contains the new object — and the answer to the unrelated prompt is
+  unchanged;
+- `counterfact` (Meng et al.): the new object is more probable than the true one on the
+  prompt (efficacy) and its rephrasing (paraphrase); on the neighbourhood prompt its true
+  object is more probable than the new one (neighbourhood).
 
 Only `prompt`, `target_new`, `ground_truth`, `rephrase_prompt`, `locality_prompt` and
 `locality_ground_truth` are read — never `subject` or `case_id`: what a statement is about is
@@ -12,19 +21,33 @@ overlay is never changed.
 from __future__ import annotations
 
 import json
-import shutil
+import re
 import statistics
-import tempfile
 import time
+from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from overlay.engine import Overlay
 from overlay.errors import ConfigError, NotFoundError
-from overlay.evaluate.arms import sibling
+from overlay.evaluate.arms import scratch
 from overlay.lm.base import LM
 from overlay.progress import Progress, quiet
+
+CONVENTIONS = {
+    "headline": "a choice between the new and the true object on the prompt (reliability) and "
+    "its rephrasing (generalization); locality: the unrelated prompt's choice is the one made "
+    "before any edit",
+    "wise": "WISE/GRACE: the answer produced (the overlay's statement; the bare model's greedy "
+    "text) contains the new object on the prompt (reliability) and its rephrasing "
+    "(generalization); locality: the answer to the unrelated prompt is the one given before "
+    "any edit",
+    "counterfact": "CounterFact: P(new object) > P(true object) on the prompt (efficacy) and "
+    "its rephrasing (paraphrase); on the neighbourhood prompt P(its true object) > P(new "
+    "object) (neighbourhood)",
+}
+WISE_TOKENS = 24  # the bare model's greedy answer: enough for any object in these sets
 
 FIELDS = (
     "prompt",
@@ -87,16 +110,8 @@ def evaluate(
 ) -> dict[str, Any]:
     """Run the benchmark on a scratch copy of `overlay`'s store (an empty store with
     `empty`), through `overlay`'s models (or `lm`); the store itself is never changed."""
-    tick = progress or quiet
-    with tempfile.TemporaryDirectory(prefix="overlay-edits-") as tmp:
-        scratch = Path(tmp) / "edits.db"
-        if not empty:
-            db = overlay.path
-            overlay.copy_to(scratch)
-            for index in db.parent.glob(db.name + ".*.usearch*"):
-                shutil.copy(index, Path(tmp) / index.name.replace(db.name, scratch.name, 1))
-        with sibling(overlay, scratch, lm) as ov:
-            return _run(ov, records, sequential, tick)
+    with scratch(overlay, lm, empty) as ov:
+        return _run(ov, records, sequential, progress or quiet)
 
 
 def _choice(ov: Overlay, prompt: str, a: str, b: str) -> tuple[str, str, float]:
@@ -107,60 +122,117 @@ def _choice(ov: Overlay, prompt: str, a: str, b: str) -> tuple[str, str, float]:
     return trace.answer, bare, time.perf_counter() - t0
 
 
+def produces(answer: str, target: str) -> bool:
+    """Whether `answer` states `target` as whole words, case and spacing aside."""
+    def norm(s: str) -> str:
+        return " ".join(s.casefold().split())
+
+    return re.search(rf"(?<!\w){re.escape(norm(target))}(?!\w)", norm(answer)) is not None
+
+
+def _answer(ov: Overlay, prompt: str) -> str:
+    """The overlay's answer, as `overlay ask` gives it (statement mode), unrecorded."""
+    return ov.selector.ask(prompt).answer
+
+
+def _bare_answer(ov: Overlay, prompt: str) -> str:
+    """The bare writing model's greedy answer to `prompt` as a chat turn."""
+    lm = ov.selector.writer
+    chat = lm.chat_template([{"role": "user", "content": prompt}])
+    return lm.generate(chat, max_tokens=WISE_TOKENS).text
+
+
+Marks = dict[str, list[bool]]
+
+
+def _before(ov: Overlay, r: Record, marks: Marks) -> tuple[str, str]:
+    """What the unrelated prompt got before any edit (its choice and its answer); the bare
+    model's greedy answers, which no edit changes, are marked here."""
+    for prompt, key in ((r.prompt, "reliability"), (r.rephrase_prompt, "generalization")):
+        marks[f"wise.bare.{key}"].append(produces(_bare_answer(ov, prompt), r.target_new))
+    choice = _choice(ov, r.locality_prompt, r.target_new, r.ground_truth)[0]
+    return choice, _answer(ov, r.locality_prompt)
+
+
+def _check(ov: Overlay, r: Record, before: tuple[str, str], marks: Marks,
+           seconds: list[float]) -> None:
+    """Mark one learned record in every convention."""
+    for prompt, key in ((r.prompt, "reliability"), (r.rephrase_prompt, "generalization")):
+        got, bare, sec = _choice(ov, prompt, r.target_new, r.ground_truth)
+        marks[f"overlay.{key}"].append(got == r.target_new)
+        marks[f"bare.{key}"].append(bare == r.target_new)
+        seconds.append(sec)
+        marks[f"wise.overlay.{key}"].append(produces(_answer(ov, prompt), r.target_new))
+    got, bare, sec = _choice(ov, r.locality_prompt, r.target_new, r.ground_truth)
+    marks["overlay.locality"].append(got == before[0])
+    seconds.append(sec)
+    marks["wise.overlay.locality"].append(_answer(ov, r.locality_prompt) == before[1])
+    truth = r.locality_ground_truth
+    if truth.strip().casefold() == r.target_new.strip().casefold():
+        return  # "the true object above the new one" means nothing when they are one
+    if truth != r.ground_truth:  # zsRE-style: the neighbourhood prompt has its own object
+        got, bare, _sec = _choice(ov, r.locality_prompt, r.target_new, truth)
+    marks["counterfact.overlay.neighbourhood"].append(got == truth)
+    marks["counterfact.bare.neighbourhood"].append(bare == truth)
+
+
 def _run(ov: Overlay, records: list[Record], sequential: bool, tick: Progress) -> dict[str, Any]:
     n = len(records)
+    marks: Marks = defaultdict(list)
     before = []
     for i, r in enumerate(records):
-        before.append(_choice(ov, r.locality_prompt, r.target_new, r.ground_truth)[0])
+        before.append(_before(ov, r, marks))
         tick("before", i + 1, n)
     learn_s: list[float] = []
     eval_s: list[float] = []
-    rel: list[bool] = []
-    gen: list[bool] = []
-    loc: list[bool] = []
-    bare_rel: list[bool] = []
-    bare_gen: list[bool] = []
-
-    def check(i: int, r: Record) -> None:
-        for prompt, hits, bare_hits in (
-            (r.prompt, rel, bare_rel),
-            (r.rephrase_prompt, gen, bare_gen),
-        ):
-            got, bare, sec = _choice(ov, prompt, r.target_new, r.ground_truth)
-            hits.append(got == r.target_new)
-            bare_hits.append(bare == r.target_new)
-            eval_s.append(sec)
-        got, _bare, sec = _choice(ov, r.locality_prompt, r.target_new, r.ground_truth)
-        loc.append(got == before[i])
-        eval_s.append(sec)
-
     events: list[int] = []
     for i, r in enumerate(records):
         t0 = time.perf_counter()
         events.append(ov.learn(r.statement, source="edit benchmark")["event"])
         learn_s.append(time.perf_counter() - t0)
         if not sequential:
-            check(i, r)
+            _check(ov, r, before[i], marks, eval_s)
             ov.undo(events[-1])
         tick("learn", i + 1, n)
     if sequential:
         for i, r in enumerate(records):
-            check(i, r)
+            _check(ov, r, before[i], marks, eval_s)
             tick("evaluate", i + 1, n)
-
-    def mean(xs: list[bool]) -> float:
-        return round(sum(xs) / len(xs), 4)
-
     return {
         "records": n,
         "setting": "sequential" if sequential else "one edit at a time",
         "model": ov.lm.name,
-        "overlay": {"reliability": mean(rel), "generalization": mean(gen), "locality": mean(loc)},
-        "bare_model": {
-            "reliability": mean(bare_rel),
-            "generalization": mean(bare_gen),
-            "locality": 1.0,
-        },
+        **_report(marks),
         "learn_ms_p50": round(1000 * statistics.median(learn_s), 2),
         "eval_ms_p50": round(1000 * statistics.median(eval_s), 2),
+    }
+
+
+def _report(marks: Marks) -> dict[str, Any]:
+    """The marks as shares, per convention and system (None where nothing applied)."""
+    def mean(key: str) -> float | None:
+        xs = marks.get(key, [])
+        return round(sum(xs) / len(xs), 4) if xs else None
+
+    head = ("reliability", "generalization", "locality")
+    cf = {"efficacy": "reliability", "paraphrase": "generalization"}
+    overlay = {k: mean(f"overlay.{k}") for k in head}
+    bare = {"reliability": mean("bare.reliability"),
+            "generalization": mean("bare.generalization"), "locality": 1.0}
+    return {
+        "overlay": overlay,
+        "bare_model": bare,
+        "conventions": {
+            "about": CONVENTIONS,
+            "wise": {"overlay": {k: mean(f"wise.overlay.{k}") for k in head},
+                     "bare_model": {"reliability": mean("wise.bare.reliability"),
+                                    "generalization": mean("wise.bare.generalization"),
+                                    "locality": 1.0}},
+            "counterfact": {
+                "overlay": {**{k: overlay[v] for k, v in cf.items()},
+                            "neighbourhood": mean("counterfact.overlay.neighbourhood")},
+                "bare_model": {**{k: bare[v] for k, v in cf.items()},
+                               "neighbourhood": mean("counterfact.bare.neighbourhood")},
+            },
+        },
     }
