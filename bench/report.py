@@ -103,9 +103,10 @@ PUBLISHED = [
 ]
 
 
-def edits_table(data: dict) -> list[str]:
+def edit_rows(data: dict) -> list[str]:
+    """The headline table of one edit run: the overlay and the bare model."""
     o, b = data["overlay"], data["bare_model"]
-    rows = [
+    return [
         "| system | edits | reliability | generalization | locality |",
         "|---|---:|---:|---:|---:|",
         f"| overlay + {data['model']} (this run) | {data['records']:,} | **{o['reliability']}** "
@@ -113,17 +114,79 @@ def edits_table(data: dict) -> list[str]:
         f"| bare {data['model']} (this run) | {data['records']:,} | {b['reliability']} "
         f"| {b['generalization']} | {b['locality']} |",
     ]
+
+
+def edits_table(data: dict) -> list[str]:
+    rows = edit_rows(data)
     for name, r, g, loc in PUBLISHED:
         rows.append(
             f"| {name}, LLaMA-2-7B, zsRE, T = 1000 (WISE paper, Table 2; *other model and data*) "
             f"| 1,000 | {r} | {g} | {loc} |"
         )
+    rows += conventions_rows(data)
     rows += [
         "",
         f"Learn {data['learn_ms_p50']} ms p50 per edit; {data['eval_ms_p50']} ms p50 per choice; "
         f"{data['total_s']} s in all ({data['setting']}).",
     ]
     return rows
+
+
+def conventions_rows(data: dict) -> list[str]:
+    """The same run in the field's two conventions, each with what it counts."""
+    conv = data.get("conventions")
+    if not conv:
+        return []
+    rows = ["", "The same run in the field's two conventions:", "",
+            "| convention | system | reliability / efficacy | generalization / paraphrase "
+            "| locality / neighbourhood |", "|---|---|---:|---:|---:|"]
+    for name, label, cols in (
+        ("wise", "WISE/GRACE", ("reliability", "generalization", "locality")),
+        ("counterfact", "CounterFact", ("efficacy", "paraphrase", "neighbourhood")),
+    ):
+        for system in ("overlay", "bare_model"):
+            r = conv[name][system]
+            vals = " | ".join("—" if r[c] is None else str(r[c]) for c in cols)
+            rows.append(f"| {label} | {system.replace('_', ' ')} | {vals} |")
+    rows += ["", *(f"- **{k}**: {v}." for k, v in conv["about"].items())]
+    return rows
+
+
+def edits_zsre_table(data: dict) -> list[str]:
+    return [
+        f"The first {data['records']} question-form edits of `{data['data']}`, "
+        f"{data['setting']}; measured, not tuned on.",
+        "",
+        *edit_rows(data),
+        *conventions_rows(data),
+        "",
+        f"Learn {data['learn_ms_p50']} ms p50 per edit; {data['eval_ms_p50']} ms p50 per choice; "
+        f"{data['total_s']} s in all.",
+    ]
+
+
+def ranking_table(data: dict) -> list[str]:
+    rows = [
+        "| questions | ranked by | nDCG@10 | top-1 | nDCG@10 after feedback | top-1 after |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    notes = []
+    for name in ("vault", "docs"):
+        found = data.get(name)
+        if not found:
+            continue
+        before, after = found["out_of_the_box"], found["after_feedback"]
+        for by, label in (("retrieval", "retrieval alone"), ("lm", "LM alone"),
+                          ("selector", "**the selector**")):
+            rows.append(f"| {name} ({found['questions']}) | {label} | {before[by]['ndcg@10']} "
+                        f"| {before[by]['top1']} | {after[by]['ndcg@10']} | {after[by]['top1']} |")
+        b, a, v = (before["selector_vs_retrieval"], after["selector_vs_retrieval"],
+                   found["verdicts"])
+        notes.append(f"- {name}: the selector beat retrieval on {b['better']} questions and lost "
+                     f"on {b['worse']} out of the box; after {v['good']} good and {v['bad']} bad "
+                     f"verdicts, {a['better']} and {a['worse']} (sign test p = "
+                     f"{a['sign_test_p']}); {found['seconds']} s.")
+    return [*rows, "", *notes]
 
 
 def dataset_table(data: dict) -> list[str]:
@@ -293,6 +356,8 @@ def main() -> None:
         ("ask", ask_table),
         ("learn", learn_table),
         ("edits", edits_table),
+        ("edits-zsre", edits_zsre_table),
+        ("ranking", ranking_table),
         ("dataset", dataset_table),
         ("server", server_table),
         ("imprint", imprint_table),

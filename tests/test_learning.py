@@ -12,9 +12,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from overlay import ConfigError, NotFoundError, Overlay, Settings
+from overlay.learning import preferences
 from overlay.lm.hf import HFModel
 from overlay.retrieve.embed import SentenceTransformerEmbedder
-from overlay.weights import information
+from overlay.trace import Candidate, Trace
+from overlay.weights import information, term_weight
 
 from .conftest import VAULT
 
@@ -112,8 +114,11 @@ def test_feedback_moves_counts_once_and_undo_is_exact(template: Path, tmp_path: 
         trace = ov.ask("how do I feed a sourdough starter")
         counts0 = ov.store.all_counts()
         fb = ov.feedback(trace.id, "good")
-        assert set(fb["counted"]) == set(trace.cited)
-        assert all(ov.store.counts([n], "answer")[n] == (1, 0) for n in trace.cited)
+        # a statement answer is judged by the statement it leads with
+        assert len(trace.cited) >= 2 and fb["counted"] == trace.cited[:1]
+        lead, *rest = trace.cited
+        assert ov.store.counts([lead], "answer")[lead] == (1, 0)
+        assert ov.store.counts(rest, "answer") == {}
         with pytest.raises(ConfigError, match="already has feedback"):
             ov.feedback(trace.id, "bad")
         ov.undo(fb["event"])
@@ -166,6 +171,7 @@ def test_any_events_undone_in_any_order_restore_counts(
         ]
         before_counts, before_nodes = ov.store.all_counts(), ov.stats()["nodes"]
         before_episodes = ov.store.all_episodes()
+        before_terms = ov.store.all_term_counts()
         events = []
         for what, i in steps:
             if what == "learn":
@@ -178,6 +184,7 @@ def test_any_events_undone_in_any_order_restore_counts(
             ov.undo(event)
         assert ov.store.all_counts() == before_counts
         assert ov.store.all_episodes() == before_episodes
+        assert ov.store.all_term_counts() == before_terms
         assert ov.stats()["nodes"] == before_nodes
 
 
@@ -201,9 +208,9 @@ def test_revert_and_history(template: Path, tmp_path: Path) -> None:
             ov.undo(1)  # an ingest
 
 
-def _state(ov: Overlay) -> tuple[dict, set, dict]:
+def _state(ov: Overlay) -> tuple[dict, set, dict, dict]:
     learned = {n.text for n in ov.store.iter_nodes() if n.meta.get("learned")}
-    return ov.store.all_counts(), learned, ov.store.all_episodes()
+    return ov.store.all_counts(), learned, ov.store.all_episodes(), ov.store.all_term_counts()
 
 
 def test_merge_is_commutative_associative_and_idempotent(template: Path, tmp_path: Path) -> None:
@@ -336,3 +343,63 @@ def test_merge_commutes_and_associates_for_any_changes(
         ov.merge(members[order[0]])
         ov.merge(tmp / "pair.db")
         assert _state(ov) == straight
+
+
+def _candidate(node: str, rank: int, **terms: float) -> Candidate:
+    c = Candidate(node, f"text of {node}", node, dict(terms), 0.0)
+    c.rank, c.chosen = rank, rank == 1
+    return c
+
+
+def test_each_term_preferred_the_answer_or_another_candidate_or_nothing() -> None:
+    trace = Trace("t", "ask", "q", "answer", "statement", "m")
+    trace.candidates = [
+        _candidate("a", 1, lm=-1.0, retrieval=0.4, information=0.0, activation=0.5),
+        _candidate("b", 2, lm=-2.0, retrieval=1.0, information=0.0, activation=0.5),
+    ]
+    # the LM ranked the answer first; retrieval preferred b; information and activation were
+    # the same for both, so they preferred nothing
+    assert preferences(trace) == {"lm": True, "retrieval": False}
+    trace.kind = "choose"
+    assert preferences(trace) == {}
+
+
+@given(st.floats(0.01, 10), st.integers(0, 40), st.integers(0, 40), st.integers(1, 40),
+       st.integers(1, 40))
+def test_a_term_weight_moves_with_its_evidence(prior: float, s: int, f: int, good: int,
+                                               bad: int) -> None:
+    assert term_weight(prior, 0, 0, good, bad) == prior  # no evidence keeps the prior
+    w = term_weight(prior, s, f, good, bad)
+    assert prior / 4 - 1e-9 <= w <= prior * 4 + 1e-9  # clamped at ±2 bits
+    if s and not f:
+        assert w > prior  # it led only to good answers while others went bad
+    if f and not s:
+        assert w < prior
+
+
+def test_verdicts_teach_the_term_weights_and_undo_takes_them_back(
+    template: Path, tmp_path: Path
+) -> None:
+    """A term is judged by its own pick: the answer's verdict where it ranked the answer
+    first, the opposite where it preferred another candidate."""
+    with copy_of(template, tmp_path) as ov:
+        assert ov.term_weights() == []
+        prior = {r["term"]: r["weight"] for r in ov.term_weights("answer")}
+        trace = ov.ask("How do I feed a starter?")
+        prefs = preferences(trace)
+        assert prefs and trace.settings["term_weights"]["lm"] == prior["lm"]
+        event = ov.feedback(trace.id, "good")["event"]
+        counts = {t: sf for (_g, t), sf in ov.store.all_term_counts().items()}
+        assert counts == {t: ((1, 0) if led else (0, 1)) for t, led in prefs.items()}
+        other = ov.ask("What is hooch?")
+        ov.feedback(other.id, "bad")
+        rows = {r["term"]: r for r in ov.term_weights("answer")}
+        for term, led in prefs.items():
+            # a term whose own picks were good both times (it led to the good answer and
+            # preferred another candidate over the bad one) gains weight
+            if led and preferences(other).get(term) is False:
+                assert rows[term]["bits"] > 0
+                assert rows[term]["weight"] > rows[term]["prior"]
+        assert ov.ask("What is a levain?").settings["term_weights"]["lm"] == rows["lm"]["weight"]
+        ov.undo(event)
+        assert all(r["picks_good"] + r["picks_bad"] <= 1 for r in ov.term_weights("answer"))

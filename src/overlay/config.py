@@ -185,7 +185,17 @@ class SelectConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    w_lm: float = Field(4.0, description="Weight of the LM term (per-token log-likelihood).")
+    w_lm: float = Field(
+        0.0,
+        description="Prior weight of the LM term (per-token log-likelihood). 0: the LM earns "
+        "its weight from verdicts (lm_gain); on the labelled questions any positive prior made "
+        "the default model's choices worse than retrieval alone.",
+    )
+    lm_gain: float = Field(
+        0.5, ge=0,
+        description="Weight the LM term gains per bit of information its preferences carry "
+        "toward the goal (measured from verdicts; at most 2 bits).",
+    )
     pmi: bool = Field(
         True,
         description="LM term = log P(c | question) − log P(c | no question), per token, so "

@@ -167,6 +167,14 @@ class Overlay:
         """A node with its provenance and its edges, each with the other end's title."""
         return views.node(self.store, self.node(node_id))
 
+    def term_weights(self, goal: str | None = None) -> list[dict[str, Any]]:
+        """The selector's score-term weights per goal, learned from verdicts, with their
+        evidence (every goal with verdicts, or `goal`)."""
+        cfg = self.settings.select
+        prior = {"lm": cfg.w_lm, "retrieval": cfg.w_ret, "information": cfg.w_inf,
+                 "activation": cfg.w_act}
+        return views.term_weights(self.store, prior, {"lm": cfg.lm_gain}, goal)
+
     def weights(self, node_id: str) -> list[dict[str, Any]]:
         """The node's counts toward each goal and the information they carry, in bits."""
         return views.weights(self.store, self.node(node_id).id)

@@ -19,7 +19,7 @@ from typing import Any
 from overlay.errors import ConfigError, ConflictError, NotFoundError, StoreError
 from overlay.graph import Edge, EdgeKind, Node, NodeKind, new_id
 from overlay.store.base import Event, Store
-from overlay.trace import VERDICTS, Trace
+from overlay.trace import LEARNED_TERMS, VERDICTS, Trace
 
 Op = dict[str, Any]
 OUTCOMES = {"good": (1, 0), "bad": (0, 1)}  # a verdict as (Δs, Δf)
@@ -58,7 +58,7 @@ def inverse(ops: Sequence[Op]) -> list[Op]:
         inv = dict(op)
         if op["op"] in _INVERSE:
             inv["op"] = _INVERSE[op["op"]]
-        elif op["op"] in ("count", "episode"):
+        elif op["op"] in ("count", "episode", "term"):
             inv["s"], inv["f"] = -op["s"], -op["f"]
         elif op["op"] == "coact":
             for k in ("asks", "level", "rejected", "accepted"):
@@ -94,6 +94,8 @@ def apply(store: Store, ops: Sequence[Op]) -> list[str]:
                 store.add_counts([(op["node"], op["goal"], op["s"], op["f"])])
         elif kind == "episode":
             store.add_episodes([(op["goal"], op["s"], op["f"])])
+        elif kind == "term":
+            store.add_term_counts([(op["goal"], op["term"], op["s"], op["f"])])
         elif kind == "node+":
             data = op["node"]
             node = Node(
@@ -191,11 +193,15 @@ def refuse_second_verdict(store: Store, trace_id: str) -> None:
 def feedback_ops(
     store: Store, trace: Trace, verdict: str, correct: str | None, goal: str | None
 ) -> tuple[list[Op], list[str], Node | None]:
-    """Ops for feedback on a trace: counts of the nodes it used, and a learned correction."""
+    """Ops for feedback on a trace: the goal's episode, counts of the nodes it used (a
+    statement answer's lead statement; every node a composed answer cites), each score term's
+    evidence, and a learned correction."""
     if verdict not in VERDICTS:
         raise ConfigError(f"verdict {verdict!r} is not {' or '.join(map(repr, VERDICTS))}")
     goal = goal or trace.goal
     used = trace.cited or [c.node_id for c in trace.chosen if c.node_id]
+    if trace.kind == "ask" and trace.mode == "statement":
+        used = used[:1]  # a statement answer is judged by the statement it leads with
     present = store.get_nodes(used)
     gone = [n for n in used if n not in present]
     if not present and not correct:
@@ -208,6 +214,10 @@ def feedback_ops(
     ops += [
         {"op": "count", "node": n, "goal": goal, "s": ds, "f": df} for n in used if n in present
     ]
+    # each score term's evidence: the verdict on its own pick — the answer's verdict where it
+    # ranked the answer first, the opposite where it preferred another candidate
+    ops += [{"op": "term", "goal": goal, "term": t, "s": ds if led else df, "f": df if led else ds}
+            for t, led in preferences(trace).items()]
     node = None
     if correct:
         node = learned_node(
@@ -217,6 +227,21 @@ def feedback_ops(
         relation = EdgeKind.CONTRADICTS if verdict == "bad" else EdgeKind.SUPPORTS
         ops += [edge_op(node.id, n, relation, trace=trace.id) for n in used if n in present]
     return ops, gone, node
+
+
+def preferences(trace: Trace) -> dict[str, bool]:
+    """Per score term of an ask: True where it ranked the answer first (ties count), False
+    where it preferred another candidate; a term equal for every candidate preferred nothing
+    and is left out."""
+    answer = next((c for c in trace.candidates if c.rank == 1), None)
+    if trace.kind != "ask" or answer is None or len(trace.candidates) < 2:
+        return {}
+    out = {}
+    for term in LEARNED_TERMS:
+        values = [c.terms.get(term, 0.0) for c in trace.candidates]
+        if max(values) > min(values):
+            out[term] = answer.terms.get(term, 0.0) == max(values)
+    return out
 
 
 def undo_ops(store: Store, events: Sequence[Event]) -> list[Op]:

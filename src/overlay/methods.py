@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from overlay.config import SelectConfig
 from overlay.errors import MethodError, NotFoundError
 from overlay.graph import NodeKind, new_id
-from overlay.select.selector import Selector, plain
+from overlay.select.selector import CHOOSE_LM, Selector, plain
 from overlay.store.base import Store
 from overlay.trace import Span, Step, Trace
 
@@ -285,7 +285,7 @@ def _decide(
     # empty task, so the decision follows the task and the notes, not the model's habit
     prior = selector.lm.score(f"Task: N/A\n{question}", [" Yes", " No"])
     calibrated = {
-        c.text: c.score - cfg.w_lm * p.normalised(cfg.alpha)
+        c.text: c.score - CHOOSE_LM * p.normalised(cfg.alpha)
         for c, p in zip(choice.candidates, prior, strict=True)
     }
     holds = calibrated["Yes"] > calibrated["No"]

@@ -15,6 +15,8 @@ from rich.tree import Tree
 
 Verdict = Literal["good", "bad"]
 VERDICTS: tuple[str, ...] = get_args(Verdict)  # what feedback on a trace may say
+# the score terms whose weights the selector learns from verdicts (overlay.weights.term_weight)
+LEARNED_TERMS = ("lm", "retrieval", "information", "activation")
 
 
 @dataclass

@@ -13,7 +13,13 @@ from overlay.graph import Node
 from overlay.learning import touches
 from overlay.store.base import Event, Store
 from overlay.trace import Trace
-from overlay.weights import information, probabilities
+from overlay.weights import (
+    MAX_TERM_BITS,
+    TERM_SHRINK,
+    information,
+    probabilities,
+    term_weight,
+)
 
 
 def node(store: Store, found: Node) -> dict[str, Any]:
@@ -56,6 +62,29 @@ def weights(store: Store, node_id: str) -> list[dict[str, Any]]:
         p0, p1 = probabilities(s, f, s_j, f_j)
         out.append({"goal": goal, "s": s, "f": f, "episodes_s": s_j, "episodes_f": f_j,
                     "p0": round(p0, 4), "p1": round(p1, 4), "bits": information(s, f, s_j, f_j)})
+    return out
+
+
+def term_weights(store: Store, prior: dict[str, float], gain: dict[str, float],
+                 goal: str | None) -> list[dict[str, Any]]:
+    """Per goal (every goal with verdicts, or `goal`) and score term: the prior weight, the
+    verdicts on the term's own picks, p0, p1, the bits and the weight in force."""
+    goals = [goal] if goal else sorted(store.all_episodes())
+    out = []
+    for g in goals:
+        s_j, f_j = store.goal_totals(g)
+        evidence = store.term_counts(g)
+        for term, w in prior.items():
+            s, f = evidence.get(term, (0, 0))
+            p0, p1 = probabilities(s, f, s_j, f_j, TERM_SHRINK)
+            bits = information(s, f, s_j, f_j, TERM_SHRINK) if s_j and f_j else 0.0
+            out.append({
+                "goal": g, "term": term, "prior": w, "picks_good": s, "picks_bad": f,
+                "episodes_s": s_j, "episodes_f": f_j, "p0": round(p0, 4), "p1": round(p1, 4),
+                "bits": round(bits, 4), "clamped": abs(bits) > MAX_TERM_BITS,
+                "gain": gain.get(term, 0.0),
+                "weight": round(term_weight(w, s, f, s_j, f_j, gain.get(term, 0.0)), 4),
+            })
     return out
 
 

@@ -36,10 +36,30 @@ def probabilities(
 def information(s_ij: int, f_ij: int, s_j: int, f_j: int, m: float = 2.0) -> float:
     """Bits that node i adds toward goal j: log2(p1/p0). 0 when nothing is known and when
     every episode went the same way; > 0 helps, < 0 hurts."""
+    if not (s_ij or f_ij):
+        return 0.0
     p0, p1 = probabilities(s_ij, f_ij, s_j, f_j, m)
-    return 0.0 if p1 == p0 else math.log2(p1 / p0)
+    return 0.0 if math.isclose(p1, p0, rel_tol=1e-12) else math.log2(p1 / p0)
 
 
 def count_information(n_ij: int, n_i: int, n_j: int, n: int, smooth: float = 1.0) -> float:
     """The count form for static structure: log2(N_ij·N / (N_i·N_j)), smoothed."""
     return math.log2(((n_ij + smooth) * (n + smooth)) / ((n_i + smooth) * (n_j + smooth)))
+
+
+MAX_TERM_BITS = 2.0  # a term's weight moves at most 4× either way from its prior
+TERM_SHRINK = 10.0  # pseudo-episodes at p0 behind each term's own rate: weights move slowly
+
+
+def term_weight(prior: float, s_t: int, f_t: int, s_j: int, f_j: int, gain: float = 0.0
+                ) -> float:
+    """A score term's weight toward goal j, learned from experience. I is the information
+    (bits, clamped to ±MAX_TERM_BITS) that following this term's pick carries about a good
+    verdict — s_t, f_t count how its picks fared, s_j, f_j are the goal's episodes. The prior
+    is scaled by 2^I, and `gain` adds weight per positive bit (so a term that starts at 0, as
+    the LM does, earns its weight). No evidence keeps the prior, and so does a goal whose
+    verdicts all went one way: there is nothing to tell the terms apart by."""
+    if not (s_j and f_j):
+        return prior
+    bits = max(-MAX_TERM_BITS, min(MAX_TERM_BITS, information(s_t, f_t, s_j, f_j, TERM_SHRINK)))
+    return float(prior * 2.0 ** bits + gain * max(0.0, bits))

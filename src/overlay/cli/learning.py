@@ -1,5 +1,5 @@
 """Commands that change what the overlay knows and take it back: learn, feedback, history,
-undo, revert, merge, insights."""
+undo, revert, merge, insights; and what experience has taught the selector (weights)."""
 
 from __future__ import annotations
 
@@ -180,3 +180,40 @@ def insights(
     out.print(table)
 
 
+
+
+weights_app = typer.Typer(help="The selector's score weights, learned from verdicts.",
+                          no_args_is_help=True)
+app.add_typer(weights_app, name="weights")
+
+
+@weights_app.command("explain")
+def weights_explain(
+    goal: Annotated[str | None, typer.Option("--goal", help="One goal (default: every goal "
+                                             "with verdicts).")] = None,
+    db: DbOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Each score term's weight per goal, and the verdicts it was learned from."""
+    with open_overlay(db) as overlay:
+        rows = overlay.term_weights(goal)
+    if json_out:
+        emit(rows)
+        return
+    if not rows:
+        out.print("no verdicts yet: every term keeps its configured weight "
+                  "(`overlay feedback` teaches them)")
+        return
+    table = Table(title="score weights: prior × 2^bits + gain × max(0, bits), "
+                        "bits = log2(p1/p0)")
+    for col in ("goal", "term", "prior", "gain", "its picks good/bad",
+                "p0 (all episodes)", "p1 (when it led)", "bits", "weight"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(r["goal"], r["term"], f"{r['prior']:g}", f"{r['gain']:g}",
+                      f"{r['picks_good']}/{r['picks_bad']}",
+                      f"{r['p0']:.3f} ({r['episodes_s']}/{r['episodes_s'] + r['episodes_f']})",
+                      f"{r['p1']:.3f}",
+                      f"{r['bits']:+.3f}" + (" (clamped)" if r["clamped"] else ""),
+                      f"{r['weight']:.3f}")
+    out.print(table)

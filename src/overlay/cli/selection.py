@@ -43,7 +43,9 @@ SHORT = {"lm": "lm", "retrieval": "ret", "information": "inf", "activation": "ac
 def _terms(trace: Trace, limit: int) -> Table:
     """The best candidates with their weighted terms (every term is in the trace)."""
     w = trace.settings
-    formula = " + ".join(f"{w.get('w_' + k[:3], 0):g}·{v}" for k, v in SHORT.items())
+    learned = w.get("term_weights") or {}  # the weights in force, learned from verdicts
+    formula = " + ".join(f"{learned.get(k, w.get('w_' + k[:3], 0)):.3g}·{v}"
+                         for k, v in SHORT.items())
     shown = dict(SHORT)
     if any("boost" in c.terms for c in trace.candidates):  # a signal operator's boost
         shown["boost"] = "boost"

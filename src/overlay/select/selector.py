@@ -2,6 +2,9 @@
 
 score(c) = w_lm·logP_LM(c | prompt)/len^α + w_ret·retrieval + w_inf·I(c, goal) + w_act·activation
 
+with each weight learned per goal from verdicts (`term_weights`), starting from the configured
+priors.
+
 Candidates come from hybrid retrieval plus spreading activation, behind a relevance gate: when
 nothing in the overlay is about the question, the answer says so instead of inventing one.
 Every term of every candidate lands in the trace. The selector only reads the store.
@@ -28,13 +31,16 @@ from overlay.retrieve.hybrid import Hit, Retriever
 from overlay.select.decoding import StatementIndex, attribute, processors, strict_pattern
 from overlay.store.base import Store
 from overlay.trace import Candidate, Span, Trace
-from overlay.weights import information
+from overlay.weights import information, term_weight
 
 NOTHING_KNOWN = "Nothing in the overlay is about this, so there is no answer to give."
 STATEMENT_SYSTEM = "Answer the user's question with one statement from their notes."
 COMPOSE_SYSTEM = "Answer the question in one or two sentences, using only these notes:\n{notes}"
 NEUTRAL_QUESTION = "Tell me something."
 SUPPORT_FIRST = 1000.0  # weight that makes support lexicographically first in `choose`
+# the LM's weight among options a person gave (`choose`, a method's yes/no): there the LM is
+# the judge of how each continues the prompt, not one voice beside retrieval as in `ask`
+CHOOSE_LM = 4.0
 PRIOR_CACHE = 20_000
 SKIP_ROLES = {"source", "section"}
 _WIKILINK = re.compile(r"!?\[\[([^\]|#]*)(?:#[^\]|]*)?(?:\|([^\]]*))?\]\]")
@@ -155,7 +161,21 @@ class Selector:
             out.append(Candidate(node_id, text, node.title, terms))
         return out
 
-    def score(self, question: str, cands: list[Candidate]) -> None:
+    def term_weights(self, goal: str) -> dict[str, float]:
+        """The weight of each score term toward `goal`: the configured prior, scaled by what
+        the goal's verdicts say about each term's own picks."""
+        cfg = self.config
+        prior = {"lm": cfg.w_lm, "retrieval": cfg.w_ret, "information": cfg.w_inf,
+                 "activation": cfg.w_act}
+        evidence = self.store.term_counts(goal)
+        s_j, f_j = self.store.goal_totals(goal)
+        gain = {"lm": cfg.lm_gain}
+        out = {t: term_weight(w, *evidence.get(t, (0, 0)), s_j, f_j, gain.get(t, 0.0))
+               for t, w in prior.items()}
+        out["goal_boost"], out["boost"] = out["information"], BOOST_WEIGHT
+        return out
+
+    def score(self, question: str, cands: list[Candidate], goal: str = "answer") -> None:
         """Fill each candidate's LM term and its weighted total.
 
         With `pmi` the LM term is log P(c | question) − log P(c | no question), per token: how
@@ -170,20 +190,13 @@ class Selector:
                 for c, prior in zip(cands, self._priors([c.text for c in cands]), strict=True):
                     c.terms["lm_raw"] = c.terms["lm"]
                     c.terms["lm"] -= prior
+        weights = self.term_weights(goal)
         for c in cands:
-            c.score = self._total(c)
+            c.score = self._total(c, weights)
 
-    def _total(self, c: Candidate) -> float:
+    @staticmethod
+    def _total(c: Candidate, weights: dict[str, float]) -> float:
         """The weighted sum of a candidate's terms (terms without a weight count 0)."""
-        cfg = self.config
-        weights = {
-            "lm": cfg.w_lm,
-            "retrieval": cfg.w_ret,
-            "information": cfg.w_inf,
-            "goal_boost": cfg.w_inf,
-            "activation": cfg.w_act,
-            "boost": BOOST_WEIGHT,
-        }
         return sum(weights.get(k, 0.0) * v for k, v in c.terms.items())
 
     def _prompt(self, question: str) -> str:
@@ -252,7 +265,9 @@ class Selector:
             trace.timings["total"] = time.perf_counter() - t0
             return trace
         t1 = time.perf_counter()
-        self.score(question, cands)
+        self.score(question, cands, goal)
+        trace.settings["term_weights"] = {k: round(v, 4) for k, v in
+                                          self.term_weights(goal).items()}
         chosen = self.pick(cands, self.config.statements)
         trace.timings["score"] = time.perf_counter() - t1
         trace.timings["threads.score"] = float(getattr(self.lm, "last_threads", 0))
@@ -307,8 +322,9 @@ class Selector:
         """The overlay's statements about `prompt` that pass the gate, best first (no LM: its
         term is still 0 here)."""
         cands = self.gather(prompt, goal)
+        weights = self.term_weights(goal)
         for c in cands:
-            c.score = self._total(c)
+            c.score = self._total(c, weights)
         return sorted(cands, key=lambda c: -c.score)[:n]
 
     def choose(
@@ -353,7 +369,7 @@ class Selector:
             terms = {"lm": lm, "retrieval": sup, "lm_bare": bare[i].normalised(self.config.alpha)}
             # the overlay's knowledge has priority: support decides, the LM breaks ties
             w_sup = SUPPORT_FIRST if self.config.support_first else self.config.w_ret
-            score = self.config.w_lm * lm + w_sup * sup
+            score = CHOOSE_LM * lm + w_sup * sup
             cands.append(Candidate(None, option, option, terms, score))
         self.pick(cands, 1)
         trace.candidates = cands

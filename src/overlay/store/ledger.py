@@ -33,6 +33,14 @@ class Ledger(Protocol):
     def add_episodes(self, rows: Iterable[tuple[str, int, int]]) -> None: ...
     def all_episodes(self) -> dict[str, tuple[int, int]]: ...
 
+    def term_counts(self, goal: str) -> dict[str, tuple[int, int]]:
+        """Per score term: (s, f) toward `goal` of the term's own picks (see
+        `overlay.learning.preferences`)."""
+        ...
+
+    def add_term_counts(self, rows: Iterable[tuple[str, str, int, int]]) -> None: ...
+    def all_term_counts(self) -> dict[tuple[str, str], tuple[int, int]]: ...
+
     def add_coactivations(self, rows: Iterable[CoactRow]) -> None: ...
     def coactivations(self, min_asks: int = 1) -> list[CoactRow]: ...
 
@@ -41,8 +49,8 @@ class Ledger(Protocol):
 
 
 class SQLiteLedger(Connection):
-    """`Ledger` on SQLite: the tables `counts`, `episodes`, `coactivations` and
-    `modulation`."""
+    """`Ledger` on SQLite: the tables `counts`, `episodes`, `term_counts`, `coactivations`
+    and `modulation`."""
 
     # ----------------------------------------------------------------- counts
     def counts(self, node_ids: Sequence[str], goal: str) -> dict[str, tuple[int, int]]:
@@ -79,6 +87,28 @@ class SQLiteLedger(Connection):
     def all_episodes(self) -> dict[str, tuple[int, int]]:
         rows = self.db.execute("SELECT goal, s, f FROM episodes")
         return {r[0]: (int(r[1]), int(r[2])) for r in rows}
+
+    def term_counts(self, goal: str) -> dict[str, tuple[int, int]]:
+        rows = self.db.execute("SELECT term, s, f FROM term_counts WHERE goal = ?", (goal,))
+        return {r[0]: (int(r[1]), int(r[2])) for r in rows}
+
+    def add_term_counts(self, rows: Iterable[tuple[str, str, int, int]]) -> None:
+        """Add (goal, term, Δs, Δf); a row back at 0/0 is removed."""
+        self._writing()
+        for goal, term, ds, df in rows:
+            self.db.execute(
+                "INSERT INTO term_counts(goal, term, s, f) VALUES (?,?,?,?) ON CONFLICT(goal, term)"
+                " DO UPDATE SET s = s + excluded.s, f = f + excluded.f",
+                (goal, term, ds, df),
+            )
+            self.db.execute(
+                "DELETE FROM term_counts WHERE goal = ? AND term = ? AND s = 0 AND f = 0",
+                (goal, term),
+            )
+
+    def all_term_counts(self) -> dict[tuple[str, str], tuple[int, int]]:
+        rows = self.db.execute("SELECT goal, term, s, f FROM term_counts")
+        return {(r[0], r[1]): (int(r[2]), int(r[3])) for r in rows}
 
     def add_counts(self, rows: Iterable[tuple[str, str, int, int]]) -> None:
         """Add (node, goal, Δs, Δf); a row back at 0/0 is removed, so undo leaves no trace."""

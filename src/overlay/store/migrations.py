@@ -219,4 +219,21 @@ MIGRATIONS += (
     ),
 )
 
+MIGRATIONS += (
+    Migration(
+        "0006_term_counts",
+        """
+        -- per goal and score term: how its own picks fared (good/bad), the evidence
+        -- the selector's term weights are learned from (overlay.weights.term_weight)
+        CREATE TABLE term_counts (
+            goal TEXT NOT NULL,
+            term TEXT NOT NULL,
+            s INTEGER NOT NULL DEFAULT 0,
+            f INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (goal, term)
+        );
+        """,
+    ),
+)
+
 SCHEMA_VERSION = len(MIGRATIONS)

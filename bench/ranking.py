@@ -1,0 +1,47 @@
+"""The selector against its own retrieval (`overlay eval ranking`), with the default LM and
+MiniLM, on the project's labelled questions: examples/questions/vault.json (103 questions over
+examples/vault) and examples/questions/docs.json (56 over this repository's docs/ as a vault).
+nDCG@10 and top-1 of retrieval alone, the LM alone and the selector, out of the box and after
+one round of verdicts judged from the gold notes.
+
+Run: python bench/ranking.py
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from common import save
+from overlay import Overlay
+from overlay.evaluate.ranking import evaluate, load
+
+ROOT = Path(__file__).resolve().parents[1]
+SETS = {"vault": ROOT / "examples" / "vault", "docs": ROOT / "docs"}
+
+
+def main() -> None:
+    result: dict[str, object] = {}
+    tmp = Path(tempfile.mkdtemp(prefix="bench-ranking-"))
+    try:
+        for name, folder in SETS.items():
+            t0 = time.perf_counter()
+            vault = tmp / name
+            shutil.copytree(folder, vault)  # ingest marks a vault: never in the repository
+            with Overlay(tmp / f"{name}.db") as overlay:
+                overlay.ingest([vault])
+                found = evaluate(overlay, load(ROOT / "examples" / "questions" / f"{name}.json"))
+            found["seconds"] = round(time.perf_counter() - t0, 1)
+            result[name] = found
+            print(name, found["out_of_the_box"], found["after_feedback"], flush=True)
+        save("ranking", result)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
