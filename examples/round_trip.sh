@@ -19,7 +19,7 @@ ask
 echo "\$ overlay feedback $TRACE bad --correct \"$FIX\""
 EVENT=$($OVERLAY feedback "$TRACE" bad --correct "$FIX" --db "$DB" --json \
     | sed -n 's/^ *"event": \([0-9]*\),*/\1/p')
-echo "event $EVENT: bad counted for the cited notes; the correction learned"
+echo "event $EVENT: bad counted for the note the answer led with; the correction learned"
 ask
 echo "\$ overlay history -n 3"
 $OVERLAY history -n 3 --db "$DB"

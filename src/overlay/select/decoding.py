@@ -43,13 +43,18 @@ class StatementIndex:
 
     @classmethod
     def build(
-        cls, lm: LM, statements: Sequence[tuple[str, str]], connectives: Sequence[str] = ()
+        cls, lm: LM, statements: Sequence[tuple[str, str]], connectives: Sequence[str] = (),
+        sentences: bool = False,
     ) -> StatementIndex:
-        """`statements` are (node_id, text); each is indexed with and without a leading space."""
+        """`statements` are (node_id, text); each is indexed with and without a leading space,
+        and with `sentences` each of its sentences too (a writer held to `strict_pattern` may
+        start at any sentence, which tokenizes differently at the start of the text)."""
         index = cls()
         for node_id, text in statements:
-            for variant in (text, " " + text):
-                index.add(lm.encode(variant), node_id)
+            parts = [text, *(sentences_of(text)[1:] if sentences else [])]
+            for part in parts:
+                for variant in (part, " " + part):
+                    index.add(lm.encode(variant), node_id)
         for word in connectives:
             index.add(lm.encode(word), None)
         return index
@@ -209,12 +214,17 @@ def attribute(
     return text, spans
 
 
+def sentences_of(text: str) -> list[str]:
+    """A statement's sentences, as strict mode over a server lets them be written."""
+    return [s.strip() for s in re.split(r"(?<=[.!?])\s+", text) if s.strip()]
+
+
 def strict_pattern(statements: Sequence[str], connectives: Sequence[str]) -> str:
     """Strict mode for a writer behind a server: a regular expression of what may be written —
     whole sentences of the statements, each at most once and in the notes' order (any of them
     may be left out), joined by a space or one of the connectives."""
     sentences = [re.escape(s) for s in dict.fromkeys(
-        s.strip() for text in statements for s in re.split(r"(?<=[.!?])\s+", text) if s.strip()
+        s for text in statements for s in sentences_of(text)
     )]
     joins = [re.escape(c.strip()) for c in connectives if c.strip()]
     sep = rf"(?: ?(?:{'|'.join(joins)}))? " if joins else " "

@@ -307,14 +307,18 @@ class Selector:
         # attribution compares tokens; a writer with no tokenizer is read with the scorer's
         speller = writer if TOKENIZE in writer.features else self.lm
         statements = [(c.node_id or "", c.text) for c in chosen]
-        index = StatementIndex.build(speller, statements, cfg.connectives if strict else ())
+        index = StatementIndex.build(speller, statements, cfg.connectives if strict else (),
+                                     sentences=PROCESSORS not in writer.features)
+        pattern = None
         if PROCESSORS in writer.features:
             procs = processors(writer, index, cfg.lam, strict)
             gen = writer.generate(prompt, procs, cfg.max_tokens, on_text=on_text)
         else:
             pattern = strict_pattern([c.text for c in chosen], cfg.connectives) if strict else None
             gen = writer.generate(prompt, (), cfg.max_tokens, regex=pattern, on_text=on_text)
-        if speller is not writer:
+        if speller is not writer or pattern is not None:
+            # held to a regular expression, a server may split words as its tokenizer never
+            # would; attribution compares the text's own tokens
             return attribute(speller, speller.encode(gen.text), index)
         return attribute(writer, gen.token_ids, index, pieces=gen.extra.get("pieces"))
 
