@@ -275,6 +275,15 @@ class SelectConfig(BaseModel):
         48, ge=1, le=1024, description="Methods: most tokens generated per step (--write)."
     )
 
+    def term_priors(self) -> dict[str, float]:
+        """Each learned score term's prior weight (what verdicts move)."""
+        return {"lm": self.w_lm, "retrieval": self.w_ret, "information": self.w_inf,
+                "activation": self.w_act}
+
+    def term_gains(self) -> dict[str, float]:
+        """Weight a term gains per positive bit of its information (only the LM has one)."""
+        return {"lm": self.lm_gain}
+
 
 class Settings(BaseModel):
     """Everything the engine needs to know, in one object."""

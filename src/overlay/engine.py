@@ -171,9 +171,7 @@ class Overlay:
         """The selector's score-term weights per goal, learned from verdicts, with their
         evidence (every goal with verdicts, or `goal`)."""
         cfg = self.settings.select
-        prior = {"lm": cfg.w_lm, "retrieval": cfg.w_ret, "information": cfg.w_inf,
-                 "activation": cfg.w_act}
-        return views.term_weights(self.store, prior, {"lm": cfg.lm_gain}, goal)
+        return views.term_weights(self.store, cfg.term_priors(), cfg.term_gains(), goal)
 
     def weights(self, node_id: str) -> list[dict[str, Any]]:
         """The node's counts toward each goal and the information they carry, in bits."""

@@ -164,19 +164,18 @@ class Selector:
     def term_weights(self, goal: str) -> dict[str, float]:
         """The weight of each score term toward `goal`: the configured prior, scaled by what
         the goal's verdicts say about each term's own picks."""
-        cfg = self.config
-        prior = {"lm": cfg.w_lm, "retrieval": cfg.w_ret, "information": cfg.w_inf,
-                 "activation": cfg.w_act}
         evidence = self.store.term_counts(goal)
         s_j, f_j = self.store.goal_totals(goal)
-        gain = {"lm": cfg.lm_gain}
+        gain = self.config.term_gains()
         out = {t: term_weight(w, *evidence.get(t, (0, 0)), s_j, f_j, gain.get(t, 0.0))
-               for t, w in prior.items()}
+               for t, w in self.config.term_priors().items()}
         out["goal_boost"], out["boost"] = out["information"], BOOST_WEIGHT
         return out
 
-    def score(self, question: str, cands: list[Candidate], goal: str = "answer") -> None:
-        """Fill each candidate's LM term and its weighted total.
+    def score(
+        self, question: str, cands: list[Candidate], goal: str = "answer"
+    ) -> dict[str, float]:
+        """Fill each candidate's LM term and its weighted total; the weights it used.
 
         With `pmi` the LM term is log P(c | question) − log P(c | no question), per token: how
         much the question raises the statement, so a statement likely anywhere (generic, short
@@ -193,6 +192,7 @@ class Selector:
         weights = self.term_weights(goal)
         for c in cands:
             c.score = self._total(c, weights)
+        return weights
 
     @staticmethod
     def _total(c: Candidate, weights: dict[str, float]) -> float:
@@ -265,9 +265,8 @@ class Selector:
             trace.timings["total"] = time.perf_counter() - t0
             return trace
         t1 = time.perf_counter()
-        self.score(question, cands, goal)
-        trace.settings["term_weights"] = {k: round(v, 4) for k, v in
-                                          self.term_weights(goal).items()}
+        weights = self.score(question, cands, goal)
+        trace.settings["term_weights"] = {k: round(v, 4) for k, v in weights.items()}
         chosen = self.pick(cands, self.config.statements)
         trace.timings["score"] = time.perf_counter() - t1
         trace.timings["threads.score"] = float(getattr(self.lm, "last_threads", 0))
