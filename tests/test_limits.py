@@ -18,6 +18,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -178,6 +179,47 @@ def test_a_busy_server_stops_within_seconds(tmp_path: Path, sig: signal.Signals)
     assert stopped < 10, f"took {stopped:.1f} s to stop"
     assert "Traceback" not in (proc.stderr.read() if proc.stderr else "")
     assert integrity(db) == "ok"
+
+
+def test_work_cut_off_at_shutdown_answers_503_not_a_traceback() -> None:
+    """What uvicorn does when the grace period ends: it cancels the request's task."""
+    import asyncio
+
+    from overlay.cancel import Token
+    from overlay.server.app import Stopping
+
+    async def endless(scope: Any, receive: Any, send: Any) -> None:
+        await asyncio.Event().wait()
+
+    async def run(stopping: Token) -> list[dict[str, Any]]:
+        sent: list[dict[str, Any]] = []
+
+        async def send(message: Any) -> None:
+            sent.append(message)
+
+        async def receive() -> dict[str, Any]:
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        app = Stopping(endless, stopping)
+        task = asyncio.ensure_future(app({"type": "http", "headers": []}, receive, send))
+        await asyncio.sleep(0.05)
+        stopping.cancel("the server is shutting down")
+        task.cancel()
+        await task
+        return sent
+
+    sent = asyncio.run(run(Token()))
+    assert sent[0]["status"] == 503
+    assert b"shutting down" in sent[1]["body"]
+
+    async def not_stopping() -> None:  # any other cancellation still propagates
+        task = asyncio.ensure_future(Stopping(endless, Token())({"type": "http"}, None, None))
+        await asyncio.sleep(0.05)
+        task.cancel()
+        await task
+
+    with pytest.raises(asyncio.CancelledError):
+        asyncio.run(not_stopping())
 
 
 # --------------------------------------------------------------- the store

@@ -11,7 +11,7 @@ from overlay import cancel
 from overlay.config import ServerConfig
 from overlay.engine import Overlay
 from overlay.errors import ConfigError
-from overlay.server.app import create_app
+from overlay.server.app import Stopping, create_app
 
 __all__ = ["ServerConfig", "create_app", "serve"]
 
@@ -37,7 +37,7 @@ def serve(overlay: Overlay, config: ServerConfig, preload: bool = True, **uvicor
             cancel.STOPPING.cancel("the server is shutting down")  # stops model work first
             super().handle_exit(sig, frame)
 
-    server = Server(uv.Config(app, log_level="warning", timeout_graceful_shutdown=3,
+    server = Server(uv.Config(Stopping(app), log_level="warning", timeout_graceful_shutdown=4,
                               **uvicorn))
     try:
         with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C: uvicorn has shut down cleanly

@@ -1,5 +1,6 @@
 """The overlay's own routes: search, nodes, traces, feedback, learn, undo, history, insights,
-ingest. Each is a thin call into `Overlay` under the shared lock."""
+ingest. Each is a thin call into `Overlay`: reads on the thread's reader, writes on the writer
+(see `Guard`)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,8 @@
 """The FastAPI application: security, limits, errors, one shared overlay, the web UI.
 
-One `Overlay` (one store connection, one loaded model) serves every request; a lock lets one
-request at a time use it, so concurrent clients queue instead of racing on SQLite or the model.
+One `Overlay` serves every request through its `Guard` (deps.py): reads and asks run
+concurrently on per-thread readers, writes one at a time on the writer. Under `overlay serve`,
+`Stopping` is the outermost layer, so a shutdown cuts off work in flight with a 503, not a trace.
 Security by default: loopback only unless a token is set; with a token every route but
 `/health` needs it (as `Authorization: Bearer T`, or the cookie the UI gets from `/?token=T`);
 Host headers are checked on loopback (DNS rebinding); bodies are capped; `/v1/ingest` reads only
@@ -10,6 +11,8 @@ inside the configured vault roots.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hmac
 from collections.abc import Awaitable, Callable
 from importlib import resources
@@ -23,7 +26,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from overlay import __version__
+from overlay import __version__, cancel
 from overlay.config import ServerConfig, is_loopback
 from overlay.engine import Overlay
 from overlay.errors import (
@@ -100,6 +103,33 @@ class BodyLimit:
             return messages.pop(0) if messages else await receive()
 
         await self.app(scope, replay, send)
+
+
+class Stopping:
+    """The outermost layer under `overlay serve`: a request still running when shutdown's grace
+    period ends is cancelled by uvicorn, and answers 503 "the server is shutting down" instead of
+    reaching uvicorn's handler, which would print a traceback for it."""
+
+    def __init__(self, app: ASGIApp, stopping: cancel.Token = cancel.STOPPING) -> None:
+        self.app, self.stopping = app, stopping
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = False
+
+        async def tracked(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracked)
+        except asyncio.CancelledError:
+            if not self.stopping.cancelled:
+                raise
+            if scope["type"] == "http" and not started:
+                with contextlib.suppress(Exception):  # the client may be gone too
+                    await error(503, "the server is shutting down", "cancelled")(
+                        scope, receive, send)
 
 
 def _static() -> Path:
