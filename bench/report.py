@@ -144,6 +144,8 @@ def conventions_rows(data: dict) -> list[str]:
         ("wise", "WISE/GRACE", ("reliability", "generalization", "locality")),
         ("counterfact", "CounterFact", ("efficacy", "paraphrase", "neighbourhood")),
     ):
+        if conv.get(name) is None:
+            continue  # not measured in this run
         for system in ("overlay", "bare_model"):
             r = conv[name][system]
             vals = " | ".join("—" if r[c] is None else str(r[c]) for c in cols)
@@ -163,6 +165,33 @@ def edits_zsre_table(data: dict) -> list[str]:
         f"Learn {data['learn_ms_p50']} ms p50 per edit; {data['eval_ms_p50']} ms p50 per choice; "
         f"{data['total_s']} s in all.",
     ]
+
+
+def scale_table(data: dict) -> list[str]:
+    rows = [
+        f"{data['records']:,} edits learned sequentially into one overlay ({data['data']}), "
+        f"{data['model']}; measured: {data['measured']} of them.",
+        "",
+        "| measured | records | reliability | generalization | locality | CounterFact "
+        "neighbourhood (overlay / bare) |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for name, label in (("first_learned", "the first learned (forgetting)"),
+                        ("sample", f"a random sample (seed {data['seed']})")):
+        g = data["groups"][name]
+        o, nb = g["overlay"], g["conventions"]["counterfact"]
+        rows.append(f"| {label} | {g['records']} | {o['reliability']} | {o['generalization']} "
+                    f"| {o['locality']} | {nb['overlay']['neighbourhood']} / "
+                    f"{nb['bare_model']['neighbourhood']} |")
+    lat = data["learn_ms"]
+    rows += [
+        "",
+        f"Learn latency: first 1,000 learns {lat['first_1000']['p50']} ms p50 / "
+        f"{lat['first_1000']['p95']} ms p95; last 1,000 {lat['last_1000']['p50']} ms p50 / "
+        f"{lat['last_1000']['p95']} ms p95. Store {data['store_bytes'] / 1e6:.1f} MB. "
+        f"{data['eval_ms_p50']} ms p50 per choice; {data['total_s']} s in all.",
+    ]
+    return rows
 
 
 def ranking_table(data: dict) -> list[str]:
@@ -357,6 +386,7 @@ def main() -> None:
         ("learn", learn_table),
         ("edits", edits_table),
         ("edits-zsre", edits_zsre_table),
+        ("scale", scale_table),
         ("ranking", ranking_table),
         ("dataset", dataset_table),
         ("server", server_table),

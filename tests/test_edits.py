@@ -63,3 +63,23 @@ def test_both_conventions_on_a_small_run(tmp_path: Path, smol: object, minilm: o
     # the neighbourhood's own objects keep the model's preference: the edits do not move them
     assert cf["overlay"]["neighbourhood"] == cf["bare_model"]["neighbourhood"]
     assert 0.0 <= wise["bare_model"]["reliability"] <= 1.0
+
+
+def test_every_record_is_learned_and_the_groups_measured_on_their_own(
+    tmp_path: Path, smol: object, minilm: object
+) -> None:
+    data = tmp_path / "edits.json"
+    data.write_text(json.dumps(RECORDS))
+    settings = Settings.make(db=tmp_path / "o.db", retrieve={"embedder": "minilm"})
+    with Overlay(settings=settings, lm=smol, embedder=minilm) as ov:  # type: ignore[arg-type]
+        found = evaluate(ov, load(data), empty=True, wise=False,
+                         measure={"first": [0], "later": [2]})
+    assert found["records"] == 3 and found["measured"] == 2
+    assert found["conventions"]["wise"] is None
+    first, later = found["groups"]["first"], found["groups"]["later"]
+    assert first["records"] == later["records"] == 1
+    # the first edit, learned before the other two, is still chosen; the third too
+    assert first["overlay"]["reliability"] == later["overlay"]["reliability"] == 1.0
+    assert found["overlay"]["reliability"] == 1.0
+    assert found["learn_ms_p95"] >= found["learn_ms_p50"] > 0
+    assert found["store_bytes"] > 0

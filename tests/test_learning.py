@@ -172,6 +172,7 @@ def test_any_events_undone_in_any_order_restore_counts(
         before_counts, before_nodes = ov.store.all_counts(), ov.stats()["nodes"]
         before_episodes = ov.store.all_episodes()
         before_terms = ov.store.all_term_counts()
+        before_pairs = ov.store.all_pair_counts()
         events = []
         for what, i in steps:
             if what == "learn":
@@ -185,6 +186,7 @@ def test_any_events_undone_in_any_order_restore_counts(
         assert ov.store.all_counts() == before_counts
         assert ov.store.all_episodes() == before_episodes
         assert ov.store.all_term_counts() == before_terms
+        assert ov.store.all_pair_counts() == before_pairs
         assert ov.stats()["nodes"] == before_nodes
 
 
@@ -208,9 +210,10 @@ def test_revert_and_history(template: Path, tmp_path: Path) -> None:
             ov.undo(1)  # an ingest
 
 
-def _state(ov: Overlay) -> tuple[dict, set, dict, dict]:
+def _state(ov: Overlay) -> tuple[dict, set, dict, dict, dict]:
     learned = {n.text for n in ov.store.iter_nodes() if n.meta.get("learned")}
-    return ov.store.all_counts(), learned, ov.store.all_episodes(), ov.store.all_term_counts()
+    return (ov.store.all_counts(), learned, ov.store.all_episodes(), ov.store.all_term_counts(),
+            ov.store.all_pair_counts())
 
 
 def test_merge_is_commutative_associative_and_idempotent(template: Path, tmp_path: Path) -> None:

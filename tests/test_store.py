@@ -173,13 +173,17 @@ def test_episodes_are_filled_from_the_log_when_a_store_is_upgraded(tmp_path: Pat
     for event_id, raw in con.execute("SELECT id, payload FROM events").fetchall():
         payload = json.loads(raw)
         if "ops" in payload:
-            payload["ops"] = [op for op in payload["ops"] if op["op"] not in ("episode", "term")]
+            payload["ops"] = [op for op in payload["ops"]
+                              if op["op"] not in ("episode", "term", "pair")]
             con.execute("UPDATE events SET payload = ? WHERE id = ?",
                         (json.dumps(payload), event_id))
     con.execute(trigger)
     con.execute("DROP TABLE episodes")
     con.execute("DROP TABLE term_counts")
-    con.execute("DELETE FROM _migrations WHERE name IN ('0005_episodes', '0006_term_counts')")
+    con.execute("DROP TABLE pair_counts")
+    con.execute("DROP INDEX counts_goal")
+    con.execute("DELETE FROM _migrations WHERE name IN ('0005_episodes', '0006_term_counts',"
+                " '0007_pair_counts')")
     con.execute("PRAGMA user_version = 4")
     con.commit()
     con.close()

@@ -265,6 +265,11 @@ class SelectConfig(BaseModel):
     )
     decay: float = Field(0.5, ge=0, le=1, description="Activation kept per hop of spreading.")
     hops: int = Field(2, ge=0, le=5, description="Hops of spreading activation.")
+    goal_nodes: int = Field(
+        4, ge=0, le=50,
+        description="Spreading activation also starts from this many of the goal's most "
+        "informative nodes (positive bits toward it).",
+    )
     max_steps: int = Field(
         40, ge=1, le=1000, description="Methods: most steps executed in one run."
     )

@@ -320,13 +320,15 @@ class Overlay:
     ) -> dict[str, Any]:
         """Count a trace's outcome on the nodes it used; a correction is learned and linked.
         `why` goes into the event (a signal rule that gave the verdict)."""
-        from overlay.learning import feedback_ops, refuse_second_verdict
+        from overlay.insights import pair_ops
+        from overlay.learning import OUTCOMES, feedback_ops, refuse_second_verdict
 
         trace = self.trace(trace_id)
         refuse_second_verdict(self.store, trace.id)
         if correct:  # only a correction adds a node, so only it needs the embedder
             self._check_embedder()
         ops, gone, node = feedback_ops(self.store, trace, verdict, correct, goal)
+        ops += pair_ops(self.store, trace, goal or trace.goal, *OUTCOMES[verdict])
         event = self.commits.commit("feedback", ops, trace=trace.id, verdict=verdict, **why)
         counted = [o["node"] for o in ops if o["op"] == "count"]
         return {
@@ -422,7 +424,8 @@ class Overlay:
         return {"event": event, "imported": len(imported), "ops": len(ops)}
 
     def insights(self, min_asks: int = 3) -> list[dict[str, Any]]:
-        """Proposed links: unlinked nodes that keep being activated together."""
+        """Proposed links: unlinked nodes that keep being activated together, with the bits
+        toward a goal their co-activation carried (`overlay.insights`)."""
         from overlay.insights import proposals
 
         return [vars(i) for i in proposals(self.store, min_asks)]

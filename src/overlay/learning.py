@@ -1,10 +1,10 @@
 """Learning without weights: learn, feedback, undo, revert, merge — all as events of ops.
 
 Every change the user can take back is a list of small ops stored in its event's payload
-(`count`, `node+`/`node-`, `edge+`/`edge-`, `coact`, `mod`). Undo appends an
-event with the inverse ops, so state after undo equals state before, exactly (a count row back
-at 0/0 is removed). Counts are sums, so feedback is O(1), merges commute, and nothing is ever
-forgotten by a gradient step.
+(`count`, `episode`, `term`, `pair`, `node+`/`node-`, `edge+`/`edge-`, `coact`, `mod`). Undo
+appends an event with the inverse ops, so state after undo equals state before, exactly (a
+count row back at 0/0 is removed). Counts are sums, so feedback is O(1), merges commute, and
+nothing is ever forgotten by a gradient step.
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ def inverse(ops: Sequence[Op]) -> list[Op]:
         inv = dict(op)
         if op["op"] in _INVERSE:
             inv["op"] = _INVERSE[op["op"]]
-        elif op["op"] in ("count", "episode", "term"):
+        elif op["op"] in ("count", "episode", "term", "pair"):
             inv["s"], inv["f"] = -op["s"], -op["f"]
         elif op["op"] == "coact":
             for k in ("asks", "level", "rejected", "accepted"):
@@ -85,6 +85,7 @@ def apply(store: Store, ops: Sequence[Op]) -> list[str]:
     """Apply ops inside the caller's change; returns ids of nodes added (to embed)."""
     added: list[str] = []
     counted = [op["node"] for op in ops if op["op"] == "count"]
+    counted += [op[k] for op in ops if op["op"] == "pair" for k in ("a", "b")]
     exists = set(store.get_nodes(counted)) if counted else set()
     for op in ops:
         kind = op["op"]
@@ -96,6 +97,9 @@ def apply(store: Store, ops: Sequence[Op]) -> list[str]:
             store.add_episodes([(op["goal"], op["s"], op["f"])])
         elif kind == "term":
             store.add_term_counts([(op["goal"], op["term"], op["s"], op["f"])])
+        elif kind == "pair":  # like a count: the rows of a deleted node went with it
+            if all(op[k] in exists or op[k] in added for k in ("a", "b")):
+                store.add_pair_counts([(op["a"], op["b"], op["goal"], op["s"], op["f"])])
         elif kind == "node+":
             data = op["node"]
             node = Node(

@@ -30,6 +30,9 @@ class Candidate:
     score: float = 0.0
     chosen: bool = False
     rank: int = 0
+    # how spreading activation reached it: the seed (a question's hit or a goal's node) first,
+    # this node last; empty where its own retrieval is its strongest activation
+    via: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -126,7 +129,7 @@ def render(trace: Trace) -> Tree:
             terms = "  ".join(f"{k}={v:+.3f}" for k, v in c.terms.items())
             mark = "✔ " if c.chosen else "  "
             ident = c.node_id or "option"
-            cands.add(
+            row = cands.add(
                 Text.assemble(
                     (mark, "green"),
                     (f"{c.score:+.3f} ", "bold"),
@@ -135,6 +138,8 @@ def render(trace: Trace) -> Tree:
                     (f"  {terms}", "dim"),
                 )
             )
+            if c.via:
+                row.add(Text("activated via " + " → ".join(n[:8] for n in c.via), style="dim"))
     mod = trace.settings.get("modulation")
     if mod:  # signal operators in force when this selection ran (overlay.modulation)
         parts = [f"gain ×{mod['gain']:g}"] if mod["gain"] != 1 else []

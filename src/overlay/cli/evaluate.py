@@ -56,6 +56,12 @@ def eval_edits(
         bool,
         typer.Option("--sequential/--one-at-a-time", help="All edits in one overlay (default)."),
     ] = True,
+    sample: Annotated[int | None, typer.Option(
+        "--sample", min=1, help="Learn every record, measure a random N of them.")] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of --sample.")] = 0,
+    wise: Annotated[bool, typer.Option(
+        "--wise/--no-wise", help="Also the WISE/GRACE convention (generates answers: slower).",
+    )] = True,
     db: DbOpt = None,
     create: CreateOpt = False,
     json_out: JsonOpt = False,
@@ -64,27 +70,35 @@ def eval_edits(
 ) -> None:
     """Knowledge-edit benchmark on a scratch copy of the store: reliability, generalization,
     locality, for the overlay and the bare model."""
+    import random
+
     from overlay.evaluate.edits import evaluate, load
 
     records = load(data, limit)
+    measure = None
+    if sample is not None and sample < len(records):
+        measure = {"sample": sorted(random.Random(seed).sample(range(len(records)), sample))}
     with (
         open_overlay(db, create=create, embedder=embedder, models=models) as overlay,
         bar_progress(True) as bar,
     ):
-        result = evaluate(overlay, records, sequential, bar)
+        result = evaluate(overlay, records, sequential, bar, wise=wise, measure=measure)
     if json_out:
         emit(result)
         return
     about = result["conventions"]["about"]
-    _edit_table(f"{result['records']} edits, {result['setting']}, {result['model']}",
+    _edit_table(f"{result['measured']} of {result['records']} edits measured, "
+                f"{result['setting']}, {result['model']}",
                 result, ("reliability", "generalization", "locality"), about["headline"])
     for name, title, cols in (
         ("wise", "WISE/GRACE convention", ("reliability", "generalization", "locality")),
         ("counterfact", "CounterFact convention", ("efficacy", "paraphrase", "neighbourhood")),
     ):
-        _edit_table(title, result["conventions"][name], cols, about[name])
+        if result["conventions"][name] is not None:
+            _edit_table(title, result["conventions"][name], cols, about[name])
     out.print(
-        f"learn {result['learn_ms_p50']} ms p50 per edit; {result['eval_ms_p50']} ms p50 per choice"
+        f"learn {result['learn_ms_p50']} ms p50, {result['learn_ms_p95']} ms p95 per edit; "
+        f"{result['eval_ms_p50']} ms p50 per choice; store {result['store_bytes'] / 1e6:.1f} MB"
     )
 
 

@@ -155,7 +155,9 @@ def insights(
     db: DbOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Proposed links between unlinked notes that keep lighting up together."""
+    """Proposed links between unlinked notes that keep lighting up together, with the bits
+    toward a goal their co-activation carried in judged asks (pairs with negative bits are
+    not proposed)."""
     with open_overlay(db) as overlay:
         if accept or reject:
             done = overlay.decide_insight(accept or reject or "", accept=bool(accept))
@@ -173,10 +175,12 @@ def insights(
         out.print(f"no pair of unlinked notes has been co-activated in {min_asks}+ asks yet")
         return
     table = Table()
-    for col in ("insight", "asks", "level", "a", "b"):
+    for col in ("insight", "asks", "level", "bits", "a", "b"):
         table.add_column(col, overflow="fold")
     for r in rows:
-        table.add_row(r["id"], str(r["asks"]), f"{r['level']:.2f}", r["title_a"], r["title_b"])
+        bits = f"{r['bits']:+.2f} {r['goal']}" if r["verdicts"] else "–"
+        table.add_row(r["id"], str(r["asks"]), f"{r['level']:.2f}", bits, r["title_a"],
+                      r["title_b"])
     out.print(table)
 
 

@@ -107,11 +107,28 @@ def evaluate(
     *,
     lm: LM | None = None,
     empty: bool = False,
+    wise: bool = True,
+    measure: dict[str, list[int]] | None = None,
 ) -> dict[str, Any]:
     """Run the benchmark on a scratch copy of `overlay`'s store (an empty store with
-    `empty`), through `overlay`'s models (or `lm`); the store itself is never changed."""
+    `empty`), through `overlay`'s models (or `lm`); the store itself is never changed.
+
+    Every record is learned, in order. `measure` names groups of record indices to measure
+    (all records when None): the report covers them together and, under `groups`, each on its
+    own — the first-learned records of a long run measure forgetting. `wise` adds the
+    WISE/GRACE convention, which generates answers (about twice as slow)."""
+    n = len(records)
+    groups = measure or {"all": list(range(n))}
+    bad = sorted({i for g in groups.values() for i in g if not 0 <= i < n})
+    if bad:
+        raise ConfigError(f"records to measure out of range 0..{n - 1}: {bad[:5]}")
     with scratch(overlay, lm, empty) as ov:
-        return _run(ov, records, sequential, progress or quiet)
+        result = _run(ov, records, sequential, progress or quiet, wise, groups)
+        result["store_bytes"] = sum(f.stat().st_size for f in ov.store.path.parent.glob(
+            ov.store.path.name + "*"))
+    if measure is None:
+        del result["groups"]
+    return result
 
 
 def _choice(ov: Overlay, prompt: str, a: str, b: str) -> tuple[str, str, float]:
@@ -145,28 +162,32 @@ def _bare_answer(ov: Overlay, prompt: str) -> str:
 Marks = dict[str, list[bool]]
 
 
-def _before(ov: Overlay, r: Record, marks: Marks) -> tuple[str, str]:
+def _before(ov: Overlay, r: Record, marks: Marks, wise: bool) -> tuple[str, str]:
     """What the unrelated prompt got before any edit (its choice and its answer); the bare
     model's greedy answers, which no edit changes, are marked here."""
+    choice = _choice(ov, r.locality_prompt, r.target_new, r.ground_truth)[0]
+    if not wise:
+        return choice, ""
     for prompt, key in ((r.prompt, "reliability"), (r.rephrase_prompt, "generalization")):
         marks[f"wise.bare.{key}"].append(produces(_bare_answer(ov, prompt), r.target_new))
-    choice = _choice(ov, r.locality_prompt, r.target_new, r.ground_truth)[0]
     return choice, _answer(ov, r.locality_prompt)
 
 
 def _check(ov: Overlay, r: Record, before: tuple[str, str], marks: Marks,
-           seconds: list[float]) -> None:
+           seconds: list[float], wise: bool) -> None:
     """Mark one learned record in every convention."""
     for prompt, key in ((r.prompt, "reliability"), (r.rephrase_prompt, "generalization")):
         got, bare, sec = _choice(ov, prompt, r.target_new, r.ground_truth)
         marks[f"overlay.{key}"].append(got == r.target_new)
         marks[f"bare.{key}"].append(bare == r.target_new)
         seconds.append(sec)
-        marks[f"wise.overlay.{key}"].append(produces(_answer(ov, prompt), r.target_new))
+        if wise:
+            marks[f"wise.overlay.{key}"].append(produces(_answer(ov, prompt), r.target_new))
     got, bare, sec = _choice(ov, r.locality_prompt, r.target_new, r.ground_truth)
     marks["overlay.locality"].append(got == before[0])
     seconds.append(sec)
-    marks["wise.overlay.locality"].append(_answer(ov, r.locality_prompt) == before[1])
+    if wise:
+        marks["wise.overlay.locality"].append(_answer(ov, r.locality_prompt) == before[1])
     truth = r.locality_ground_truth
     if truth.strip().casefold() == r.target_new.strip().casefold():
         return  # "the true object above the new one" means nothing when they are one
@@ -176,40 +197,74 @@ def _check(ov: Overlay, r: Record, before: tuple[str, str], marks: Marks,
     marks["counterfact.bare.neighbourhood"].append(bare == truth)
 
 
-def _run(ov: Overlay, records: list[Record], sequential: bool, tick: Progress) -> dict[str, Any]:
+def _latency(seconds: list[float]) -> dict[str, float]:
+    ms = sorted(1000 * s for s in seconds)
+    return {"p50": round(statistics.median(ms), 2),
+            "p95": round(ms[min(len(ms) - 1, int(0.95 * len(ms)))], 2)}
+
+
+def _run(ov: Overlay, records: list[Record], sequential: bool, tick: Progress, wise: bool,
+         groups: dict[str, list[int]]) -> dict[str, Any]:
     n = len(records)
-    marks: Marks = defaultdict(list)
-    before = []
-    for i, r in enumerate(records):
-        before.append(_before(ov, r, marks))
-        tick("before", i + 1, n)
+    measured = sorted({i for g in groups.values() for i in g})
+    owners: dict[int, list[str]] = defaultdict(list)
+    for name, members in groups.items():
+        for i in members:
+            owners[i].append(name)
+    marks: dict[str, Marks] = {name: defaultdict(list) for name in ["*", *groups]}
+
+    def share(i: int, mine: Marks) -> None:  # one record's marks, to every group it is in
+        for name in ["*", *owners[i]]:
+            for key, values in mine.items():
+                marks[name][key] += values
+
+    before: dict[int, tuple[str, str]] = {}
+    for k, i in enumerate(measured):
+        mine: Marks = defaultdict(list)
+        before[i] = _before(ov, records[i], mine, wise)
+        share(i, mine)
+        tick("before", k + 1, len(measured))
     learn_s: list[float] = []
     eval_s: list[float] = []
-    events: list[int] = []
+
+    def check(i: int) -> None:
+        mine: Marks = defaultdict(list)
+        _check(ov, records[i], before[i], mine, eval_s, wise)
+        share(i, mine)
+
     for i, r in enumerate(records):
         t0 = time.perf_counter()
-        events.append(ov.learn(r.statement, source="edit benchmark")["event"])
+        event = ov.learn(r.statement, source="edit benchmark")["event"]
         learn_s.append(time.perf_counter() - t0)
-        if not sequential:
-            _check(ov, r, before[i], marks, eval_s)
-            ov.undo(events[-1])
+        if not sequential and i in before:
+            check(i)
+            ov.undo(event)
         tick("learn", i + 1, n)
     if sequential:
-        for i, r in enumerate(records):
-            _check(ov, r, before[i], marks, eval_s)
-            tick("evaluate", i + 1, n)
-    return {
+        for k, i in enumerate(measured):
+            check(i)
+            tick("evaluate", k + 1, len(measured))
+    out: dict[str, Any] = {
         "records": n,
+        "measured": len(measured),
         "setting": "sequential" if sequential else "one edit at a time",
         "model": ov.lm.name,
-        **_report(marks),
-        "learn_ms_p50": round(1000 * statistics.median(learn_s), 2),
-        "eval_ms_p50": round(1000 * statistics.median(eval_s), 2),
+        **_report(marks["*"], wise),
+        "groups": {name: {"records": len(groups[name]), **_report(marks[name], wise, False)}
+                   for name in groups},
+        "learn_ms_p50": _latency(learn_s)["p50"],
+        "learn_ms_p95": _latency(learn_s)["p95"],
+        "eval_ms_p50": round(1000 * statistics.median(eval_s), 2) if eval_s else None,
     }
+    if n > 1000:  # the learn latency with the first thousand facts, and with the last
+        out["learn_ms"] = {"first_1000": _latency(learn_s[:1000]),
+                           "last_1000": _latency(learn_s[-1000:])}
+    return out
 
 
-def _report(marks: Marks) -> dict[str, Any]:
-    """The marks as shares, per convention and system (None where nothing applied)."""
+def _report(marks: Marks, wise: bool = True, about: bool = True) -> dict[str, Any]:
+    """The marks as shares, per convention and system (None where nothing applied); `about`
+    says what each convention counts."""
     def mean(key: str) -> float | None:
         xs = marks.get(key, [])
         return round(sum(xs) / len(xs), 4) if xs else None
@@ -223,11 +278,11 @@ def _report(marks: Marks) -> dict[str, Any]:
         "overlay": overlay,
         "bare_model": bare,
         "conventions": {
-            "about": CONVENTIONS,
+            **({"about": CONVENTIONS} if about else {}),
             "wise": {"overlay": {k: mean(f"wise.overlay.{k}") for k in head},
                      "bare_model": {"reliability": mean("wise.bare.reliability"),
                                     "generalization": mean("wise.bare.generalization"),
-                                    "locality": 1.0}},
+                                    "locality": 1.0}} if wise else None,
             "counterfact": {
                 "overlay": {**{k: overlay[v] for k, v in cf.items()},
                             "neighbourhood": mean("counterfact.overlay.neighbourhood")},

@@ -122,7 +122,9 @@ class Selector:
             return []
         top = max(h.score for h in hits) or 1.0
         ret = {h.node_id: h.score / top for h in hits}
-        act = spread(self.store, ret, decay=cfg.decay, hops=cfg.hops)
+        reached = spread(self.store, ret, decay=cfg.decay, hops=cfg.hops, goal=goal,
+                         goal_nodes=cfg.goal_nodes)
+        act = {n: a.level for n, a in reached.items()}
         extra = sorted((i for i in act if i not in ret), key=lambda i: (-act[i], i))
         nodes = self.store.get_nodes([h.node_id for h in hits] + extra[: cfg.activated * 4])
         order = [h.node_id for h in hits] + extra
@@ -158,7 +160,9 @@ class Selector:
                 terms["boost"] = self.modulation.boosts[node_id]
             if goal in self.modulation.goals:  # w_inf·(1 + b)·I, never below 0
                 terms["goal_boost"] = max(-1.0, self.modulation.goals[goal]) * terms["information"]
-            out.append(Candidate(node_id, text, node.title, terms))
+            path = reached[node_id].path
+            out.append(Candidate(node_id, text, node.title, terms,
+                                 via=list(path) if len(path) > 1 else []))
         return out
 
     def term_weights(self, goal: str) -> dict[str, float]:

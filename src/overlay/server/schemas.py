@@ -237,6 +237,14 @@ class Graph(BaseModel):
 class Insight(BaseModel):
     model_config = ConfigDict(extra="allow")
     id: str
+    a: str
+    b: str
+    asks: int = Field(description="Distinct asks that co-activated the pair.")
+    level: float = Field(description="Mean of the weaker activation in those asks.")
+    bits: float = Field(description="Information toward `goal` that co-activating the pair "
+                        "carried in judged asks (0 before any verdict).")
+    goal: str
+    verdicts: int = Field(description="Judged asks behind `bits`.")
 
 
 class Health(BaseModel):

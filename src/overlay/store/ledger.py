@@ -24,6 +24,10 @@ class Ledger(Protocol):
         """(s, f) of one node toward every goal it has counts for."""
         ...
 
+    def best_counts(self, goal: str, limit: int) -> list[tuple[str, tuple[int, int]]]:
+        """The `limit` nodes with the most successes toward `goal`, with their (s, f)."""
+        ...
+
     def goal_totals(self, goal: str) -> tuple[int, int]:
         """The goal's episodes: (verdicts that reached it, verdicts that did not)."""
         ...
@@ -42,6 +46,13 @@ class Ledger(Protocol):
     def all_term_counts(self) -> dict[tuple[str, str], tuple[int, int]]: ...
 
     def add_coactivations(self, rows: Iterable[CoactRow]) -> None: ...
+    def add_pair_counts(self, rows: Iterable[tuple[str, str, str, int, int]]) -> None: ...
+    def pair_counts(self, pairs: Sequence[tuple[str, str]]
+                    ) -> dict[tuple[str, str], dict[str, tuple[int, int]]]:
+        """Per pair (a < b): goal → (s, f) of the judged asks that co-activated it."""
+        ...
+
+    def all_pair_counts(self) -> dict[tuple[str, str, str], tuple[int, int]]: ...
     def coactivations(self, min_asks: int = 1) -> list[CoactRow]: ...
 
     def add_modulation(self, rows: Iterable[tuple[str, str, float]]) -> None: ...
@@ -49,8 +60,8 @@ class Ledger(Protocol):
 
 
 class SQLiteLedger(Connection):
-    """`Ledger` on SQLite: the tables `counts`, `episodes`, `term_counts`, `coactivations`
-    and `modulation`."""
+    """`Ledger` on SQLite: the tables `counts`, `episodes`, `term_counts`, `coactivations`,
+    `pair_counts` and `modulation`."""
 
     # ----------------------------------------------------------------- counts
     def counts(self, node_ids: Sequence[str], goal: str) -> dict[str, tuple[int, int]]:
@@ -68,6 +79,12 @@ class SQLiteLedger(Connection):
             "SELECT goal, s, f FROM counts WHERE node_id = ? ORDER BY goal", (node_id,)
         )
         return {r[0]: (int(r[1]), int(r[2])) for r in rows}
+
+    def best_counts(self, goal: str, limit: int) -> list[tuple[str, tuple[int, int]]]:
+        rows = self.db.execute(
+            "SELECT node_id, s, f FROM counts WHERE goal = ? AND s > 0"
+            " ORDER BY s - f DESC, node_id LIMIT ?", (goal, limit))
+        return [(r[0], (int(r[1]), int(r[2]))) for r in rows]
 
     def goal_totals(self, goal: str) -> tuple[int, int]:
         row = self.db.execute("SELECT s, f FROM episodes WHERE goal = ?", (goal,)).fetchone()
@@ -155,6 +172,33 @@ class SQLiteLedger(Connection):
             (min_asks,),
         )
         return [(r[0], r[1], int(r[2]), float(r[3]), int(r[4]), int(r[5])) for r in rows]
+
+    def add_pair_counts(self, rows: Iterable[tuple[str, str, str, int, int]]) -> None:
+        """Add (a, b, goal, Δs, Δf) with a < b; a row back at 0/0 is removed."""
+        self._writing()
+        for a, b, goal, ds, df in rows:
+            self.db.execute(
+                "INSERT INTO pair_counts(a, b, goal, s, f) VALUES (?,?,?,?,?)"
+                " ON CONFLICT(a, b, goal) DO UPDATE SET s = s + excluded.s, f = f + excluded.f",
+                (a, b, goal, ds, df),
+            )
+            self.db.execute(
+                "DELETE FROM pair_counts WHERE a = ? AND b = ? AND goal = ? AND s = 0 AND f = 0",
+                (a, b, goal),
+            )
+
+    def pair_counts(self, pairs: Sequence[tuple[str, str]]
+                    ) -> dict[tuple[str, str], dict[str, tuple[int, int]]]:
+        out: dict[tuple[str, str], dict[str, tuple[int, int]]] = {}
+        for a, b in pairs:
+            rows = self.db.execute("SELECT goal, s, f FROM pair_counts WHERE a = ? AND b = ?",
+                                   (a, b))
+            out[(a, b)] = {r[0]: (int(r[1]), int(r[2])) for r in rows}
+        return out
+
+    def all_pair_counts(self) -> dict[tuple[str, str, str], tuple[int, int]]:
+        rows = self.db.execute("SELECT a, b, goal, s, f FROM pair_counts")
+        return {(r[0], r[1], r[2]): (int(r[3]), int(r[4])) for r in rows}
 
     # ------------------------------------------------------------ modulation
     def add_modulation(self, rows: Iterable[tuple[str, str, float]]) -> None:

@@ -236,4 +236,25 @@ MIGRATIONS += (
     ),
 )
 
+MIGRATIONS += (
+    Migration(
+        "0007_pair_counts",
+        """
+        -- per unlinked pair co-activated in a judged ask, and its goal: the verdicts (good,
+        -- bad), so an insight is a pair whose co-activation raises the goal's information
+        CREATE TABLE pair_counts (
+            a TEXT NOT NULL REFERENCES nodes(id) ON DELETE CASCADE,
+            b TEXT NOT NULL REFERENCES nodes(id) ON DELETE CASCADE,
+            goal TEXT NOT NULL,
+            s INTEGER NOT NULL DEFAULT 0,
+            f INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (a, b, goal),
+            CHECK (a < b)
+        );
+        -- the goal's most successful nodes seed goal-driven activation
+        CREATE INDEX counts_goal ON counts(goal, s);
+        """,
+    ),
+)
+
 SCHEMA_VERSION = len(MIGRATIONS)

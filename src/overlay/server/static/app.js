@@ -138,8 +138,10 @@ function candidatesTable(trace) {
   const rows = ranked.map(c => h("tr", {class: c.chosen ? "chosen" : ""},
     h("td", {}, c.chosen ? "✔" : ""), h("td", {class: "num"}, fmt(c.score)),
     h("td", {}, c.node_id ? nodeLink(c.node_id, c.title) : c.title),
-    ...["lm", "retrieval", "information", "activation"].map(k =>
-      h("td", {class: "num"}, fmt((c.terms || {})[k])))));
+    ...["lm", "retrieval", "information"].map(k =>
+      h("td", {class: "num"}, fmt((c.terms || {})[k]))),
+    h("td", {class: "num", title: (c.via || []).length ? "via " + c.via.join(" → ") : null},
+      fmt((c.terms || {}).activation), (c.via || []).length ? " ↝" : "")));
   return h("table", {id: "candidates"},
     h("thead", {}, h("tr", {}, ["", "score", "candidate", "lm", "retrieval", "information",
                                "activation"].map(x => h("th", {}, x)))),
@@ -303,11 +305,13 @@ async function insightsView() {
     slot.append(h("button", {class: "good", onclick: decide(true)}, "Accept"), " ",
                 h("button", {class: "plain", onclick: decide(false)}, "Reject"));
     return h("tr", {}, h("td", {}, nodeLink(i.a, i.title_a)), h("td", {}, nodeLink(i.b, i.title_b)),
-             h("td", {class: "num"}, i.asks), h("td", {class: "num"}, fmt(i.level)), slot);
+             h("td", {class: "num"}, i.asks), h("td", {class: "num"}, fmt(i.level)),
+             h("td", {class: "num", title: i.verdicts ? `${i.verdicts} judged asks toward “${i.goal}”` : "no verdicts yet"},
+               i.verdicts ? `${fmt(i.bits)} (${i.goal})` : "–"), slot);
   });
   view.replaceChildren(h("h1", {}, "Insights"),
-    h("p", {class: "muted"}, "Notes that keep being activated together but are not linked. Accepting learns the link."),
-    rows.length ? h("table", {}, h("thead", {}, h("tr", {}, ["note", "note", "asks", "level", ""].map(x => h("th", {}, x)))),
+    h("p", {class: "muted"}, "Notes that keep being activated together but are not linked, with the bits toward a goal their co-activation carried in judged asks. Accepting learns the link."),
+    rows.length ? h("table", {}, h("thead", {}, h("tr", {}, ["note", "note", "asks", "level", "bits", ""].map(x => h("th", {}, x)))),
                     h("tbody", {}, rows))
                 : h("p", {class: "muted"}, "No proposals yet: they appear after a few asks."));
 }
