@@ -80,6 +80,9 @@ bench: $(STAMP)
 	$(BIN)/python bench/ask.py
 	$(BIN)/python bench/learn.py
 	$(BIN)/python bench/edits.py
+	$(BIN)/python bench/edits.py --data ../shared/benchmarks/zsre-dev.json --name edits-zsre --limit 200
+	$(BIN)/python bench/scale.py
+	$(BIN)/python bench/ranking.py
 	$(BIN)/python bench/dataset.py
 	$(BIN)/python bench/server.py
 	$(BIN)/python bench/imprint.py

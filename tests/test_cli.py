@@ -235,6 +235,14 @@ def test_learning_commands_end_to_end(vault: Path, tmp_path: Path) -> None:
     assert "WISE" in conventions["about"]["wise"]
     shown = run("eval", "edits", "--data", str(data), *db, *fake)
     assert "WISE/GRACE convention" in shown and "CounterFact convention" in shown
+    with data.open("a") as f:  # every record learned, one of the two measured
+        f.write(data.read_text().replace("Zembla", "Ruritania"))
+    sampled = json.loads(run("eval", "edits", "--data", str(data), *db, *fake, "--sample", "1",
+                             "--no-wise", "--json"))
+    assert (sampled["records"], sampled["measured"]) == (2, 1)
+    assert sampled["conventions"]["wise"] is None and sampled["groups"]["sample"]["records"] == 1
+    shown = run("eval", "edits", "--data", str(data), *db, *fake, "--no-wise")
+    assert "WISE/GRACE convention" not in shown and "CounterFact convention" in shown
     assert json.loads(run("stats", *db, "--json"))["nodes"] > 0  # the store was not touched
 
 
