@@ -4,30 +4,24 @@ path of every activated node, and an accepted insight that changes a later ask."
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 from rich.console import Console
 
-from overlay import Overlay, Settings
+from overlay import Overlay
 from overlay.graph import Edge, EdgeKind, Node, NodeKind
 from overlay.retrieve.activation import GOAL_LEVEL, boost, goal_seeds, spread
 from overlay.store import SQLiteStore
 from overlay.trace import Trace, render
 
 from .conftest import VAULT
+from .test_learning import copy_of, fake
 
 GOOD = ["feed the starter flour", "starter water feeding", "how often do I feed my starter"]
 BAD = ["how long does bulk fermentation take", "what is hooch"]
 LATER = ["what is a starter", "signs of a healthy starter", "wild yeast", "sourdough",
          "how do I store a starter", "what flour should I use"]
-
-
-def fake(db: Path) -> Overlay:
-    return Overlay(
-        settings=Settings.make(db=db, retrieve={"embedder": "hashing"}, lm={"model": "fake"})
-    )
 
 
 @pytest.fixture(scope="module")
@@ -40,10 +34,7 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def ov(template: Path, tmp_path: Path) -> Overlay:
-    for suffix in ("", "-wal", "-shm"):
-        if Path(str(template) + suffix).exists():
-            shutil.copy(str(template) + suffix, str(tmp_path / "o.db") + suffix)
-    return fake(tmp_path / "o.db")
+    return copy_of(template, tmp_path)
 
 
 def _judge(ov: Overlay, good: list[str], bad: list[str], goal: str = "bake") -> None:

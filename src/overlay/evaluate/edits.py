@@ -252,8 +252,7 @@ def _run(ov: Overlay, records: list[Record], sequential: bool, tick: Progress, w
         **_report(marks["*"], wise),
         "groups": {name: {"records": len(groups[name]), **_report(marks[name], wise, False)}
                    for name in groups},
-        "learn_ms_p50": _latency(learn_s)["p50"],
-        "learn_ms_p95": _latency(learn_s)["p95"],
+        **{f"learn_ms_{k}": v for k, v in _latency(learn_s).items()},
         "eval_ms_p50": round(1000 * statistics.median(eval_s), 2) if eval_s else None,
     }
     if n > 1000:  # the learn latency with the first thousand facts, and with the last
