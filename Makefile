@@ -79,8 +79,8 @@ bench: $(STAMP)
 	$(BIN)/python bench/scoring.py
 	$(BIN)/python bench/ask.py
 	$(BIN)/python bench/learn.py
-	$(BIN)/python bench/edits.py
-	$(BIN)/python bench/edits.py --data ../shared/benchmarks/zsre-dev.json --name edits-zsre --limit 200
+	$(BIN)/python bench/edits.py --report-half --no-wise
+	$(BIN)/python bench/edits.py --data ../shared/benchmarks/zsre-dev.json --name edits-zsre --no-wise
 	$(BIN)/python bench/scale.py
 	$(BIN)/python bench/ranking.py
 	$(BIN)/python bench/dataset.py

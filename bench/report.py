@@ -117,7 +117,11 @@ def edit_rows(data: dict) -> list[str]:
 
 
 def edits_table(data: dict) -> list[str]:
-    rows = edit_rows(data)
+    rows = []
+    if "measured_records" in data:
+        rows += [f"All {data['records']:,} records learned; measured: records "
+                 f"{data['measured_records']}.", ""]
+    rows += edit_rows(data)
     for name, r, g, loc in PUBLISHED:
         rows.append(
             f"| {name}, LLaMA-2-7B, zsRE, T = 1000 (WISE paper, Table 2; *other model and data*) "
@@ -156,7 +160,8 @@ def conventions_rows(data: dict) -> list[str]:
 
 def edits_zsre_table(data: dict) -> list[str]:
     return [
-        f"The first {data['records']} question-form edits of `{data['data']}`, "
+        f"{'All' if data.get('limit') is None else 'The first'} {data['records']} question-form "
+        f"edits of `{data['data']}`, "
         f"{data['setting']}; measured, not tuned on.",
         "",
         *edit_rows(data),

@@ -243,8 +243,9 @@ class SelectConfig(BaseModel):
         0.5,
         ge=0,
         le=1,
-        description="A learned statement acts only on questions that name at least this share "
-        "of its words' specificity (IDF in the overlay): what it is about.",
+        description="A learned statement acts only on questions about its subject (a name or "
+        "its most specific run of words), or that name at least this share of its words' "
+        "specificity (IDF in the overlay) with its most specific word (docs/learning.md).",
     )
     max_chars: int = Field(
         400, ge=40, description="A candidate's text is cut to this many characters for scoring."

@@ -16,6 +16,7 @@ import math
 import random
 import re
 import time
+from collections import Counter
 from collections.abc import Sequence
 
 from overlay import threads
@@ -37,6 +38,7 @@ NOTHING_KNOWN = "Nothing in the overlay is about this, so there is no answer to 
 STATEMENT_SYSTEM = "Answer the user's question with one statement from their notes."
 COMPOSE_SYSTEM = "Answer the question in one or two sentences, using only these notes:\n{notes}"
 NEUTRAL_QUESTION = "Tell me something."
+PRECISION_TIE = 0.1  # support's share for how much of a statement an option covers
 SUPPORT_FIRST = 1000.0  # weight that makes support lexicographically first in `choose`
 # the LM's weight among options a person gave (`choose`, a method's yes/no): there the LM is
 # the judge of how each continues the prompt, not one voice beside retrieval as in `ask`
@@ -58,12 +60,20 @@ def plain(text: str, limit: int | None = None) -> str:
 
 
 def support(option: str, statement: str, prompt: str = "") -> float:
-    """Share of the option's stems that the statement says beyond what the prompt already
-    says (0..1): "Kenya African National Union is located in Venezuela" supports
-    "Venezuela" after "… is located in", not "Kenya", which the prompt itself names."""
-    stems = set(analyze(option))
-    said = set(analyze(statement)) - set(analyze(prompt))
-    return len(stems & said) / len(stems) if stems else 0.0
+    """How well the statement states the option beyond what the prompt already says (0..1).
+
+    Mainly the share of the option's stems among the statement's stems less the prompt's,
+    counted with repeats: "Kenya African National Union is located in Venezuela" supports
+    "Venezuela" after "… is located in", not "Kenya", which the prompt itself names, and
+    "… Captain Universe exist? Captain Universe." says "Captain Universe" once more than its
+    question does. Of two options it states whole, the one that covers more of what it says
+    wins by a margin (`PRECISION_TIE`): "Star Cinema of Philippines" over "Star Cinema"."""
+    stems = Counter(analyze(option))
+    said = Counter(analyze(statement)) - Counter(analyze(prompt))
+    if not stems or not said:
+        return 0.0
+    hit = (stems & said).total()
+    return hit / stems.total() * (1 + PRECISION_TIE * hit / said.total()) / (1 + PRECISION_TIE)
 
 
 class Selector:
