@@ -12,12 +12,12 @@ subject, worked out from the statement's own words and the overlay around it.
   "Dodge Charger", "Neil Young" does not name "Young".
 - Words are weighted by how specific they are in the overlay: inverse document frequency
   over all its nodes.
-- A question is about the statement when it names a run that can be the subject:
-  - the run that holds the statement's most specific word (the earliest on a tie): among
-    many statements about languages, "Denmark" in "In Denmark, the language spoken is
-    English";
-  - or a name (capitalised words) at least as specific as the statement's words on average:
-    "Danielle Darrieux" after two statements about her, when "English" is rarer.
+- A question is about the statement when it names one of its subjects:
+  - its names (runs of capitalised words): "Denmark" in "In Denmark, the language spoken is
+    English", and "Danielle Darrieux" even after two statements about her, when "English"
+    is rarer;
+  - in a statement with no name, the run that holds its most specific word (the earliest on
+    a tie): "application bundle" in "application bundle was developed by …".
 - As a fallback, a question is also about the statement when it names at least `share` of
   the statement's specificity, including its most specific word: "Darrieux's mother tongue
   is" names only part of the name.
@@ -171,19 +171,21 @@ def weights(store: Store, text: str) -> dict[str, float]:
 
 
 def subjects(store: Store, text: str) -> list[Run]:
-    """The runs of `text` that can be its subject: the one that holds its most specific
-    word, and its names. A name that left off a first word counts only if it is as specific
-    as that word ("Mikael Lindholm" of "Player Mikael Lindholm", not "Island" of "Fredriksen
-    Island")."""
+    """The runs of `text` that can be its subject: its names, or, in a statement without
+    one, the run that holds its most specific word. A name that left off a first word counts
+    only if it is as specific as that word ("Mikael Lindholm" of "Player Mikael Lindholm",
+    not "Island" of "Fredriksen Island")."""
     found = runs(text)
     stems = [s for r in found for s in (*r.stems, r.dropped) if s]
     spec = specificity(store, list(dict.fromkeys(stems)))
     if not spec:
         return []
     level = [max(spec[s] for s in r.stems) for r in found]
-    top = level.index(max(level))  # the first of the most specific
-    return [r for i, r in enumerate(found) if i == top or (
-        r.name and (not r.dropped or level[i] >= spec[r.dropped]))]
+    named = [r for i, r in enumerate(found)
+             if r.name and (not r.dropped or level[i] >= spec[r.dropped])]
+    # a relation word may be the rarest ("headquarters" among notes on Nokia): where the
+    # statement names something, its subject is a name
+    return named or [found[level.index(max(level))]]  # the first of the most specific
 
 
 def coverage(store: Store, question: str, text: str) -> float:
