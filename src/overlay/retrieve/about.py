@@ -142,7 +142,10 @@ def names(question: str, run: Run) -> bool:
     does one before them that is not a function word ("Neil Young", but "of The Beatles");
     before a run that left off a first word, a sentence's first word does too ("Alexander
     Island" is not the "Island" of "Fredriksen Island")."""
-    words = read(question)
+    return _names(read(question), run)
+
+
+def _names(words: list[Word], run: Run) -> bool:
     stems = [w.stem for w in words]
     k = len(run.stems)
     lead = {"U", "S"} if run.dropped else {"U"}
@@ -165,20 +168,16 @@ def specificity(store: Store, stems: list[str]) -> dict[str, float]:
     return {s: math.log((total + 1) / (freqs.get(s, 0) + 1)) + 1 for s in stems}
 
 
-def weights(store: Store, text: str) -> dict[str, float]:
-    """Each content stem of `text` with its specificity."""
-    return specificity(store, content_stems(text))
-
-
 def subjects(store: Store, text: str) -> list[Run]:
     """The runs of `text` that can be its subject: its names, or, in a statement without
     one, the run that holds its most specific word. A name that left off a first word counts
     only if it is as specific as that word ("Mikael Lindholm" of "Player Mikael Lindholm",
     not "Island" of "Fredriksen Island")."""
-    found = runs(text)
-    stems = [s for r in found for s in (*r.stems, r.dropped) if s]
-    spec = specificity(store, list(dict.fromkeys(stems)))
-    if not spec:
+    return _subjects(runs(text), specificity(store, list(dict.fromkeys(analyze(text)))))
+
+
+def _subjects(found: list[Run], spec: dict[str, float]) -> list[Run]:
+    if not found:
         return []
     level = [max(spec[s] for s in r.stems) for r in found]
     named = [r for i, r in enumerate(found)
@@ -186,11 +185,6 @@ def subjects(store: Store, text: str) -> list[Run]:
     # a relation word may be the rarest ("headquarters" among notes on Nokia): where the
     # statement names something, its subject is a name
     return named or [found[level.index(max(level))]]  # the first of the most specific
-
-
-def coverage(store: Store, question: str, text: str) -> float:
-    """Share of the statement's specificity that the question names (0..1)."""
-    return _share(weights(store, text), set(analyze(question)))
 
 
 def _share(w: dict[str, float], other: set[str]) -> float:
@@ -201,17 +195,19 @@ def _share(w: dict[str, float], other: set[str]) -> float:
 def is_about(store: Store, question: str, text: str, share: float = 0.5) -> bool:
     """Whether `question` names a subject of the statement `text`, or at least `share` of
     its specificity including one of its most specific words, outside any other name."""
-    if any(names(question, run) for run in subjects(store, text)):
+    asked = read(question)
+    spec = specificity(store, list(dict.fromkeys(analyze(text))))  # one look-up serves both
+    if any(_names(asked, run) for run in _subjects(runs(text), spec)):
         return True
-    w = weights(store, text)
+    w = {s: spec[s] for s in content_stems(text)}
     if not w:
         return False
-    said = set(analyze(question))
+    said = {word.stem for word in asked}
     top = max(w.values())
     keys = {s for s, v in w.items() if v == top} & said
     if not keys or _share(w, said) < share:
         return False
     # "Tampa Executive Airport" names "tampa" and "airport", but it is another airport
-    mine = set(analyze(text))
+    mine = set(spec)
     return not any(r.name and keys & set(r.stems) and not mine.issuperset(r.stems)
                    for r in runs(question))
