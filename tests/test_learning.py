@@ -119,10 +119,13 @@ def test_feedback_moves_counts_once_and_undo_is_exact(template: Path, tmp_path: 
         lead, *rest = trace.cited
         assert ov.store.counts([lead], "answer")[lead] == (1, 0)
         assert ov.store.counts(rest, "answer") == {}
+        # and per judged question, with that question's vector for `overlay.evidence`
+        assert ov.store.all_judged() == {(lead, "answer", trace.question): (1, 0)}
+        assert ov.store.question_vectors([trace.question], "hashing-256")
         with pytest.raises(ConfigError, match="already has feedback"):
             ov.feedback(trace.id, "bad")
         ov.undo(fb["event"])
-        assert ov.store.all_counts() == counts0
+        assert ov.store.all_counts() == counts0 and ov.store.all_judged() == {}
         ov.feedback(trace.id, "bad")  # allowed again once the first is undone
         with pytest.raises(NotFoundError):
             ov.feedback("no-such-trace", "good")
@@ -173,6 +176,7 @@ def test_any_events_undone_in_any_order_restore_counts(
         before_episodes = ov.store.all_episodes()
         before_terms = ov.store.all_term_counts()
         before_pairs = ov.store.all_pair_counts()
+        before_judged = ov.store.all_judged()
         events = []
         for what, i in steps:
             if what == "learn":
@@ -187,6 +191,7 @@ def test_any_events_undone_in_any_order_restore_counts(
         assert ov.store.all_episodes() == before_episodes
         assert ov.store.all_term_counts() == before_terms
         assert ov.store.all_pair_counts() == before_pairs
+        assert ov.store.all_judged() == before_judged
         assert ov.stats()["nodes"] == before_nodes
 
 
@@ -210,10 +215,10 @@ def test_revert_and_history(template: Path, tmp_path: Path) -> None:
             ov.undo(1)  # an ingest
 
 
-def _state(ov: Overlay) -> tuple[dict, set, dict, dict, dict]:
+def _state(ov: Overlay) -> tuple[dict, set, dict, dict, dict, dict]:
     learned = {n.text for n in ov.store.iter_nodes() if n.meta.get("learned")}
     return (ov.store.all_counts(), learned, ov.store.all_episodes(), ov.store.all_term_counts(),
-            ov.store.all_pair_counts())
+            ov.store.all_pair_counts(), ov.store.all_judged())
 
 
 def test_merge_is_commutative_associative_and_idempotent(template: Path, tmp_path: Path) -> None:

@@ -62,7 +62,8 @@ def test_the_selector_is_never_worse_than_retrieval_and_learns(
     tmp_path: Path, smol: object, minilm: object
 ) -> None:
     """The first 40 vault questions: out of the box the selector ranks at least as well as
-    retrieval alone; after one round of verdicts it ranks better than it did."""
+    retrieval alone; after one round of verdicts it ranks better than it did and better than
+    retrieval alone (a verdict weighs on questions like the judged one, not on every other)."""
     subset = tmp_path / "q.json"
     subset.write_text(json.dumps(json.loads((QUESTIONS / "vault.json").read_text())[:40]))
     settings = Settings.make(db=tmp_path / "o.db", retrieve={"embedder": "minilm"})
@@ -76,3 +77,5 @@ def test_the_selector_is_never_worse_than_retrieval_and_learns(
     assert found["verdicts"]["bad"] > 0
     assert after["selector"]["top1"] > before["selector"]["top1"]
     assert after["selector"]["ndcg@10"] > before["selector"]["ndcg@10"]
+    for m in ("ndcg@10", "top1"):
+        assert after["selector"][m] > after["retrieval"][m]

@@ -174,7 +174,7 @@ def test_episodes_are_filled_from_the_log_when_a_store_is_upgraded(tmp_path: Pat
         payload = json.loads(raw)
         if "ops" in payload:
             payload["ops"] = [op for op in payload["ops"]
-                              if op["op"] not in ("episode", "term", "pair")]
+                              if op["op"] not in ("episode", "term", "pair", "judged")]
             con.execute("UPDATE events SET payload = ? WHERE id = ?",
                         (json.dumps(payload), event_id))
     con.execute(trigger)
@@ -182,13 +182,16 @@ def test_episodes_are_filled_from_the_log_when_a_store_is_upgraded(tmp_path: Pat
     con.execute("DROP TABLE term_counts")
     con.execute("DROP TABLE pair_counts")
     con.execute("DROP INDEX counts_goal")
+    con.execute("DROP TABLE judged")
+    con.execute("DROP TABLE question_vectors")
     con.execute("DELETE FROM _migrations WHERE name IN ('0005_episodes', '0006_term_counts',"
-                " '0007_pair_counts')")
+                " '0007_pair_counts', '0008_judged')")
     con.execute("PRAGMA user_version = 4")
     con.commit()
     con.close()
     with Overlay(settings=settings, create=False) as ov:
         assert ov.store.migrated_from == 4
         assert ov.store.all_episodes() == expected
+        assert ov.store.all_judged() == {}  # older verdicts stay evidence for every question
         ov.undo(verdicts[1])
         assert ov.store.all_episodes() == {"answer": (1, 0)}

@@ -247,6 +247,14 @@ class SelectConfig(BaseModel):
         "its most specific run of words), or that name at least this share of its words' "
         "specificity (IDF in the overlay) with its most specific word (docs/learning.md).",
     )
+    judged_similarity: float = Field(
+        0.7,
+        ge=0,
+        lt=1,
+        description="A verdict is evidence about its node for questions this close to the "
+        "judged one (dense cosine; its weight rises from 0 here to 1 for the same question), "
+        "not for every question the node serves (docs/learning.md).",
+    )
     max_chars: int = Field(
         400, ge=40, description="A candidate's text is cut to this many characters for scoring."
     )

@@ -1,10 +1,10 @@
 """Learning without weights: learn, feedback, undo, revert, merge — all as events of ops.
 
 Every change the user can take back is a list of small ops stored in its event's payload
-(`count`, `episode`, `term`, `pair`, `node+`/`node-`, `edge+`/`edge-`, `coact`, `mod`). Undo
-appends an event with the inverse ops, so state after undo equals state before, exactly (a
-count row back at 0/0 is removed). Counts are sums, so feedback is O(1), merges commute, and
-nothing is ever forgotten by a gradient step.
+(`count`, `judged`, `episode`, `term`, `pair`, `node+`/`node-`, `edge+`/`edge-`, `coact`,
+`mod`). Undo appends an event with the inverse ops, so state after undo equals state before,
+exactly (a count row back at 0/0 is removed). Counts are sums, so feedback is O(1), merges
+commute, and nothing is ever forgotten by a gradient step.
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ def inverse(ops: Sequence[Op]) -> list[Op]:
         inv = dict(op)
         if op["op"] in _INVERSE:
             inv["op"] = _INVERSE[op["op"]]
-        elif op["op"] in ("count", "episode", "term", "pair"):
+        elif op["op"] in ("count", "judged", "episode", "term", "pair"):
             inv["s"], inv["f"] = -op["s"], -op["f"]
         elif op["op"] == "coact":
             for k in ("asks", "level", "rejected", "accepted"):
@@ -84,7 +84,7 @@ def touches(op: dict[str, Any], node_id: str) -> bool:
 def apply(store: Store, ops: Sequence[Op]) -> list[str]:
     """Apply ops inside the caller's change; returns ids of nodes added (to embed)."""
     added: list[str] = []
-    counted = [op["node"] for op in ops if op["op"] == "count"]
+    counted = [op["node"] for op in ops if op["op"] in ("count", "judged")]
     counted += [op[k] for op in ops if op["op"] == "pair" for k in ("a", "b")]
     exists = set(store.get_nodes(counted)) if counted else set()
     for op in ops:
@@ -93,6 +93,9 @@ def apply(store: Store, ops: Sequence[Op]) -> list[str]:
             # a node added by an earlier op of this change exists too
             if op["node"] in exists or op["node"] in added:
                 store.add_counts([(op["node"], op["goal"], op["s"], op["f"])])
+        elif kind == "judged":  # like a count, per judged question
+            if op["node"] in exists or op["node"] in added:
+                store.add_judged([(op["node"], op["goal"], op["question"], op["s"], op["f"])])
         elif kind == "episode":
             store.add_episodes([(op["goal"], op["s"], op["f"])])
         elif kind == "term":
@@ -218,6 +221,10 @@ def feedback_ops(
     ops += [
         {"op": "count", "node": n, "goal": goal, "s": ds, "f": df} for n in used if n in present
     ]
+    # the same verdict per judged question: it is evidence for questions like this one
+    # (overlay.evidence), not for every question the node serves
+    ops += [{"op": "judged", "node": n, "goal": goal, "question": trace.question, "s": ds,
+             "f": df} for n in used if n in present]
     # each score term's evidence: the verdict on its own pick — the answer's verdict where it
     # ranked the answer first, the opposite where it preferred another candidate
     ops += [{"op": "term", "goal": goal, "term": t, "s": ds if led else df, "f": df if led else ds}

@@ -20,7 +20,7 @@ def base_rate(s_j: int, f_j: int) -> float:
 
 
 def probabilities(
-    s_ij: int, f_ij: int, s_j: int, f_j: int, m: float = 2.0
+    s_ij: float, f_ij: float, s_j: int, f_j: int, m: float = 2.0
 ) -> tuple[float, float]:
     """(p0, p1): the goal's base rate, and the chance of reaching it when node i is used —
     node i's own outcomes shrunk toward p0 by `m` pseudo-episodes, so a node seen once does
@@ -33,7 +33,7 @@ def probabilities(
     return p0, p1
 
 
-def information(s_ij: int, f_ij: int, s_j: int, f_j: int, m: float = 2.0) -> float:
+def information(s_ij: float, f_ij: float, s_j: int, f_j: int, m: float = 2.0) -> float:
     """Bits that node i adds toward goal j: log2(p1/p0). 0 when nothing is known and when
     every episode went the same way; > 0 helps, < 0 hurts."""
     if not (s_ij or f_ij):

@@ -21,8 +21,9 @@ from overlay.trace import Trace
 
 
 class Writer:
-    """Commits changes to one store. `embedder` and `index` are called only when a change
-    adds nodes, so a plain verdict or a signal operator never waits for a model to load."""
+    """Commits changes to one store. `embedder` is called only when a change adds nodes or
+    judges a question (a verdict's question is embedded once, for `overlay.evidence`), and
+    `index` only when it adds nodes, so a signal operator never waits for a model to load."""
 
     def __init__(
         self,
@@ -39,16 +40,23 @@ class Writer:
         """Apply `ops` as one event of `kind` (undoable when `ops` is not None); returns the
         event id."""
         added = [op["node"] for op in ops or [] if op["op"] == "node+"]
-        embedder = self._embedder() if added else None
+        judged = sorted({op["question"] for op in ops or [] if op["op"] == "judged"})
+        embedder = self._embedder() if added or judged else None
         vectors: Vector | None = None
-        if embedder is not None:
+        if embedder is not None and added:
             vectors = embedder.embed([embed_text(n["title"], n["text"]) for n in added])
+        if embedder is not None and judged:  # what a verdict bears on (overlay.evidence)
+            have = self.store.question_vectors(judged, embedder.name)
+            judged = [q for q in judged if q not in have]
+        asked = embedder.embed(judged) if embedder is not None and judged else None
         if ops is not None:
             payload["ops"] = ops
         with self.lock, self.store.change(kind, **payload) as change:
             apply(self.store, ops or [])
             if embedder is not None and vectors is not None:
                 self.store.put_vectors([n["id"] for n in added], embedder.name, vectors)
+            if embedder is not None and asked is not None:
+                self.store.put_question_vectors(judged, embedder.name, asked)
         if vectors is not None:
             index = self._index()
             if index is not None:

@@ -12,7 +12,7 @@ from overlay.graph import EdgeKind, Node
 from overlay.lexical import analyze
 from overlay.retrieve.dense import VectorIndex
 from overlay.retrieve.embed import Embedder
-from overlay.store.base import Store
+from overlay.store.base import Store, Vector
 
 # a query term found in more than this share of nodes carries no signal and costs the most
 COMMON_TERM_SHARE = 0.25
@@ -78,6 +78,19 @@ class Retriever:
         if index is None and embedder is not None:
             index = VectorIndex(store, embedder.name, config.exact_below, config.ann_expansion)
         self.index = index
+        self._last: tuple[str, Vector] | None = None  # the last query's vector
+
+    def vector(self, query: str) -> Vector | None:
+        """The query's embedding (None without an embedder); the last one is kept, so the
+        selector's look-ups after a search do not embed the question again."""
+        if self.embedder is None:
+            return None
+        last = self._last
+        if last is not None and last[0] == query:
+            return last[1]
+        vec: Vector = self.embedder.embed([query])[0]
+        self._last = (query, vec)
+        return vec
 
     def query_terms(self, query: str) -> list[str]:
         """The query's stems minus those too common to tell nodes apart (rarest first)."""
@@ -93,9 +106,9 @@ class Retriever:
         return self.store.lexical_search(self.query_terms(query), limit)
 
     def dense(self, query: str, limit: int) -> list[tuple[str, float]]:
-        if self.embedder is None or self.index is None:
+        vec = self.vector(query) if self.index is not None else None
+        if vec is None or self.index is None:
             return []
-        vec = self.embedder.embed([query])[0]
         pairs = self.index.search(vec, limit, self.store)
         ids = self.store.ids_of_keys([k for k, _ in pairs])
         return [(ids[k], sim) for k, sim in pairs if k in ids]

@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from overlay import threads
 from overlay.config import SelectConfig
 from overlay.errors import ConfigError
+from overlay.evidence import evidence
 from overlay.graph import new_id
 from overlay.lexical import analyze
 from overlay.lm.base import LM, PROCESSORS, TOKENIZE, OnText
@@ -138,7 +139,10 @@ class Selector:
         extra = sorted((i for i in act if i not in ret), key=lambda i: (-act[i], i))
         nodes = self.store.get_nodes([h.node_id for h in hits] + extra[: cfg.activated * 4])
         order = [h.node_id for h in hits] + extra
-        counts = self.store.counts(list(nodes), goal)
+        embedder = self.retriever.embedder
+        counts = evidence(self.store, list(nodes), goal, question,
+                          self.retriever.vector(question), embedder.name if embedder else None,
+                          cfg.judged_similarity)
         s_j, f_j = self.store.goal_totals(goal)
         out: list[Candidate] = []
         taken_extra = 0

@@ -1,5 +1,5 @@
 """The ledger family: the additive state learning writes — counts of outcomes per node and
-goal, co-activations of node pairs, and modulation levels.
+goal (and per judged question), co-activations of node pairs, and modulation levels.
 
 Every row is a sum of signed deltas, so an update is one upsert, undo is the same upsert
 with the signs flipped, and merging two stores is adding their deltas. A row back at zero
@@ -45,6 +45,12 @@ class Ledger(Protocol):
     def add_term_counts(self, rows: Iterable[tuple[str, str, int, int]]) -> None: ...
     def all_term_counts(self) -> dict[tuple[str, str], tuple[int, int]]: ...
 
+    def add_judged(self, rows: Iterable[tuple[str, str, str, int, int]]) -> None: ...
+    def judged(self, node_ids: Sequence[str], goal: str
+               ) -> dict[str, list[tuple[str, int, int]]]:
+        """Per node, the questions its answers were judged on toward `goal`: (question, s, f)."""
+        ...
+    def all_judged(self) -> dict[tuple[str, str, str], tuple[int, int]]: ...
     def add_coactivations(self, rows: Iterable[CoactRow]) -> None: ...
     def add_pair_counts(self, rows: Iterable[tuple[str, str, str, int, int]]) -> None: ...
     def pair_counts(self, pairs: Sequence[tuple[str, str]]
@@ -60,8 +66,8 @@ class Ledger(Protocol):
 
 
 class SQLiteLedger(Connection):
-    """`Ledger` on SQLite: the tables `counts`, `episodes`, `term_counts`, `coactivations`,
-    `pair_counts` and `modulation`."""
+    """`Ledger` on SQLite: the tables `counts`, `judged`, `episodes`, `term_counts`,
+    `coactivations`, `pair_counts` and `modulation`."""
 
     # ----------------------------------------------------------------- counts
     def counts(self, node_ids: Sequence[str], goal: str) -> dict[str, tuple[int, int]]:
@@ -145,6 +151,31 @@ class SQLiteLedger(Connection):
     def all_counts(self) -> dict[tuple[str, str], tuple[int, int]]:
         rows = self.db.execute("SELECT node_id, goal, s, f FROM counts")
         return {(r[0], r[1]): (int(r[2]), int(r[3])) for r in rows}
+
+    def add_judged(self, rows: Iterable[tuple[str, str, str, int, int]]) -> None:
+        """Add (node, goal, question, Δs, Δf); a row back at 0/0 is removed."""
+        self._writing()
+        for node_id, goal, question, ds, df in rows:
+            self.db.execute(
+                "INSERT INTO judged(node_id, goal, question, s, f) VALUES (?,?,?,?,?)"
+                " ON CONFLICT(node_id, goal, question) DO UPDATE SET s = s + excluded.s,"
+                " f = f + excluded.f", (node_id, goal, question, ds, df))
+            self.db.execute("DELETE FROM judged WHERE node_id = ? AND goal = ? AND question = ?"
+                            " AND s = 0 AND f = 0", (node_id, goal, question))
+
+    def judged(self, node_ids: Sequence[str], goal: str
+               ) -> dict[str, list[tuple[str, int, int]]]:
+        out: dict[str, list[tuple[str, int, int]]] = {}
+        for chunk in chunks(list(node_ids)):
+            for node_id, question, s, f in self.db.execute(
+                "SELECT node_id, question, s, f FROM judged WHERE goal = ? AND node_id IN"
+                f" ({marks(chunk)}) ORDER BY node_id, question", [goal, *chunk]):
+                out.setdefault(node_id, []).append((question, int(s), int(f)))
+        return out
+
+    def all_judged(self) -> dict[tuple[str, str, str], tuple[int, int]]:
+        rows = self.db.execute("SELECT node_id, goal, question, s, f FROM judged")
+        return {(r[0], r[1], r[2]): (int(r[3]), int(r[4])) for r in rows}
 
     # ---------------------------------------------------------- co-activation
     def add_coactivations(self, rows: Iterable[CoactRow]) -> None:

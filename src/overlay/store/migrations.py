@@ -257,4 +257,30 @@ MIGRATIONS += (
     ),
 )
 
+MIGRATIONS += (
+    Migration(
+        "0008_judged",
+        """
+        -- per node, goal and judged question: the verdicts on answers that led with the node,
+        -- so a verdict is evidence for questions like the one judged, not for every question
+        -- the node serves (overlay.evidence); `counts` keeps the node's totals
+        CREATE TABLE judged (
+            node_id TEXT NOT NULL REFERENCES nodes(id) ON DELETE CASCADE,
+            goal TEXT NOT NULL,
+            question TEXT NOT NULL,
+            s INTEGER NOT NULL DEFAULT 0,
+            f INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (node_id, goal, question)
+        );
+        -- each judged question's embedding, per embedder (derived, like node vectors)
+        CREATE TABLE question_vectors (
+            question TEXT NOT NULL,
+            model TEXT NOT NULL,
+            vec BLOB NOT NULL,
+            PRIMARY KEY (question, model)
+        );
+        """,
+    ),
+)
+
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -1,4 +1,5 @@
-"""The vector family: one embedding per node and model, and a log of their changes.
+"""The vector family: one embedding per node and model, and a log of their changes; and the
+embeddings of judged questions (`overlay.evidence`).
 
 Triggers fill `vector_log` on every put and delete, so the HNSW index beside the store
 (`overlay.retrieve.dense`) catches up by replaying the log instead of rebuilding.
@@ -31,6 +32,9 @@ class VectorStore(Protocol):
     def vector_seq(self) -> int: ...
     def vector_models(self) -> list[str]: ...
     def ids_of_keys(self, keys: Sequence[int]) -> dict[int, str]: ...
+    def put_question_vectors(self, questions: Sequence[str], model: str, vectors: Vector
+                             ) -> None: ...
+    def question_vectors(self, questions: Sequence[str], model: str) -> dict[str, Vector]: ...
 
 
 class SQLiteVectors(Connection):
@@ -123,4 +127,23 @@ class SQLiteVectors(Connection):
                     f"SELECT key, id FROM nodes WHERE key IN ({marks(chunk)})", chunk
                 ).fetchall()
             )
+        return out
+
+    # ------------------------------------------------------ judged questions
+    def put_question_vectors(self, questions: Sequence[str], model: str, vectors: Vector
+                             ) -> None:
+        self._writing()
+        self.db.executemany(
+            "INSERT OR REPLACE INTO question_vectors(question, model, vec) VALUES (?, ?, ?)",
+            ((q, model, np.ascontiguousarray(v, dtype=np.float32).tobytes())
+             for q, v in zip(questions, vectors, strict=True)),
+        )
+
+    def question_vectors(self, questions: Sequence[str], model: str) -> dict[str, Vector]:
+        out: dict[str, Vector] = {}
+        for chunk in chunks(list(questions)):
+            for q, blob in self.db.execute(
+                "SELECT question, vec FROM question_vectors WHERE model = ? AND question IN"
+                f" ({marks(chunk)})", [model, *chunk]):
+                out[q] = np.frombuffer(blob, dtype=np.float32)
         return out
