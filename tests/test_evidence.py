@@ -75,3 +75,18 @@ def test_a_bad_verdict_weighs_on_its_question_only(
         assert bits("how should I store a starter") == 0.0
         ov.undo(fb["event"])
         assert bits(asked) == 0.0
+
+
+def test_merged_verdicts_bring_their_questions(template: Path, tmp_path: Path) -> None:  # noqa: F811
+    """A merge imports the per-question verdicts and embeds their questions, so the evidence
+    works the same in the overlay that received them."""
+    asked = "how do I feed a sourdough starter"
+    with copy_of(template, tmp_path, "a.db") as a:
+        a.feedback(a.ask("what is hooch").id, "good")
+        a.feedback(a.ask(asked).id, "bad")
+        judged = a.store.all_judged()
+    with copy_of(template, tmp_path, "b.db") as b:
+        b.merge(tmp_path / "a.db")
+        assert b.store.all_judged() == judged
+        assert b.store.question_vectors([asked, "what is hooch"], "hashing-256").keys() == {
+            asked, "what is hooch"}
