@@ -18,7 +18,7 @@ otherwise. The node's own counts (its page, goal-driven activation) are unchange
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -34,17 +34,19 @@ def same(a: str, b: str) -> bool:
 
 def nearness(question: str, vector: Vector | None, judged: Sequence[str],
              vectors: dict[str, Vector], floor: float) -> dict[str, float]:
-    """k(q, q_e) for each judged question: its cosine to the asked one, ramped from `floor`
-    (0) to 1; the same question (1) or not (0) where either has no vector."""
+    """k(q, q_e) for each judged question: 1 for the same question; else its cosine to the
+    asked one ramped from `floor` (0) to 1, or 0 where either has no vector."""
     out: dict[str, float] = {}
     unit = None if vector is None else vector / (float(np.linalg.norm(vector)) or 1.0)
     for q in judged:
         other = vectors.get(q)
-        if unit is None or other is None or other.shape != unit.shape:
-            out[q] = 1.0 if same(q, question) else 0.0
-            continue
-        cos = float(unit @ other) / (float(np.linalg.norm(other)) or 1.0)
-        out[q] = 1.0 if same(q, question) else max(0.0, (cos - floor) / (1.0 - floor))
+        if same(q, question):
+            out[q] = 1.0
+        elif unit is None or other is None or other.shape != unit.shape:
+            out[q] = 0.0
+        else:
+            cos = float(unit @ other) / (float(np.linalg.norm(other)) or 1.0)
+            out[q] = max(0.0, (cos - floor) / (1.0 - floor))
     return out
 
 
@@ -63,12 +65,14 @@ def conditioned(counts: dict[str, tuple[int, int]],
 
 
 def evidence(store: Store, node_ids: Sequence[str], goal: str, question: str,
-             vector: Vector | None, model: str | None, floor: float) -> Counts:
-    """The nodes' counts toward `goal` as they bear on `question` (see the module)."""
+             vector: Callable[[], Vector | None], model: str | None, floor: float) -> Counts:
+    """The nodes' counts toward `goal` as they bear on `question` (see the module).
+    `vector` gives the question's embedding; it is asked for only when a node was judged."""
     counts = store.counts(node_ids, goal)
     judged = store.judged(node_ids, goal)
     if not judged:
-        return {n: (float(s), float(f)) for n, (s, f) in counts.items()}
+        return conditioned(counts, {}, {})
     asked = sorted({q for rows in judged.values() for q, _s, _f in rows})
-    vectors = store.question_vectors(asked, model) if model and vector is not None else {}
-    return conditioned(counts, judged, nearness(question, vector, asked, vectors, floor))
+    mine = vector() if model else None
+    vectors = store.question_vectors(asked, model) if model and mine is not None else {}
+    return conditioned(counts, judged, nearness(question, mine, asked, vectors, floor))

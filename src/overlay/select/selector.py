@@ -141,8 +141,8 @@ class Selector:
         order = [h.node_id for h in hits] + extra
         embedder = self.retriever.embedder
         counts = evidence(self.store, list(nodes), goal, question,
-                          self.retriever.vector(question), embedder.name if embedder else None,
-                          cfg.judged_similarity)
+                          lambda: self.retriever.vector(question),
+                          embedder.name if embedder else None, cfg.judged_similarity)
         s_j, f_j = self.store.goal_totals(goal)
         out: list[Candidate] = []
         taken_extra = 0
