@@ -139,10 +139,11 @@ def test_same_note_link() -> None:
     assert links == [Link("", "Heading", None, False, 3)]
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=300, deadline=None)
 @given(
     st.lists(
-        st.sampled_from([*"ab #>[]!|^-`\n*:—я", "[[", "]]", "---\n", "> [!x] "]), max_size=120
+        st.sampled_from([*"ab #>[]()!|^-`\n*:—я\"", "[[", "]]", "---\n", "> [!x] ", "<!--",
+                         "-->", "](", "UID: ", "```\n", "1. ", "    ", "\t"]), max_size=160
     ).map("".join)
 )
 def test_property_parser_never_crashes_and_spans_stay_in_file(text: str) -> None:

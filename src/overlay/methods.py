@@ -27,11 +27,12 @@ from overlay.select.selector import CHOOSE_LM, Selector, plain
 from overlay.store.base import Store
 from overlay.trace import Span, Step, Trace
 
-_STEP = re.compile(r"^\s{0,3}(\d+)[.)]\s+(.*\S)\s*$")
+# a method's lines are untrusted text: each pattern is unambiguous, so it never backtracks badly
+_STEP = re.compile(r"^\s{0,3}(\d+)[.)]\s+(\S(?:.*\S)?)\s*$")
 _ARROW = r"(?:→|->|=>)"
 _TARGET = r"(?:step\s+(\d+)|(end|stop))"
 _BRANCH = re.compile(
-    rf"^if\s+(?P<cond>.+?)\s*{_ARROW}\s*{_TARGET}\s*[,;]?\s*(?:otherwise|else)\s*,?\s*"
+    rf"^if\s+(?P<cond>.*?\S)\s*{_ARROW}\s*{_TARGET}\s*(?:[,;]\s*)?(?:otherwise|else)\s*(?:,\s*)?"
     rf"{_ARROW}\s*(?:step\s+(?P<no>\d+)|(?P<noend>end|stop))\s*(?P<rest>.*)$",
     re.I,
 )

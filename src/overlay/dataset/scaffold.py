@@ -23,10 +23,10 @@ from overlay.errors import OverlayError
 from overlay.graph import EdgeKind, Node, NodeKind
 from overlay.store.base import Store
 
-_LINK = re.compile(r"!?\[\[([^\]|#^]*)(?:[#^][^\]|]*)?(?:\|([^\]]*))?\]\]")
-_MDLINK = re.compile(r"\[([^\]]*)\]\([^)]*\)")
+_LINK = re.compile(r"!?\[\[([^\[\]|#^]*)(?:[#^][^\[\]|]*)?(?:\|([^\[\]]*))?\]\]")
+_MDLINK = re.compile(r"\[([^\[\]]*)\]\([^()\[\]]*\)")
 _SENTENCE = re.compile(r"(?<=[.!?…])\s+(?=[\"“(]?[A-ZА-ЯЁ0-9])")
-_LIST_MARK = re.compile(r"^\s*(?:[-*+]|\d+[.)])\s+", re.MULTILINE)
+_LIST_MARK = re.compile(r"^[ \t]*(?:[-*+]|\d+[.)])[ \t]+", re.MULTILINE)
 _TEXT_ROLES = {"paragraph", "list", "callout", "quote", "item", "step"}
 
 Grouping = Literal["folder", "tag"]

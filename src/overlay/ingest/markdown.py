@@ -19,19 +19,24 @@ from overlay.errors import IngestError, SpecError
 from overlay.graph import NodeKind
 from overlay.yamlfile import compose, construct
 
-_MD = MarkdownIt("commonmark").enable("table")
+# block structure only: inline text is read by this module's own rules, so markdown-it's
+# inline pass (the costly part on hostile text) is off
+_MD = MarkdownIt("commonmark").enable("table").disable("inline")
 # a note may declare itself any kind but a block (a part of a note is not a note)
 DECLARABLE_KINDS = frozenset(k.value for k in NodeKind) - {NodeKind.BLOCK.value}
 
+# Every pattern here reads untrusted text, so none may backtrack badly: no part of one match
+# attempt can scan past the next place another attempt starts (a bracket, a backtick, a '<'),
+# which keeps a line's work linear in its length (tests/test_regex_growth.py measures it).
 WIKILINK = re.compile(r"(!?)\[\[([^\[\]\n]+?)\]\]")
-MDLINK = re.compile(r"(!?)\[([^\]\n]*)\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)")
+MDLINK = re.compile(
+    r"(!?)\[([^\[\]\n]*)\]\(\s*<?([^()\[\]\s<>]+)>?(?:\s+\"[^\"\n]*\")?\s*\)")
 URL_SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*:")
 TAG = re.compile(r"(?<![\w#&/=\[\]\(\)])#([\w][\w/-]*)")
-CODE_SPAN = re.compile(r"(`+)(?:(?!\1).)+?\1")
+BACKTICKS = re.compile(r"`+")
 CALLOUT = re.compile(r"^\s*\[!([\w-]+)\]([+-]?)[ \t]*(.*)$")
 BLOCK_ID = re.compile(r"(?:^|\s)\^([A-Za-z0-9-]+)\s*$")
-UID = re.compile(r"<!--\s*UID:\s*([^\s>]+)\s*-->")
-COMMENT_ONLY = re.compile(r"^\s*(<!--.*?-->\s*)+$", re.S)
+UID = re.compile(r"<!--\s*UID:\s*([^\s<>]+)\s*-->")
 QUOTE_PREFIX = re.compile(r"^ {0,3}> ?")
 FRONTMATTER_FENCE = re.compile(r"^---\s*$")
 
@@ -140,12 +145,46 @@ def parse_link(inner: str, embed: bool, line: int) -> Link:
     return Link(target.strip(), anchor.strip() or None, alias.strip() or None, embed, line)
 
 
+def comment_only(text: str) -> bool:
+    """Whether `text` is nothing but HTML comments and white space (one pass, no regex)."""
+    at, end, seen = 0, len(text), False
+    while True:
+        while at < end and text[at].isspace():
+            at += 1
+        if not text.startswith("<!--", at):
+            return seen and at == end
+        close = text.find("-->", at + 4)
+        if close < 0:
+            return False
+        at, seen = close + 3, True
+
+
+def blank_code_spans(line: str) -> str:
+    """`line` with its code spans blanked: a run of n backticks opens one, the next run of
+    exactly n closes it (CommonMark). Each run is looked at once."""
+    runs = [(m.start(), m.end()) for m in BACKTICKS.finditer(line)]
+    closer: list[int | None] = [None] * len(runs)
+    later: dict[int, int] = {}  # run length -> index of the nearest such run to the right
+    for i in range(len(runs) - 1, -1, -1):
+        size = runs[i][1] - runs[i][0]
+        closer[i], later[size] = later.get(size), i
+    out, at, i = [], 0, 0
+    while i < len(runs):
+        j = closer[i]
+        if j is None:
+            i += 1
+            continue
+        out += [line[at : runs[i][0]], " " * (runs[j][1] - runs[i][0])]
+        at, i = runs[j][1], j + 1
+    return "".join(out) + line[at:] if out else line
+
+
 def scan_inline(text: str, first_line: int) -> tuple[list[Link], list[str]]:
     """Links and tags in text (code spans removed), with the line each sits on."""
     links: list[Link] = []
     tags: list[str] = []
     for offset, line in enumerate(text.split("\n")):
-        line = CODE_SPAN.sub(lambda m: " " * len(m.group(0)), line)
+        line = blank_code_spans(line)
         number = first_line + offset
         for m in WIKILINK.finditer(line):
             links.append(parse_link(m.group(2), bool(m.group(1)), number))
@@ -228,8 +267,6 @@ class _Builder:
                 at = _At(lines, offset, tok.map[0], tok.map[1], container, meta)
                 previous = self._top(tokens, i, at, headings, previous)
             i = _closing(tokens, i) + 1
-        for _, idx in headings:
-            self._close_span(idx)
 
     def _top(
         self, tokens: list[Token], i: int, at: _At, headings: list[tuple[int, int]],
@@ -242,7 +279,7 @@ class _Builder:
         if tok.type == "heading_open":
             level = int(tok.tag[1])
             while headings and headings[-1][0] >= level:
-                self._close_span(headings.pop()[1])
+                headings.pop()
             title = tokens[i + 1].content.strip()
             parent = headings[-1][1] if headings else at.container
             idx = self._titled("section", title, at, parent, {**at.meta, "level": level})
@@ -250,7 +287,7 @@ class _Builder:
             return idx
         if tok.type == "blockquote_open" and span and CALLOUT.match(_unquote_lines(span[:1])[0]):
             return self._callout(span, at, headings)
-        if tok.type == "html_block" and COMMENT_ONLY.match(tok.content):
+        if tok.type == "html_block" and comment_only(tok.content):
             for uid in UID.findall(tok.content):
                 if previous is not None:
                     self.blocks[previous].meta.setdefault("uid", uid)
@@ -277,8 +314,7 @@ class _Builder:
         kind, fold, title = m.group(1).lower(), m.group(2), m.group(3).strip()
         parent = headings[-1][1] if headings else at.container
         if kind in SPEAKERS:  # a chat turn starts a new top-level part of the note
-            while headings:
-                self._close_span(headings.pop()[1])
+            headings.clear()
             parent = at.container
         cmeta = {**at.meta, "callout": kind}
         if kind in SPEAKERS:
@@ -287,7 +323,6 @@ class _Builder:
             cmeta["folded"] = fold == "-"
         idx = self._titled("callout", title or kind, at, parent, cmeta)
         self.walk(inner[1:], at.offset + at.start + 1, idx, cmeta)
-        self._close_span(idx)
         return idx
 
     def _leaf(self, role: str, span: list[str], at: _At, parent: int | None) -> int | None:
@@ -307,7 +342,7 @@ class _Builder:
         elif (
             role in ("list", "table", "quote")
             and at.stop < len(at.lines)
-            and (bid := re.fullmatch(r"\s*\^([A-Za-z0-9-]+)\s*", at.lines[at.stop]))
+            and (bid := re.fullmatch(r"\^([A-Za-z0-9-]+)", at.lines[at.stop].strip()))
         ):
             bmeta["block_id"] = bid.group(1)  # Obsidian: id on the line after a list/table
         if not text:
@@ -317,21 +352,14 @@ class _Builder:
             Block(role, "", text, at.first, at.last, parent, meta=bmeta, links=links, tags=tags)
         )
 
-    def _close_span(self, idx: int) -> None:
-        """A section or callout spans to the last line of its last descendant."""
-        last = self.blocks[idx].line_end
-        for b in self.blocks[idx + 1 :]:
-            if self._descends(b, idx):
-                last = max(last, b.line_end)
-        self.blocks[idx].line_end = last
-
-    def _descends(self, block: Block, ancestor: int) -> bool:
-        parent = block.parent
-        while parent is not None:
-            if parent == ancestor:
-                return True
-            parent = self.blocks[parent].parent
-        return False
+    def close_spans(self) -> None:
+        """A section or callout spans to the last line of its last descendant. A parent is
+        always written before its descendants, so one pass from the end carries each block's
+        last line up to its parent."""
+        for block in reversed(self.blocks):
+            if block.parent is not None:
+                parent = self.blocks[block.parent]
+                parent.line_end = max(parent.line_end, block.line_end)
 
 
 def _assign_anchors(blocks: list[Block]) -> None:
@@ -363,14 +391,18 @@ def parse_note(
     warnings: list[str] = []
     builder = _Builder(path)
     builder.walk(body.split("\n"), 0, None, {})
+    builder.close_spans()
     blocks = builder.blocks
     _assign_anchors(blocks)
 
-    fm_text = text.split("\n")[:fm_lines]
+    key_lines: dict[str, int] = {}  # each top-level key's first line, in one pass
+    for n, ln in enumerate(text.split("\n")[:fm_lines]):
+        key, colon, _ = ln.partition(":")
+        if colon:
+            key_lines.setdefault(key.rstrip(), n + 1)
 
     def line_of(key: str) -> int:
-        pattern = re.compile(rf"^{re.escape(key)}\s*:")
-        return next((n + 1 for n, ln in enumerate(fm_text) if pattern.match(ln)), 1)
+        return key_lines.get(key, 1)
 
     kind = frontmatter.get("kind")
     if kind is not None:

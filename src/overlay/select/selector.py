@@ -46,8 +46,8 @@ SUPPORT_FIRST = 1000.0  # weight that makes support lexicographically first in `
 CHOOSE_LM = 4.0
 PRIOR_CACHE = 20_000
 SKIP_ROLES = {"source", "section"}
-_WIKILINK = re.compile(r"!?\[\[([^\]|#]*)(?:#[^\]|]*)?(?:\|([^\]]*))?\]\]")
-_MARKS = re.compile(r"(\*\*|__|`|^#+\s*|^>\s*(\[![^\]]*\][+-]?)?\s*)", re.M)
+_WIKILINK = re.compile(r"!?\[\[([^\[\]|#]*)(?:#[^\[\]|]*)?(?:\|([^\[\]]*))?\]\]")
+_MARKS = re.compile(r"(\*\*|__|`|^#+[ \t]*|^>[ \t]*(\[![^\[\]\n]*\][+-]?)?\s*)", re.M)
 
 
 def plain(text: str, limit: int | None = None) -> str:
