@@ -48,6 +48,16 @@ class IngestConfig(BaseModel):
     max_frontmatter_bytes: int = Field(
         256_000, gt=0, description="A note whose YAML frontmatter is larger is skipped."
     )
+    max_blocks: int = Field(
+        10_000, gt=0,
+        description="Blocks (sections, callouts, paragraphs) read from one note; past it the "
+        "note keeps its first blocks and a warning names the file.",
+    )
+    max_nodes: int = Field(
+        250_000, gt=0,
+        description="Nodes one ingest writes; the file that would pass it and the files after "
+        "it are skipped with one warning, and their stored versions are kept.",
+    )
     frontmatter_anchors: bool = Field(
         False,
         description="Allow YAML anchors and aliases in frontmatter (off: they are how an alias "

@@ -131,7 +131,7 @@ def _scope(store: Store, given: Path, config: IngestConfig, report: IngestReport
     """The vault of `given` (found by its marker, or made one now if a folder) and the files
     to read, named from the vault's root."""
     given = given.resolve()
-    found = identity.find(given)
+    found = identity.find(given, report.warnings)
     if found is None and given.is_dir():
         found = identity.claim(given, report.warnings)
     if found is None:  # a loose file: known by its folder's name, as it always was
@@ -204,28 +204,17 @@ def _ingest(
     jobs = [(path, file, s) for s in scopes for path, file in s.jobs]
     report.files = len(jobs)
     known = {r.path: r for r in store.files()}
-    changed: list[Parsed] = []
-    for done, (path, file, scope) in enumerate(jobs, 1):
-        cancel.check()  # a server shutting down stops between files: each is whole
-        progress("read", done, len(jobs))
-        parsed = _read(path, file, config, known.get(path), report, scope)
-        if parsed is not None:
-            changed.append(parsed)
     on_disk = {p for p, _, _ in jobs}
     prefixes = tuple(s.prefix for s in scopes if s.prefix)
     vanished = [r for p, r in known.items() if p not in on_disk and p.startswith(prefixes)]
-    by_hash = {r.hash: r for r in vanished}
     renames: dict[str, str] = {}
-    for parsed in changed:
-        if parsed.path not in known and parsed.digest in by_hash:
-            renames[parsed.path] = by_hash.pop(parsed.digest).path
-        was = known.get(renames.get(parsed.path, parsed.path))
-        build(parsed, was.source_id if was else stable_id(parsed.path))
+    changed, whole = _read_all(jobs, config, known, vanished, renames, report, progress)
     report.seconds["parse"] = time.perf_counter() - t0
     t1 = time.perf_counter()
     _write_all(store, changed, renames, known, report, progress)
     moved = set(renames.values())
-    gone = [r for r in vanished if r.path not in moved]
+    # an ingest cut short by its node limit deletes nothing: a skipped file may be a move
+    gone = [r for r in vanished if r.path not in moved] if whole else []
     for record in gone:
         with store.change("ingest.delete", path=record.path):
             store.delete_nodes([n.id for n in store.nodes_of_source(record.path)])
@@ -235,6 +224,43 @@ def _ingest(
     report.links_unresolved = report.links - report.links_resolved
     report.seconds["index"] = time.perf_counter() - t1
     return report
+
+
+def _read_all(
+    jobs: list[tuple[str, Path, Scope]],
+    config: IngestConfig,
+    known: dict[str, FileRecord],
+    vanished: list[FileRecord],
+    renames: dict[str, str],
+    report: IngestReport,
+    progress: Progress,
+) -> tuple[list[Parsed], bool]:
+    """Read and build every changed file, noting in `renames` which are moves of vanished
+    ones. False with the files read so far when the next would pass `max_nodes`."""
+    by_hash = {r.hash: r for r in vanished}
+    changed: list[Parsed] = []
+    nodes = 0
+    for done, (path, file, scope) in enumerate(jobs, 1):
+        cancel.check()  # a server shutting down stops between files: each is whole
+        progress("read", done, len(jobs))
+        parsed = _read(path, file, config, known.get(path), report, scope)
+        if parsed is None:
+            continue
+        moved_from = by_hash.pop(parsed.digest).path if (
+            parsed.path not in known and parsed.digest in by_hash) else None
+        was = known.get(moved_from or parsed.path)
+        build(parsed, was.source_id if was else stable_id(parsed.path))
+        nodes += len(parsed.nodes)
+        if nodes > config.max_nodes:
+            report.warnings.append(
+                f"{file}: skipped with the {len(jobs) - done:,} files after it: the ingest "
+                f"would write over {config.max_nodes:,} nodes (ingest.max_nodes); their stored "
+                "versions are kept")
+            return changed, False
+        if moved_from:
+            renames[parsed.path] = moved_from
+        changed.append(parsed)
+    return changed, True
 
 
 def _write_all(
@@ -313,4 +339,9 @@ def _read(
         report.warnings.append(f"{exc}; file skipped, its stored version kept")
         return None
     report.warnings += note.warnings
+    if len(note.blocks) > config.max_blocks:
+        report.warnings.append(
+            f"{file}: {len(note.blocks):,} blocks, only the first {config.max_blocks:,} kept "
+            "(ingest.max_blocks)")
+        del note.blocks[config.max_blocks :]
     return Parsed(path, digest, size, mtime_ns, decoded.repaired, note, vault=scope.vault)
