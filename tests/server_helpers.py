@@ -17,8 +17,10 @@ from overlay.server import ServerConfig, create_app
 
 @contextmanager
 def live_server(overlay: Overlay, config: ServerConfig | None = None) -> Iterator[str]:
-    """Serve `overlay` on 127.0.0.1:<free port>; yields the base URL."""
-    config = config or ServerConfig()
+    """Serve `overlay` on 127.0.0.1:<free port>; yields the base URL. Unless `config` says
+    otherwise, a request has an hour: a loaded machine must not turn a test of what a server
+    answers into a test of how fast it answers (the budget's own tests set theirs)."""
+    config = config or ServerConfig(request_seconds=3600)
     app = create_app(overlay, config)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))

@@ -113,6 +113,15 @@ def test_errors_are_one_line_without_traceback(
     )
     assert code == 1 and "unknown embedder 'nonsense'" in capsys.readouterr().err
 
+    db = str(tmp_path / "o.db")
+    for args, said in ((["undo", "99999999999999999999"], "no event 99999999999999999999"),
+                       (["undo", "0"], "no event 0"),
+                       (["search", "  ", "--embedder", "hashing"], "the search is empty")):
+        code = main_exit([*args, "--db", db], monkeypatch)
+        err = capsys.readouterr().err
+        assert code == 1 and said in err and err.count("\n") == 1, err
+        assert "unexpected" not in err
+
 
 def test_search_refuses_to_mix_embedders(tmp_path: Path) -> None:
     vault = tmp_path / "v"

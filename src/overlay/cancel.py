@@ -19,10 +19,12 @@ from overlay.errors import CancelledError
 
 
 class Token:
-    """Cancelled when `cancel()` is called or `deadline` (a monotonic time) has passed."""
+    """Cancelled when `cancel()` is called, `deadline` (a monotonic time) has passed, or its
+    `parent` is cancelled (a request's client left: the budget of the work inside it too)."""
 
-    def __init__(self, deadline: float | None = None) -> None:
+    def __init__(self, deadline: float | None = None, parent: Token | None = None) -> None:
         self.deadline = deadline
+        self.parent = parent
         self.reason = ""
         self._event = threading.Event()
 
@@ -35,6 +37,8 @@ class Token:
     def cancelled(self) -> bool:
         if self.deadline is not None and time.monotonic() > self.deadline:
             self.cancel("it ran past its time budget")
+        if self.parent is not None and self.parent.cancelled:
+            self.cancel(self.parent.reason)
         return self._event.is_set()
 
     def check(self) -> None:

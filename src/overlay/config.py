@@ -330,7 +330,7 @@ class Settings(BaseModel):
 
 def is_loopback(host: str) -> bool:
     """Whether `host` only listens on this machine."""
-    if host == "localhost":
+    if host.lower().rstrip(".") == "localhost":
         return True
     try:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
@@ -360,6 +360,13 @@ class ServerConfig(BaseModel):
         gt=0,
         description="A request's time budget in seconds; past it the model work stops, its "
         "locks are released and the client gets 503.",
+    )
+    ingest_seconds: float = Field(
+        600.0,
+        gt=0,
+        description="An ingest request's time budget in seconds; past it the ingest stops "
+        "between files (each file already written is kept; run it again to go on) and the "
+        "client gets 503.",
     )
 
     def check(self) -> None:

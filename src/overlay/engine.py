@@ -14,12 +14,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from overlay import lookup, views
+from overlay import cancel, lookup, views
 from overlay.config import Settings
-from overlay.errors import ConfigError, LimitError, NotFoundError
+from overlay.errors import ConfigError, NotFoundError
 from overlay.graph import Node
 from overlay.ingest.vault import IngestReport, ingest
-from overlay.lm.base import TOKENIZE
 from overlay.models import Models
 from overlay.plugins import Plugins, load_plugins
 from overlay.progress import Progress, quiet
@@ -152,6 +151,8 @@ class Overlay:
 
     def search(self, query: str, k: int = 10) -> list[Hit]:
         """Hybrid search. Refuses to mix embedders: query vectors must match stored ones."""
+        if not query.strip():
+            raise ConfigError("the search is empty: give the words or meaning to look for")
         self._check_embedder()
         return self.retriever.search(query, k)
 
@@ -222,7 +223,7 @@ class Overlay:
         if mode not in ASK_MODES:
             raise ConfigError(f"mode {mode!r} is not 'statement' or 'compose'")
         if strict and mode != "compose":
-            raise ConfigError("--strict applies to --mode compose only")
+            raise ConfigError("strict applies to compose mode only")
         self._prepare(question)
         return self.record(self.selector.ask(question, goal, mode, strict, on_text))
 
@@ -251,7 +252,9 @@ class Overlay:
         return self.record(run(method, task, self.selector, goal, write))
 
     def record(self, trace: Trace) -> Trace:
-        """Store a trace (one event per trace); an ask also counts its co-activations."""
+        """Store a trace (one event per trace); an ask also counts its co-activations. Work
+        whose request was cancelled meanwhile (its client left) records nothing."""
+        cancel.check()
         self.commits.record(trace)
         return trace
 
@@ -277,21 +280,18 @@ class Overlay:
             )
 
     def _prepare(self, question: str, chat: bool = True) -> None:
-        """Before a selection, before any model work: the question within its limit (counted
-        in the scorer's tokens, inside its chat template), the embedder the store's, the
-        operators in force applied."""
-        limit, scorer = self.settings.select.max_question_tokens, self.models.scorer
-        if TOKENIZE in scorer.features:
-            shown = scorer.chat_template([{"role": "user", "content": question}]) if chat \
-                else question
-            size, unit = len(scorer.encode(shown)), f"tokens in {scorer.name}'s format"
-        else:  # a server with no tokenizer: about four bytes a token
-            size, unit = len(question.encode()) // 4, "tokens (estimated: 4 bytes each)"
-        if size > limit:
-            raise LimitError(f"the question is {size:,} {unit}, over the limit of {limit:,} "
-                             "(select.max_question_tokens)")
+        """Before a selection, before any model work: the question checked, the embedder the
+        store's, the operators in force applied."""
+        self.check_question(question, chat)
         self._check_embedder()
         self.selector.tune(self.modulation().expand(self.store))
+
+    def check_question(self, question: str, chat: bool = True) -> None:
+        """What refuses a question before any model work: a store its trace cannot be written
+        to, and a question over its limit (counted in the scorer's tokens, inside its chat
+        template unless `chat` is off)."""
+        self.commits.store.check_writable()
+        self.models.check_question(question, self.settings.select.max_question_tokens, chat)
 
     # -------------------------------------------------------------- learning
     def learn(
@@ -384,7 +384,7 @@ class Overlay:
 
         event = self.store.event(event_id)
         if event is None:
-            raise NotFoundError(f"no event {event_id}; `overlay history` lists them")
+            raise NotFoundError(f"no event {event_id}; the history lists the events")
         ops = undo_ops(self.store, [event])
         new = self.commits.commit("undo", ops, undoes=[event.id], what=event.kind)
         return {"event": new, "undid": event.id, "kind": event.kind}
@@ -394,7 +394,7 @@ class Overlay:
         from overlay.learning import undo_ops, undoable_after
 
         if self.store.event(to) is None:
-            raise NotFoundError(f"no event {to}; `overlay history` lists them")
+            raise NotFoundError(f"no event {to}; the history lists the events")
         later = undoable_after(self.store, to)
         if not later:
             return {"event": None, "undid": []}
@@ -436,7 +436,7 @@ class Overlay:
 
         insight = find(self.store, insight_id)
         if insight is None:
-            raise NotFoundError(f"no insight {insight_id!r}; `overlay insights` lists them")
+            raise NotFoundError(f"no insight {insight_id!r}; the insights list shows their ids")
         kind = "learn" if accept else "insight_reject"
         event = self.commits.commit(kind, decision_ops(insight, accept), insight=insight.id)
         return {"event": event, "insight": insight.id, "accepted": accept}

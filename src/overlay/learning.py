@@ -180,7 +180,7 @@ def learn_ops(store: Store, node: Node, goal: str | None, links: Sequence[str]) 
     ops = [node_op(node)]
     for link in links:
         if store.get_node(link) is None:
-            raise NotFoundError(f"--link {link!r}: no such node; `overlay search` shows ids")
+            raise NotFoundError(f"link {link!r}: no such node; a search shows node ids")
         ops.append(edge_op(node.id, link, EdgeKind.LINKS_TO))
     if goal:
         ops.append({"op": "count", "node": node.id, "goal": goal, "s": 1, "f": 0})
@@ -214,7 +214,7 @@ def feedback_ops(
     if not present and not correct:
         raise NotFoundError(
             f"trace {trace.id} used no node that still exists ({', '.join(gone) or 'none'}); "
-            "nothing to count — give --correct to teach the right answer"
+            "nothing to count; give the correct answer to teach it"
         )
     ds, df = OUTCOMES[verdict]
     ops: list[Op] = [{"op": "episode", "goal": goal, "s": ds, "f": df}]  # the goal's base rate

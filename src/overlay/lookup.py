@@ -21,7 +21,7 @@ def node(store: Store, ref: str) -> Node:
         raise NotFoundError(
             f"id {ref!r} is ambiguous: {', '.join(m.id for m in matches)}; type more of it"
         )
-    raise NotFoundError(f"no node with id {ref!r}; `overlay search` shows ids")
+    raise NotFoundError(f"no node with id {ref!r}; a search shows node ids")
 
 
 def note(store: Store, ref: str) -> Node:
@@ -46,5 +46,5 @@ def trace(store: Store, ref: str) -> Trace:
             raise NotFoundError(f"trace id {ref!r} is ambiguous; type more of it")
         data = store.get_trace(ids[0]) if ids else None
     if data is None:
-        raise NotFoundError(f"no trace {ref!r}; `overlay ask` prints the id of its trace")
+        raise NotFoundError(f"no trace {ref!r}; every ask gives the id of its trace")
     return Trace.from_dict(data)

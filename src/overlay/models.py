@@ -8,7 +8,8 @@ benchmark, the lab's arms), so a model is never loaded twice in one process.
 from __future__ import annotations
 
 from overlay.config import Settings
-from overlay.lm.base import LM
+from overlay.errors import LimitError
+from overlay.lm.base import LM, TOKENIZE
 from overlay.plugins import Plugins, load_embedder, load_lm
 from overlay.retrieve.embed import Embedder
 
@@ -85,3 +86,17 @@ class Models:
             config = self.settings.lm.model_copy(update={"model": name})
             self._others[name] = load_lm(config, self.plugins)
         return self._others[name]
+
+    def check_question(self, question: str, limit: int, chat: bool = True) -> None:
+        """LimitError when `question` is over `limit` tokens, counted in the scorer's tokens
+        (inside its chat template unless `chat` is off)."""
+        scorer = self.scorer
+        if TOKENIZE in scorer.features:
+            shown = scorer.chat_template([{"role": "user", "content": question}]) if chat \
+                else question
+            size, unit = len(scorer.encode(shown)), f"tokens in {scorer.name}'s format"
+        else:  # a server with no tokenizer: about four bytes a token
+            size, unit = len(question.encode()) // 4, "tokens (estimated: 4 bytes each)"
+        if size > limit:
+            raise LimitError(f"the question is {size:,} {unit}, over the limit of {limit:,} "
+                             "(select.max_question_tokens)")

@@ -21,6 +21,7 @@ def serve(
     vault: Annotated[list[Path] | None, option(ServerConfig, "roots", "--vault")] = None,
     max_body: Annotated[int, option(ServerConfig, "max_body")] = 1 << 20,
     request_seconds: Annotated[float, option(ServerConfig, "request_seconds")] = 120.0,
+    ingest_seconds: Annotated[float, option(ServerConfig, "ingest_seconds")] = 600.0,
     db: DbOpt = None,
     json_out: JsonOpt = False,
     embedder: EmbedderOpt = None,
@@ -32,7 +33,8 @@ def serve(
 
     config = validated(ServerConfig, {"host": host, "port": port, "token": token,
                                       "roots": [v.resolve() for v in vault or []],
-                                      "max_body": max_body, "request_seconds": request_seconds})
+                                      "max_body": max_body, "request_seconds": request_seconds,
+                                      "ingest_seconds": ingest_seconds})
     config.check()
     shown = f"[{host}]" if ":" in host else host
     url = f"http://{shown}:{port}/" + (f"?token={token}" if token else "")

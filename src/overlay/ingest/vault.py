@@ -191,6 +191,7 @@ def ingest(
     for given in paths:
         if not given.exists():
             raise IngestError("no such file or folder", given)
+    store.check_writable()  # before the lock file, which a read-only folder cannot hold
     with store.lock("ingest"):
         return _ingest(store, paths, config, progress)
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 from usearch.index import Index
 
+from overlay import cancel
 from overlay.progress import Progress
 from overlay.retrieve.embed import Embedder
 from overlay.store.base import Store, Vector
@@ -37,6 +38,7 @@ def embed_missing(
     done = 0
     chunk = max(batch * 32, 256)  # large chunks let the model batch texts of similar length
     while True:
+        cancel.check()  # a request's budget, or a shutdown, stops between chunks: each is whole
         nodes = store.nodes_missing_vectors(embedder.name, limit=chunk)
         if not nodes:
             return done

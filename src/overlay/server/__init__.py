@@ -4,7 +4,9 @@ served by one process over one open overlay (`overlay serve`)."""
 from __future__ import annotations
 
 import contextlib
+import signal
 import socket
+import threading
 from typing import Any
 
 from overlay import cancel
@@ -39,8 +41,14 @@ def serve(overlay: Overlay, config: ServerConfig, preload: bool = True, **uvicor
 
     server = Server(uv.Config(Stopping(app), log_level="warning", timeout_graceful_shutdown=4,
                               **uvicorn))
+    # after a clean stop uvicorn raises the signal it caught again; SIGTERM's default would
+    # then end the process with 143, so for the length of the run it is a no-op (exit 0)
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, lambda *_: None) if main else None
     try:
         with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C: uvicorn has shut down cleanly
             server.run(sockets=[sock])
     finally:
         app.state.guard.close()
+        if main:
+            signal.signal(signal.SIGTERM, previous)

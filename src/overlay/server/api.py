@@ -4,11 +4,13 @@ ingest. Each is a thin call into `Overlay`: reads on the thread's reader, writes
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 
+from overlay import cancel
 from overlay.config import ServerConfig
 from overlay.errors import AccessError, ConfigError, NotFoundError
 from overlay.server.deps import Guard, guard, server_config
@@ -144,9 +146,12 @@ def inside_roots(path: str, roots: list[Path]) -> Path:
 def ingest(
     g: G, body: IngestIn, config: Annotated[ServerConfig, Depends(server_config)]
 ) -> dict[str, Any]:
-    """Ingest a file or folder inside the configured vault roots (others are refused)."""
+    """Ingest a file or folder inside the configured vault roots (others are refused). It runs
+    on a worker under its own time budget (`--ingest-seconds`) and stops between files when
+    that passes or its client leaves; reads and asks go on meanwhile."""
     target = inside_roots(body.path, config.roots)
-    with g.writing() as overlay:
+    token = cancel.Token(time.monotonic() + config.ingest_seconds, parent=cancel.current())
+    with cancel.scope(token), g.writing() as overlay:
         return overlay.ingest([target]).to_dict()
 
 

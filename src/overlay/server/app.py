@@ -19,6 +19,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import anyio
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, RedirectResponse, Response
@@ -29,30 +30,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from overlay import __version__, cancel
 from overlay.config import ServerConfig, is_loopback
 from overlay.engine import Overlay
-from overlay.errors import (
-    AccessError,
-    CancelledError,
-    ConflictError,
-    LimitError,
-    NotFoundError,
-    OverlayError,
-)
 from overlay.server import api, chat
-from overlay.server.deps import Guard, error
+from overlay.server.deps import ERRORS, Guard, error
 from overlay.server.schemas import ErrorBody, Health
 
 COOKIE = "overlay_token"
 OPEN_PATHS = ("/health", "/favicon.ico")
 
-
-ERRORS: list[tuple[type[OverlayError], int, str]] = [
-    (NotFoundError, 404, "not_found"),
-    (AccessError, 403, "forbidden"),
-    (ConflictError, 409, "conflict"),
-    (LimitError, 413, "request_too_large"),
-    (CancelledError, 503, "cancelled"),
-    (OverlayError, 400, "invalid_request_error"),
-]
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorBody, "description": text}
@@ -69,9 +53,14 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-class BodyLimit:
-    """Refuses bodies larger than `limit` bytes with 413, whether declared or streamed in
-    chunks: the body is read (at most `limit` bytes of it) before the application sees it."""
+class Requests:
+    """The outermost layer of the application: each request's body and its cancellation.
+
+    The body is read first (at most `limit` bytes of it, declared or streamed in chunks:
+    413 past that) and replayed to the application. The request then runs under its own
+    `cancel.Token`: a watcher waits for the client to go away and cancels the token, so the
+    model work of any request, streaming or not, stops at its next step. The application
+    still sees the disconnect when it asks for it."""
 
     def __init__(self, app: ASGIApp, limit: int) -> None:
         self.app, self.limit = app, limit
@@ -80,29 +69,52 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        messages = await self._body(scope, receive, send)
+        if messages is None:
+            return
+        token = cancel.Token()
+        gone = anyio.Event()
+
+        async def watch() -> None:
+            while (await receive())["type"] != "http.disconnect":
+                pass
+            token.cancel("its client went away")
+            gone.set()
+
+        async def replay() -> Message:
+            if messages:
+                return messages.pop(0)
+            await gone.wait()
+            return {"type": "http.disconnect"}
+
+        with cancel.scope(token):
+            async with anyio.create_task_group() as group:
+                group.start_soon(watch)
+                try:
+                    await self.app(scope, replay, send)
+                finally:
+                    group.cancel_scope.cancel()
+
+    async def _body(self, scope: Scope, receive: Receive, send: Send) -> list[Message] | None:
+        """The request's body messages, or None once a 413 has been sent."""
         declared = dict(scope.get("headers") or []).get(b"content-length")
         too_big = error(413, f"request body over {self.limit} bytes", "request_too_large")
         if declared is not None and declared.isdigit() and int(declared) > self.limit:
             await too_big(scope, receive, send)
-            return
+            return None
         messages: list[Message] = []
         seen = 0
         while True:
             message = await receive()
             messages.append(message)
             if message["type"] != "http.request":
-                break
+                return messages
             seen += len(message.get("body", b""))
             if seen > self.limit:
                 await too_big(scope, receive, send)
-                return
+                return None
             if not message.get("more_body", False):
-                break
-
-        async def replay() -> Message:
-            return messages.pop(0) if messages else await receive()
-
-        await self.app(scope, replay, send)
+                return messages
 
 
 class Stopping:
@@ -132,8 +144,41 @@ class Stopping:
                         scope, receive, send)
 
 
+def host_of(header: str) -> str:
+    """The host name in a Host header, without its port: `[::1]:8765` → `::1`,
+    `LOCALHOST` → `localhost`."""
+    header = header.strip().lower()
+    if header.startswith("["):
+        return header[1 : header.find("]")] if "]" in header else ""
+    return header.rsplit(":", 1)[0] if header.count(":") == 1 else header
+
+
 def _static() -> Path:
     return Path(str(resources.files("overlay.server") / "static"))
+
+
+def _refusal(request: Request, config: ServerConfig) -> Response | None:
+    """What answers a request instead of its route: a Host that is not this machine (DNS
+    rebinding), a missing token, or the UI's first visit with one (kept as a cookie)."""
+    if is_loopback(config.host):  # DNS rebinding: a loopback server answers loopback names
+        host = host_of(request.headers.get("host", ""))
+        if not host:
+            return error(400, "a Host header is required", "invalid_request_error")
+        if not is_loopback(host):
+            return error(403, f"host {host!r} is not this machine", "forbidden")
+    path = request.url.path
+    if config.token and path not in OPEN_PATHS:
+        given = request.headers.get("authorization", "")
+        bearer = given[7:] if given.lower().startswith("bearer ") else ""
+        query = request.query_params.get("token", "") if path == "/" else ""
+        offered = bearer or request.cookies.get(COOKIE, "") or query
+        if not hmac.compare_digest(offered.encode(), config.token.encode()):
+            return error(401, "a token is required: Authorization: Bearer T", "unauthorized")
+        if query:  # the UI's first visit: keep the token in a same-site cookie
+            response = RedirectResponse("/", status_code=303)
+            response.set_cookie(COOKIE, config.token, httponly=True, samesite="strict")
+            return response
+    return None
 
 
 def create_app(overlay: Overlay, config: ServerConfig | None = None) -> FastAPI:
@@ -180,23 +225,7 @@ def create_app(overlay: Overlay, config: ServerConfig | None = None) -> FastAPI:
     async def guard_request(
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
-        if is_loopback(config.host):  # DNS rebinding: a loopback server answers loopback names
-            host = (request.headers.get("host") or "").rsplit(":", 1)[0].strip("[]")
-            if host and not is_loopback(host):
-                return error(403, f"host {host!r} is not this machine", "forbidden")
-        path = request.url.path
-        if config.token and path not in OPEN_PATHS:
-            given = request.headers.get("authorization", "")
-            bearer = given[7:] if given.lower().startswith("bearer ") else ""
-            query = request.query_params.get("token", "") if path == "/" else ""
-            offered = bearer or request.cookies.get(COOKIE, "") or query
-            if not hmac.compare_digest(offered.encode(), config.token.encode()):
-                return error(401, "a token is required: Authorization: Bearer T", "unauthorized")
-            if query:  # the UI's first visit: keep the token in a same-site cookie
-                response = RedirectResponse("/", status_code=303)
-                response.set_cookie(COOKIE, config.token, httponly=True, samesite="strict")
-                return response
-        return await call_next(request)
+        return _refusal(request, config) or await call_next(request)
 
     @app.get("/health", response_model=Health, tags=["server"])
     def health() -> Health:
@@ -213,5 +242,5 @@ def create_app(overlay: Overlay, config: ServerConfig | None = None) -> FastAPI:
         return FileResponse(static / "index.html")
 
     app.mount("/static", StaticFiles(directory=static), name="static")
-    app.add_middleware(BodyLimit, limit=config.max_body)
+    app.add_middleware(Requests, limit=config.max_body)
     return app

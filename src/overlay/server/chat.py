@@ -13,17 +13,17 @@ import json
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
-from typing import Annotated, TypeVar
+from typing import Annotated, Any
 
 import anyio
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends
 from fastapi.responses import StreamingResponse
 
 from overlay import cancel
 from overlay.config import ServerConfig
 from overlay.engine import Overlay
-from overlay.errors import ConfigError
-from overlay.server.deps import Guard, guard, server_config
+from overlay.errors import ConfigError, OverlayError
+from overlay.server.deps import Guard, guard, kind_of, server_config
 from overlay.server.schemas import (
     AssistantMessage,
     ChatCompletion,
@@ -38,8 +38,6 @@ from overlay.server.schemas import (
     Usage,
 )
 from overlay.trace import Trace
-
-T = TypeVar("T")
 
 router = APIRouter(prefix="/v1", tags=["openai"])
 
@@ -97,33 +95,6 @@ def _ask(g: Guard, body: ChatRequest, token: cancel.Token,
     return trace, result_of(overlay, trace), _usage(overlay, question, trace.answer)
 
 
-async def _watched(request: Request, token: cancel.Token, work: Callable[[], T]) -> T:
-    """Run `work` in a worker thread; if the client goes away meanwhile (or this task is
-    cancelled, as at shutdown), cancel its token so its model work stops at the next step."""
-    async def watch() -> None:
-        while not token.cancelled:
-            if await request.is_disconnected():
-                token.cancel("its client went away")
-                return
-            await anyio.sleep(0.2)
-
-    failed: Exception | None = None
-    async with anyio.create_task_group() as group:
-        group.start_soon(watch)
-        try:
-            done = await anyio.to_thread.run_sync(work)
-        except Exception as exc:  # raised below, outside the group, so it is not wrapped
-            failed = exc
-        except BaseException:
-            token.cancel("the request was cancelled")
-            raise
-        finally:
-            group.cancel_scope.cancel()
-    if failed is not None:
-        raise failed
-    return done
-
-
 @router.post(
     "/chat/completions",
     response_model=ChatCompletion,
@@ -132,7 +103,6 @@ async def _watched(request: Request, token: cancel.Token, work: Callable[[], T])
 )
 async def chat_completions(
     body: ChatRequest,
-    request: Request,
     g: Annotated[Guard, Depends(guard)],
     config: Annotated[ServerConfig, Depends(server_config)],
 ) -> ChatCompletion | StreamingResponse:
@@ -140,13 +110,15 @@ async def chat_completions(
     `stream: true`, a composed answer streams token by token as it is written; the citations
     come in the last chunk. A request past the server's time budget, or whose client goes
     away, stops its model work and records nothing."""
-    question_of(body.messages)  # a request with no question is refused before any work
-    token = cancel.Token(time.monotonic() + config.request_seconds)
+    question = question_of(body.messages)  # no question: refused before any work
+    # the request's own token (cancelled when its client goes away) with this budget on top
+    token = cancel.Token(time.monotonic() + config.request_seconds, parent=cancel.current())
     created = int(time.time())
-    if body.stream:
+    if body.stream:  # what can be refused is refused now, while a status can still say so
+        await anyio.to_thread.run_sync(lambda: g.reader().check_question(question))
         return StreamingResponse(_events(g, body, token, created, config.model_name),
                                  media_type="text/event-stream")
-    trace, result, usage = await _watched(request, token, lambda: _ask(g, body, token))
+    trace, result, usage = await anyio.to_thread.run_sync(lambda: _ask(g, body, token))
     return ChatCompletion(
         id=f"chatcmpl-{trace.id}",
         created=created,
@@ -184,8 +156,8 @@ async def _events(
 
     cid = f"chatcmpl-{uuid.uuid4().hex[:16]}"
     yield _chunk(cid, created, model, {"role": "assistant", "content": ""})
+    job = asyncio.ensure_future(anyio.to_thread.run_sync(work))
     try:
-        job = asyncio.ensure_future(anyio.to_thread.run_sync(work))
         sent = ""
         while (piece := await pieces.get()) is not None:
             sent += piece
@@ -195,9 +167,20 @@ async def _events(
             yield _chunk(cid, created, model, {"content": piece})
         yield _chunk(cid, created, model, {}, "stop", usage=usage.model_dump(),
                      overlay=result.model_dump())
-        yield "data: [DONE]\n\n"
+    except Exception as exc:  # the status is sent already: the stream says it, then ends
+        message = str(exc) if isinstance(exc, OverlayError) else \
+            f"internal error: {type(exc).__name__}"
+        yield f"data: {json.dumps({'error': {'message': message, 'type': kind_of(exc)}})}\n\n"
     finally:
         token.cancel("its client went away")
+        job.add_done_callback(_settled)  # a stream closed early leaves no unretrieved error
+    yield "data: [DONE]\n\n"
+
+
+def _settled(job: asyncio.Future[Any]) -> None:
+    """Retrieve a finished job's outcome, so asyncio has nothing to complain of."""
+    if not job.cancelled():
+        job.exception()
 
 
 def _rest(trace: Trace, sent: str) -> list[str]:

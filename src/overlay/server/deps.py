@@ -12,7 +12,30 @@ from fastapi.responses import JSONResponse
 
 from overlay.config import ServerConfig
 from overlay.engine import Overlay
+from overlay.errors import (
+    AccessError,
+    CancelledError,
+    ConflictError,
+    LimitError,
+    NotFoundError,
+    OverlayError,
+)
 from overlay.server.schemas import ErrorBody
+
+# each error the overlay raises on purpose, as an HTTP status and an OpenAI-style error type
+ERRORS: list[tuple[type[OverlayError], int, str]] = [
+    (NotFoundError, 404, "not_found"),
+    (AccessError, 403, "forbidden"),
+    (ConflictError, 409, "conflict"),
+    (LimitError, 413, "request_too_large"),
+    (CancelledError, 503, "cancelled"),
+    (OverlayError, 400, "invalid_request_error"),
+]
+
+
+def kind_of(exc: Exception) -> str:
+    """The error type `exc` is reported as (`internal_error` for one not raised on purpose)."""
+    return next((kind for cls, _, kind in ERRORS if isinstance(exc, cls)), "internal_error")
 
 
 class Guard:

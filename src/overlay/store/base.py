@@ -28,6 +28,9 @@ class Store(NodeStore, VectorStore, Ledger, Log, Protocol):
     migrated_from: int | None
 
     def close(self) -> None: ...
+    def check_writable(self) -> None:
+        """Raise StoreError, saying what to do, when this store cannot be written here."""
+        ...
     def lock(self, name: str) -> AbstractContextManager[None]:
         """A lock on this store held across processes (an ingest holds `ingest`)."""
         ...

@@ -76,11 +76,16 @@ class Connection:
         if not self._depth:
             raise StoreError("write outside a change: wrap it in `with store.change(...)`")
 
-    def _begin(self) -> None:
-        """Open a write transaction, waiting (with backoff) while another process writes."""
+    def check_writable(self) -> None:
+        """Raise StoreError, saying what to do, when this store cannot be written here: asked
+        before any work whose result would have to be written (an ingest, an ask's trace)."""
         if self.readonly:
             raise StoreError(f"{self.path} is open read-only: its file or folder is not "
                              "writable here; give write access, or work on a copy")
+
+    def _begin(self) -> None:
+        """Open a write transaction, waiting (with backoff) while another process writes."""
+        self.check_writable()
         waited, pause = 0.0, 0.05
         while True:
             try:

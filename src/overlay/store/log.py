@@ -120,6 +120,8 @@ class SQLiteLog(Connection):
         return [Event(r[0], r[1], r[2], json.loads(r[3])) for r in rows]
 
     def event(self, event_id: int) -> Event | None:
+        if not 0 < event_id < 1 << 63:  # no such row, and SQLite cannot even bind it
+            return None
         found = self._events("WHERE id = ?", (event_id,))
         return found[0] if found else None
 

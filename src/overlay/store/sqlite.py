@@ -42,14 +42,15 @@ class SQLiteStore(SQLiteNodes, SQLiteVectors, SQLiteLedger, SQLiteLog):
             self.path.parent.mkdir(parents=True, exist_ok=True)
         self.readonly = readonly or not _writable(self.path)
         try:
-            self.db = self._connect()
-        except sqlite3.OperationalError as exc:
-            if "readonly" not in str(exc):  # permissions os.access could not see (root
-                raise StoreError(f"{self.path} is not an overlay store ({exc})") from None
-            self.readonly = True  # without its capabilities, a read-only mount, …)
-            self.db = self._connect()
+            try:
+                self.db = self._connect()
+            except sqlite3.OperationalError as exc:
+                if "readonly" not in str(exc):  # permissions os.access could not see (root
+                    raise
+                self.readonly = True  # without its capabilities, a read-only mount, …)
+                self.db = self._connect()
         except sqlite3.DatabaseError as exc:
-            raise StoreError(f"{self.path} is not an overlay store ({exc})") from None
+            raise self._refused(exc) from None
         self._depth = 0
         self._batch = False
         self._tx = threading.RLock()
@@ -70,6 +71,23 @@ class SQLiteStore(SQLiteNodes, SQLiteVectors, SQLiteLedger, SQLiteLog):
             db.close()
             raise
         return db
+
+    def _refused(self, exc: sqlite3.DatabaseError) -> StoreError:
+        """Why the file could not be opened, in words that say what to do."""
+        text = str(exc)
+        if "locked" in text or "busy" in text:
+            return StoreError(f"{self.path} is locked by another process that is writing to it; "
+                              "try again when it is done")
+        wal, shm = (self.path.with_name(self.path.name + end) for end in ("-wal", "-shm"))
+        if "unable to open" in text and wal.exists() and not shm.exists():
+            return StoreError(
+                f"{self.path} has a write-ahead log ({wal.name}) but no {shm.name}, and its folder "
+                "cannot be written, so it cannot be read safely; open it once with write access "
+                "(or copy its folder somewhere writable)")
+        if "unable to open" in text:
+            return StoreError(f"{self.path} cannot be opened ({text}); check that it and its "
+                              "folder can be read")
+        return StoreError(f"{self.path} is not an overlay store ({text})")
 
     def _read_only(self) -> sqlite3.Connection:
         """A connection that only reads. A WAL store in a folder this process cannot write,
@@ -95,7 +113,7 @@ class SQLiteStore(SQLiteNodes, SQLiteVectors, SQLiteLedger, SQLiteLog):
             version = db.execute("PRAGMA user_version").fetchone()[0]
             tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         except sqlite3.DatabaseError as exc:
-            raise StoreError(f"{self.path} is not an overlay store ({exc})") from None
+            raise self._refused(exc) from None
         if tables and "_migrations" not in tables:
             raise StoreError(
                 f"{self.path} is an SQLite file but not an overlay store; choose another --db path"
