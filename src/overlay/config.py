@@ -101,10 +101,11 @@ class RetrieveConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     embedder: str = Field(
-        "minilm",
-        description="Registered embedder name ('minilm', 'hashing', 'none'), any "
-        "sentence-transformers model path, or the URL of an OpenAI-compatible /v1/embeddings "
-        "server (e.g. http://127.0.0.1:8001/v1).",
+        "auto",
+        description="'auto': the embedder the store was made with, or 'e5' (multilingual-e5-"
+        "small, Russian and English in one space) for a new one; a registered name ('e5', "
+        "'minilm', 'hashing', 'none'), any sentence-transformers model path, or the URL of an "
+        "OpenAI-compatible /v1/embeddings server (e.g. http://127.0.0.1:8001/v1).",
     )
     embedder_model: str | None = Field(
         None, description="The model to ask a served embedder for [default: the one it serves]."
@@ -113,6 +114,13 @@ class RetrieveConfig(BaseModel):
         60, ge=1, description="Reciprocal-rank-fusion constant: larger flattens ranks."
     )
     pool: int = Field(50, ge=1, description="Hits taken from each retriever before fusion.")
+    coverage_power: float = Field(
+        3.0, ge=0,
+        description="How fast a list's weight in fusion falls with the share of the query it "
+        "covers (weight = share ** power; 0 is plain reciprocal-rank fusion): the lexical "
+        "list's share is the query's words found in the notes (few, for a question in another "
+        "language), the dense list's the letters its embedder reads.",
+    )
     expand_weight: float = Field(
         0.5,
         ge=0,
@@ -257,13 +265,14 @@ class SelectConfig(BaseModel):
         "its most specific run of words), or that name at least this share of its words' "
         "specificity (IDF in the overlay) with its most specific word (docs/learning.md).",
     )
-    judged_similarity: float = Field(
-        0.7,
+    judged_similarity: float | None = Field(
+        None,
         ge=0,
         lt=1,
         description="A verdict is evidence about its node for questions this close to the "
         "judged one (dense cosine; its weight rises from 0 here to 1 for the same question), "
-        "not for every question the node serves (docs/learning.md).",
+        "not for every question the node serves (docs/learning.md) [default: the embedder's "
+        "own scale: 0.7 for MiniLM, 0.92 for e5, whose cosines run higher].",
     )
     max_chars: int = Field(
         400, ge=40, description="A candidate's text is cut to this many characters for scoring."

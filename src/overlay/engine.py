@@ -7,12 +7,11 @@ in the store; what the faces show is built in `overlay.views`.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from overlay import cancel, lookup, views
 from overlay.config import Settings
@@ -20,9 +19,9 @@ from overlay.errors import ConfigError, NotFoundError
 from overlay.graph import Node
 from overlay.ingest.vault import IngestReport, ingest
 from overlay.models import Models
-from overlay.plugins import Plugins, load_plugins
+from overlay.plugins import AUTO, Plugins, auto_embedder, load_plugins
 from overlay.progress import Progress, quiet
-from overlay.retrieve.dense import embed_missing
+from overlay.retrieve.dense import embed_and_sync
 from overlay.retrieve.embed import Embedder
 from overlay.retrieve.hybrid import Hit, Retriever
 from overlay.store.base import Store
@@ -60,10 +59,14 @@ class Overlay:
             settings = Settings.make(**({"db": Path(db)} if db is not None else {}))
         elif db is not None:
             settings = settings.model_copy(update={"db": Path(db)})
-        self.settings = settings
         self.plugins = plugins or (models.plugins if models else load_plugins())
-        self.models = models or Models(settings, self.plugins, lm, embedder)
         self.store: Store = self.plugins.stores.get(settings.store)(settings.db, create=create)
+        if settings.retrieve.embedder == AUTO:  # the store's own, or the default for a new one
+            chosen = auto_embedder(self.store.vector_models())
+            settings = settings.model_copy(update={
+                "retrieve": settings.retrieve.model_copy(update={"embedder": chosen})})
+        self.settings = settings
+        self.models = models or Models(settings, self.plugins, lm, embedder)
         self._retriever: Retriever | None = None
         self._selector: Selector | None = None
         self.commits = Writer(self.store, lambda: self.embedder, lambda: self.retriever.index)
@@ -137,17 +140,23 @@ class Overlay:
     def ingest(self, paths: list[Path], progress: Progress | None = None) -> IngestReport:
         """Read vaults/files, embed new nodes and bring the vector index up to date."""
         report = ingest(self.store, paths, self.settings.ingest, progress or quiet)
-        embedder = self.embedder
-        if embedder is not None:
-            t0 = time.perf_counter()
-            batch = self.settings.retrieve.embed_batch
-            report.embedded = embed_missing(self.store, embedder, batch, progress)
-            t1 = time.perf_counter()
-            assert self.retriever.index is not None
-            self.retriever.index.sync(progress)
-            report.seconds["embed"] = t1 - t0
-            report.seconds["index"] = report.seconds.get("index", 0.0) + time.perf_counter() - t1
+        if self.embedder is not None:
+            report.embedded, report.seconds["embed"], took = self._embed(progress)
+            report.seconds["index"] = report.seconds.get("index", 0.0) + took
         return report
+
+    def reembed(self, progress: Progress | None = None) -> int:
+        """Give every node a vector from this overlay's embedder (a store made with another
+        one: afterwards it answers with this one). Returns how many nodes were embedded."""
+        if self.embedder is None:
+            raise ConfigError("the embedder 'none' makes no vectors; name one, e.g. --embedder e5")
+        self.store.check_writable()
+        return self._embed(progress)[0]
+
+    def _embed(self, progress: Progress | None) -> tuple[int, float, float]:
+        assert self.embedder is not None and self.retriever.index is not None
+        return embed_and_sync(self.store, self.embedder, self.retriever.index,
+                              self.settings.retrieve.embed_batch, progress)
 
     def search(self, query: str, k: int = 10) -> list[Hit]:
         """Hybrid search. Refuses to mix embedders: query vectors must match stored ones."""
@@ -191,10 +200,7 @@ class Overlay:
         folder or per first tag (see `overlay.dataset.scaffold`)."""
         from overlay.dataset.scaffold import scaffold
 
-        if by not in ("folder", "tag"):
-            raise ConfigError(f"--by {by!r}: use 'folder' or 'tag'")
-        grouping: Literal["folder", "tag"] = "tag" if by == "tag" else "folder"
-        return scaffold(self.store, name=name, goal=goal, tag=tag, by=grouping)
+        return scaffold(self.store, name=name, goal=goal, tag=tag, by=by)
 
     def sources(self) -> dict[str, dict[str, Any]]:
         """Every ingested file: its content hash and the note nodes it made."""
@@ -276,8 +282,8 @@ class Overlay:
         if embedder is not None and models and embedder.name not in models:
             raise ConfigError(
                 f"this store's vectors were made by {', '.join(models)}, not {embedder.name}: "
-                "use the --embedder it was ingested with, or re-ingest with this one"
-            )
+                "use the --embedder it was made with, or give it this one's vectors with "
+                "`overlay reembed --embedder NAME` (or re-ingest with it)")
 
     def _prepare(self, question: str, chat: bool = True) -> None:
         """Before a selection, before any model work: the question checked, the embedder the

@@ -27,6 +27,16 @@ def words(text: str) -> list[str]:
     return WORD.findall(text.lower().replace("ё", "е"))
 
 
+def script_of(char: str) -> str:
+    """'cyrillic', 'latin' or 'other': the script of one letter."""
+    code = ord(char)
+    if 0x0400 <= code <= 0x04FF:
+        return "cyrillic"
+    if char.isascii() or 0x00C0 <= code <= 0x024F:
+        return "latin"
+    return "other"
+
+
 def analyze(text: str) -> list[str]:
     """The stems FTS5 indexes and queries with."""
     out: list[str] = []

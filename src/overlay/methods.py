@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 
 from overlay.config import SelectConfig
 from overlay.errors import MethodError, NotFoundError
-from overlay.graph import NodeKind, new_id
+from overlay.graph import EdgeKind, NodeKind, new_id
+from overlay.select.passages import NOTHING, passages
 from overlay.select.selector import CHOOSE_LM, Selector, plain
 from overlay.store.base import Store
 from overlay.trace import Span, Step, Trace
@@ -30,13 +31,16 @@ from overlay.trace import Span, Step, Trace
 # a method's lines are untrusted text: each pattern is unambiguous, so it never backtracks badly
 _STEP = re.compile(r"^\s{0,3}(\d+)[.)]\s+(\S(?:.*\S)?)\s*$")
 _ARROW = r"(?:→|->|=>)"
-_TARGET = r"(?:step\s+(\d+)|(end|stop))"
+# the grammar reads English and Russian: If/Если … → step/шаг N, otherwise/иначе → end/конец
+_TARGET = r"(?:(?:step|шаг)\s+(\d+)|(end|stop|конец))"
 _BRANCH = re.compile(
-    rf"^if\s+(?P<cond>.*?\S)\s*{_ARROW}\s*{_TARGET}\s*(?:[,;]\s*)?(?:otherwise|else)\s*(?:,\s*)?"
-    rf"{_ARROW}\s*(?:step\s+(?P<no>\d+)|(?P<noend>end|stop))\s*(?P<rest>.*)$",
+    rf"^(?:if|если)\s+(?P<cond>.*?\S)\s*{_ARROW}\s*{_TARGET}\s*(?:[,;]\s*)?"
+    rf"(?:otherwise|else|иначе)\s*(?:,\s*)?"
+    rf"{_ARROW}\s*(?:(?:step|шаг)\s+(?P<no>\d+)|(?P<noend>end|stop|конец))\s*(?P<rest>.*)$",
     re.I,
 )
-_ENDS = {"stop", "end", "done", "stop.", "end.", "done."}
+_ENDS = {"stop", "end", "done", "конец", "готово"} | {f"{w}." for w in
+                                                     ("stop", "end", "done", "конец", "готово")}
 
 
 @dataclass
@@ -53,6 +57,7 @@ class MethodStep:
     text: str
     line: int
     branch: Branch | None = None
+    links: list[str] = field(default_factory=list)  # the nodes its [[links]] resolve to
 
     @property
     def ends(self) -> bool:
@@ -138,11 +143,11 @@ def _check_exits(method: Method, path: str | None) -> None:
 
 def _branch(step: MethodStep, path: str | None) -> Branch | None:
     body = plain(step.text)
-    if not body.lower().startswith("if "):
+    if not body.lower().startswith(("if ", "если ")):
         return None
     m = _BRANCH.match(body)
     if not m:
-        if re.search(_ARROW, body) or re.search(r"\bstep\s+\d", body, re.I):
+        if re.search(_ARROW, body) or re.search(r"\b(?:step|шаг)\s+\d", body, re.I):
             raise MethodError(
                 f"step {step.number} reads as a branch but does not follow "
                 "'If CONDITION → step N, otherwise → step M'",
@@ -186,7 +191,20 @@ def find(store: Store, ref: str) -> Method:
         steps.extend(b.text.splitlines())
     method = parse("\n".join(steps), node.title, node.source_path, first)
     method.node_id = node.id
+    _attach_links(store, method, [b.id for b in blocks])
     return method
+
+
+def _attach_links(store: Store, method: Method, block_ids: list[str]) -> None:
+    """Give each step the nodes its links resolve to (a link's line says its step)."""
+    starts = sorted((s.line, s.number) for s in method.steps.values())
+    for block_id in block_ids:
+        for edge in store.edges_of(block_id):
+            if edge.kind is not EdgeKind.LINKS_TO or edge.dst is None or edge.line is None:
+                continue
+            number = next((n for line, n in reversed(starts) if line <= edge.line), None)
+            if number is not None and edge.dst not in method.steps[number].links:
+                method.steps[number].links.append(edge.dst)
 
 
 def run(
@@ -227,14 +245,13 @@ def run(
             if record.branch and record.branch["stops"]:
                 trace.settings["stopped"] = record.branch["note"]
             continue
-        origin = _carry_out(step, task, selector, goal, write, record)
+        origin = _carry_out(step, method, task, selector, goal, write, record)
         if record.output:
             line = f"{number}. {record.output}"
             start = len(trace.answer) + (1 if trace.answer else 0)
             trace.answer += ("\n" if trace.answer else "") + line
-            nodes = record.nodes if origin == "overlay" else [method.node_id or "", *record.nodes]
-            trace.spans.append(Span(start, start + len(line), line, [n for n in nodes if n],
-                                    origin))
+            trace.spans.append(Span(start, start + len(line), line, list(record.nodes),
+                                    origin if record.nodes or origin == "model" else "none"))
         history.append(f"Step {number}: {plain(step.text)} → {record.output}")
         number = number + 1 if number + 1 in method.steps else None
     trace.timings["total"] = time.perf_counter() - t0
@@ -243,14 +260,15 @@ def run(
 
 
 def _carry_out(
-    step: MethodStep, task: str, selector: Selector, goal: str, write: bool, record: Step
+    step: MethodStep, method: Method, task: str, selector: Selector, goal: str, write: bool,
+    record: Step,
 ) -> str:
     """Fill a plain step's output and the notes behind it; returns the span's origin."""
     cfg = selector.config
-    ctx = selector.context(f"{task}\n{plain(step.text)}", goal, cfg.statements)
+    ctx, record.considered = passages(step.text, step.links, method.path, task, selector, goal)
     if not write:
         best = ctx[:1]
-        record.output = best[0].text if best else ""
+        record.output = best[0].text if best else NOTHING
         record.nodes = [c.node_id for c in best if c.node_id]
         return "overlay"
     notes = "\n".join(f"- {c.text}" for c in ctx) or "- (no notes)"

@@ -99,9 +99,22 @@ def load_lm(config: LMConfig, plugins: Plugins) -> LM:
     return made
 
 
+AUTO = "auto"
+DEFAULT_EMBEDDER = "e5"
+
+
+def auto_embedder(stored: list[str]) -> str:
+    """The embedder 'auto' stands for over a store whose vectors were made by `stored`: the
+    built-in one that made them (the default among several), else the default."""
+    known = [builtins.STORED_AS[name] for name in stored if name in builtins.STORED_AS]
+    return DEFAULT_EMBEDDER if not known or DEFAULT_EMBEDDER in known else known[0]
+
+
 def load_embedder(config: RetrieveConfig, plugins: Plugins) -> Embedder | None:
     """The embedder `config.embedder` names: a registered name, the URL of a served one (the
     `served` backend), else a local sentence-transformers folder."""
+    if config.embedder == AUTO:
+        config = config.model_copy(update={"embedder": DEFAULT_EMBEDDER})
     if is_url(config.embedder):
         served: Embedder = plugins.embedders.get("served")(config)
         return served

@@ -60,6 +60,8 @@ class Step:
     branch: dict[str, Any] | None = None
     line: int | None = None
     nodes: list[str] = field(default_factory=list)  # the notes behind the step's output
+    # the passages weighed for the step: node, title, why it was a candidate, chosen or not
+    considered: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -123,6 +125,11 @@ def render(trace: Trace) -> Tree:
                 node.add(Text(f"branch → step {step.branch.get('goto')} ({why})", style="magenta"))
             elif step.output:
                 node.add(Text(step.output.strip(), style="dim"))
+            for seen in step.considered:
+                mark = "✔ " if seen.get("chosen") else "  "
+                node.add(Text(f"{mark}{seen.get('node', '')[:8]} {seen.get('title', '')}: "
+                              f"{seen.get('why', '')}", style="cyan" if seen.get("chosen")
+                              else "dim"))
     if trace.candidates:
         cands = tree.add(Text(f"candidates ({len(trace.candidates)})", style="bold"))
         for c in trace.candidates:

@@ -15,7 +15,7 @@ from typing import Any
 from overlay.insights import coactivation_ops
 from overlay.learning import Op, apply
 from overlay.retrieve.dense import VectorIndex, embed_text
-from overlay.retrieve.embed import Embedder
+from overlay.retrieve.embed import Embedder, queries
 from overlay.store.base import Store, Vector
 from overlay.trace import Trace
 
@@ -48,7 +48,7 @@ class Writer:
         if embedder is not None and judged:  # what a verdict bears on (overlay.evidence)
             have = self.store.question_vectors(judged, embedder.name)
             judged = [q for q in judged if q not in have]
-        asked = embedder.embed(judged) if embedder is not None and judged else None
+        asked = queries(embedder, judged) if embedder is not None and judged else None
         if ops is not None:
             payload["ops"] = ops
         with self.lock, self.store.change(kind, **payload) as change:

@@ -72,6 +72,23 @@ def ingest(
 
 
 @app.command()
+def reembed(
+    db: DbOpt = None,
+    json_out: JsonOpt = False,
+    embedder: EmbedderOpt = None,
+) -> None:
+    """Give every node a vector from --embedder (a store made with another, e.g. MiniLM before
+    the multilingual default): afterwards searches and asks use it."""
+    with open_overlay(db, embedder=embedder) as overlay, progress(True) as bar:
+        done = overlay.reembed(bar)
+        name = overlay.embedder.name if overlay.embedder else ""
+    if json_out:
+        emit({"embedded": done, "embedder": name})
+        return
+    out.print(f"{done} nodes embedded with {name}")
+
+
+@app.command()
 def search(
     query: Annotated[str, typer.Argument(help="What to look for, in any language.")],
     k: Annotated[int, typer.Option("-k", "--top", min=1, help="How many hits.")] = 10,
@@ -92,6 +109,7 @@ def search(
         parts = hit.parts
         why = [
             f"{name} #{int(parts[name + '_rank'])}"
+            + (f" ×{parts[name + '_weight']:.2f}" if name + "_weight" in parts else "")
             for name in ("lexical", "dense")
             if name + "_rank" in parts
         ]

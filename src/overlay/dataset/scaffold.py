@@ -19,7 +19,7 @@ from typing import Any, Literal
 import yaml
 
 from overlay.dataset import templates as T
-from overlay.errors import OverlayError
+from overlay.errors import ConfigError, OverlayError
 from overlay.graph import EdgeKind, Node, NodeKind
 from overlay.store.base import Store
 
@@ -183,10 +183,12 @@ def scaffold(
     name: str = "overlay",
     goal: str | None = None,
     tag: str | None = None,
-    by: Grouping = "folder",
+    by: Grouping | str = "folder",
     max_statements: int = 6,
 ) -> str:
-    """A passport YAML for the selected notes of `store`."""
+    """A passport YAML for the selected notes of `store`, grouped per folder or per tag."""
+    if by not in ("folder", "tag"):
+        raise ConfigError(f"--by {by!r}: use 'folder' or 'tag'")
     notes = _select(store, _notes(store), goal, tag)
     root = PurePosixPath(notes[0].source.source_path or name).parts[0] if notes else name
     for note in notes:

@@ -50,6 +50,17 @@ def embed_missing(
             progress("embed", done, total)
 
 
+def embed_and_sync(store: Store, embedder: Embedder, index: VectorIndex, batch: int,
+                   progress: Progress | None = None) -> tuple[int, float, float]:
+    """Embed the nodes with no vector from `embedder`, then bring `index` up to date:
+    (nodes embedded, seconds embedding, seconds indexing)."""
+    t0 = time.perf_counter()
+    done = embed_missing(store, embedder, batch, progress)
+    t1 = time.perf_counter()
+    index.sync(progress)
+    return done, t1 - t0, time.perf_counter() - t1
+
+
 class VectorIndex:
     """An HNSW index over one model's vectors, saved as `<db>.<model>.usearch`.
 

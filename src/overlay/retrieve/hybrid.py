@@ -11,7 +11,8 @@ from overlay.config import RetrieveConfig
 from overlay.graph import EdgeKind, Node
 from overlay.lexical import analyze
 from overlay.retrieve.dense import VectorIndex
-from overlay.retrieve.embed import Embedder
+from overlay.retrieve.embed import Embedder, queries
+from overlay.retrieve.fusion import coverage, relative, script_share, weighted_rrf
 from overlay.store.base import Store, Vector
 
 # a query term found in more than this share of nodes carries no signal and costs the most
@@ -88,22 +89,24 @@ class Retriever:
         last = self._last
         if last is not None and last[0] == query:
             return last[1]
-        vec: Vector = self.embedder.embed([query])[0]
+        vec: Vector = queries(self.embedder, [query])[0]
         self._last = (query, vec)
         return vec
 
-    def query_terms(self, query: str) -> list[str]:
-        """The query's stems minus those too common to tell nodes apart (rarest first)."""
+    def query_terms(self, query: str) -> tuple[list[str], float]:
+        """The query's stems minus those too common to tell nodes apart (rarest first), and
+        how much of the query the index covers (`fusion.coverage`)."""
         stems = list(dict.fromkeys(analyze(query)))
         if not stems:
-            return []
+            return [], 0.0
         total, freqs = self.store.doc_freqs(stems)
         present = sorted((s for s in stems if freqs[s] > 0), key=lambda s: freqs[s])
         useful = [s for s in present if freqs[s] <= COMMON_TERM_SHARE * max(total, 1)]
-        return (useful or present[:1])[:MAX_QUERY_TERMS]
+        return (useful or present[:1])[:MAX_QUERY_TERMS], coverage(
+            [freqs[s] for s in stems], total)
 
     def lexical(self, query: str, limit: int) -> list[tuple[str, float]]:
-        return self.store.lexical_search(self.query_terms(query), limit)
+        return self.store.lexical_search(self.query_terms(query)[0], limit)
 
     def dense(self, query: str, limit: int) -> list[tuple[str, float]]:
         vec = self.vector(query) if self.index is not None else None
@@ -113,16 +116,28 @@ class Retriever:
         ids = self.store.ids_of_keys([k for k, _ in pairs])
         return [(ids[k], sim) for k, sim in pairs if k in ids]
 
+    def weights(self, query: str, covered: float,
+                dense: list[tuple[str, float]]) -> dict[str, float]:
+        """How much each list counts for `query` (see `overlay.retrieve.fusion`): the lexical
+        list by how much of the query its index covers; the dense list, for an embedder that
+        reads only some scripts, by the share of the query and of its hits' text it reads."""
+        scripts = getattr(self.embedder, "scripts", None)
+        reads = script_share(query, scripts)
+        if scripts is not None and dense and reads > 0:
+            nodes = self.store.get_nodes([i for i, _ in dense])
+            reads *= script_share(" ".join(n.text for n in nodes.values()), scripts)
+        power = self.config.coverage_power  # a list that reads half the query counts 1/8
+        return relative({"lexical": covered ** power, "dense": reads ** power})
+
     def search(self, query: str, k: int = 10, *, expand: bool = True) -> list[Hit]:
-        """Fuse lexical and dense ranks (RRF), spread to one-hop neighbours, return top k."""
-        pool, rrf_k = max(self.config.pool, k), self.config.rrf_k
-        parts: dict[str, dict[str, float]] = {}
-        lexical, dense = self.lexical(query, pool), self.dense(query, pool)
-        for name, ranked in (("lexical", lexical), ("dense", dense)):
-            for rank, (node_id, score) in enumerate(ranked, 1):
-                p = parts.setdefault(node_id, {})
-                p[name], p[name + "_rank"] = score, float(rank)
-                p["rrf"] = p.get("rrf", 0.0) + 1.0 / (rrf_k + rank)
+        """Fuse lexical and dense ranks (reciprocal rank, each list weighted by how well it
+        covers the query), spread to one-hop neighbours, return the top k."""
+        pool = max(self.config.pool, k)
+        terms, covered = self.query_terms(query)
+        lexical = self.store.lexical_search(terms, pool)
+        dense = self.dense(query, pool)
+        parts = weighted_rrf({"lexical": lexical, "dense": dense},
+                             self.weights(query, covered, dense), self.config.rrf_k)
         via: dict[str, list[str]] = {}
         if expand and parts and self.config.expand_weight > 0:
             top = sorted(parts, key=lambda i: -parts[i]["rrf"])[:k]

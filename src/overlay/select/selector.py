@@ -45,6 +45,7 @@ SUPPORT_FIRST = 1000.0  # weight that makes support lexicographically first in `
 # the judge of how each continues the prompt, not one voice beside retrieval as in `ask`
 CHOOSE_LM = 4.0
 PRIOR_CACHE = 20_000
+NEAR = 0.7  # questions this close (cosine) are alike, for an embedder that says no scale
 SKIP_ROLES = {"source", "section"}
 _WIKILINK = re.compile(r"!?\[\[([^\[\]|#]*)(?:#[^\[\]|]*)?(?:\|([^\[\]]*))?\]\]")
 _MARKS = re.compile(r"(\*\*|__|`|^#+[ \t]*|^>[ \t]*(\[![^\[\]\n]*\][+-]?)?\s*)", re.M)
@@ -142,7 +143,7 @@ class Selector:
         embedder = self.retriever.embedder
         counts = evidence(self.store, list(nodes), goal, question,
                           lambda: self.retriever.vector(question),
-                          embedder.name if embedder else None, cfg.judged_similarity)
+                          embedder.name if embedder else None, self.near())
         s_j, f_j = self.store.goal_totals(goal)
         out: list[Candidate] = []
         taken_extra = 0
@@ -178,6 +179,13 @@ class Selector:
             out.append(Candidate(node_id, text, node.title, terms,
                                  via=list(path) if len(path) > 1 else []))
         return out
+
+    def near(self) -> float:
+        """The cosine from which another question counts as like a judged one: the setting,
+        else the embedder's own (its cosines' scale: e5's run high for any two questions)."""
+        if self.config.judged_similarity is not None:
+            return self.config.judged_similarity
+        return float(getattr(self.retriever.embedder, "near", NEAR))
 
     def term_weights(self, goal: str) -> dict[str, float]:
         """The weight of each score term toward `goal`: the configured prior, scaled by what

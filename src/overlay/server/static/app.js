@@ -260,6 +260,17 @@ async function nodeView(id) {
   graph(box, await api(`/v1/nodes/${n.id}/graph`), [n.id]);
 }
 
+// a method run: per step, what it cited, or which way it branched, and the passages weighed
+function stepsList(trace) {
+  return h("ol", {id: "steps"}, ...(trace.steps || []).map(s => h("li", {value: s.number},
+    h("b", {}, s.text),
+    s.branch ? h("div", {class: "muted"}, `→ step ${s.branch.goto} (${s.branch.chosen})`)
+             : h("div", {}, s.output || ""),
+    (s.considered || []).length ? h("ul", {class: "considered"}, ...s.considered.map(c =>
+      h("li", {class: c.chosen ? "chosen" : "muted"}, c.chosen ? "✔ " : "",
+        nodeLink(c.node, c.title), ` — ${c.why}`))) : "")));
+}
+
 // ------------------------------------------------------------------- trace
 async function traceView(id) {
   const t = await api(`/v1/traces/${encodeURIComponent(id)}`);
@@ -268,6 +279,7 @@ async function traceView(id) {
     h("h1", {}, `Trace ${t.id}`),
     h("p", {}, h("b", {}, "Question: "), t.question, h("span", {class: "muted"}, ` · goal ${t.goal} · ${t.mode} · ${t.model}`)),
     h("div", {class: "answer"}, t.answer || "(no answer)"),
+    ...((t.steps || []).length ? [h("h2", {}, "Steps"), stepsList(t)] : []),
     h("h2", {}, "What was weighed"), box,
     h("h2", {}, "Candidates"), candidatesTable(t));
   graph(box, await api(`/v1/traces/${t.id}/graph`), t.candidates.filter(c => c.chosen).map(c => c.node_id));
