@@ -64,10 +64,10 @@ def growth(work: Callable[[str], object], piece: str, floor: float = 0.002) -> f
     """How much longer `work` takes on 4n copies of `piece` than on n, with n grown until the
     smaller run takes at least `floor` seconds (so timer noise does not decide)."""
     n = 256
-    while (small := _best(work, piece * n + SUFFIX)) < floor and n < 1 << 18:
+    while (small := _best(work, piece * n + SUFFIX, 1)) < floor and n < 1 << 18:
         n *= 2
-    ratio = _best(work, piece * (4 * n) + SUFFIX) / max(small, 1e-9)
-    if ratio >= 10:  # measure once more before calling it: a busy machine can stall one run
+    ratio = _best(work, piece * (4 * n) + SUFFIX, 1) / max(small, 1e-9)
+    if ratio >= 6:  # measure again, best of several: a busy machine can stall one run
         ratio = min(ratio, _best(work, piece * (4 * n) + SUFFIX, 5) / _best(
             work, piece * n + SUFFIX, 5))
     return ratio

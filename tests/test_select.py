@@ -47,9 +47,9 @@ def test_statement_answer_cites_a_node_for_every_span(fake_vault: Overlay) -> No
         assert trace.answer[span.start : span.end] == span.text
     chosen = [c for c in trace.candidates if c.chosen]
     assert len(chosen) == 2 and {c.node_id for c in chosen} == set(trace.cited)
-    for c in trace.candidates:
-        assert set(c.terms) == {"lm", "lm_raw", "retrieval", "information", "activation"}
-        expected = 4 * c.terms["lm"] + 2 * c.terms["retrieval"] + c.terms["information"]
+    for c in trace.candidates:  # the LM term weighs 0 out of the box: not computed
+        assert set(c.terms) == {"retrieval", "information", "activation"}
+        expected = 2 * c.terms["retrieval"] + c.terms["information"]
         assert c.score == pytest.approx(expected + 0.5 * c.terms["activation"])
     best = max(trace.candidates, key=lambda c: c.score)
     assert best.chosen and best.rank == 1
@@ -143,9 +143,12 @@ def test_choose_ranks_options_with_the_overlays_help(smol_vault: Overlay) -> Non
     assert trace.spans[0].nodes  # the chosen option is backed by a note
 
 
-def test_pmi_term_is_question_minus_prior(fake_vault: Overlay) -> None:
-    trace = fake_vault.ask("what does the float test show")
-    sel = fake_vault.selector
+def test_pmi_term_is_question_minus_prior(tmp_path: Path) -> None:
+    always = fake_overlay(tmp_path / "o.db", lm_at_ask="always")
+    always.ingest([VAULT])
+    trace = always.ask("what does the float test show")
+    sel = always.selector
+    assert trace.settings["lm_deferred"] is False
     for c in trace.candidates:
         assert c.terms["lm"] == pytest.approx(c.terms["lm_raw"] - sel._priors([c.text])[0])
 

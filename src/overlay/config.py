@@ -8,7 +8,7 @@ from __future__ import annotations
 import ipaddress
 import os
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -213,6 +213,12 @@ class SelectConfig(BaseModel):
         0.5, ge=0,
         description="Weight the LM term gains per bit of information its preferences carry "
         "toward the goal (measured from verdicts; at most 2 bits).",
+    )
+    lm_at_ask: Literal["auto", "always"] = Field(
+        "auto",
+        description="'auto': an ask computes the LM term only while its learned weight is "
+        "above 0 (it changes nothing otherwise); the term's evidence is then computed when a "
+        "verdict on the ask arrives. 'always': at every ask (docs/selector.md).",
     )
     pmi: bool = Field(
         True,

@@ -331,6 +331,8 @@ class Overlay:
 
         trace = self.trace(trace_id)
         refuse_second_verdict(self.store, trace.id)
+        if trace.settings.get("lm_deferred") and trace.candidates:  # its evidence, now
+            self.selector.lm_terms(trace.question, trace.candidates)
         if correct:  # only a correction adds a node, so only it needs the embedder
             self._check_embedder()
         ops, gone, node = feedback_ops(self.store, trace, verdict, correct, goal)

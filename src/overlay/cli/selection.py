@@ -68,7 +68,7 @@ def _terms(trace: Trace, limit: int) -> Table:
             f"{c.score:+.2f}",
             (c.node_id or "")[:8],
             c.title or c.text,
-            *(f"{c.terms.get(k, 0.0):+.2f}" for k in shown),
+            *(f"{c.terms[k]:+.2f}" if k in c.terms else "·" for k in shown),
         )
     return table
 

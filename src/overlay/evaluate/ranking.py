@@ -101,6 +101,8 @@ def _round(ov: Overlay, questions: list[Question], notes: _Notes, stage: str,
     for i, q in enumerate(questions):
         trace = ov.ask(q.question)
         traces.append(trace)
+        if trace.settings.get("lm_deferred") and trace.candidates:  # "the LM alone" needs it
+            ov.selector.lm_terms(q.question, trace.candidates)
         for by in ORDERS:
             rel = [notes.of(c.node_id) in q.gold for c in order(trace.candidates, by)]
             marks[f"{by}.ndcg"].append(ndcg(rel))

@@ -165,8 +165,7 @@ class Selector:
                     continue
                 taken_extra += 1
             s, f = counts.get(node_id, (0, 0))
-            terms = {
-                "lm": 0.0,
+            terms = {  # the LM term is filled by `score` (or at a verdict: `lm_terms`)
                 "retrieval": ret.get(node_id, 0.0),
                 "information": information(s, f, s_j, f_j),
                 "activation": act.get(node_id, 0.0),
@@ -206,19 +205,24 @@ class Selector:
         With `pmi` the LM term is log P(c | question) − log P(c | no question), per token: how
         much the question raises the statement, so a statement likely anywhere (generic, short
         words) does not win by being likely (surface-form competition, Holtzman et al. 2021)."""
-        cfg = self.config
-        if cands:
-            asked = self.lm.score(self._prompt(question), [c.text for c in cands])
-            for c, sc in zip(cands, asked, strict=True):
-                c.terms["lm"] = sc.normalised(cfg.alpha)
-            if cfg.pmi:
-                for c, prior in zip(cands, self._priors([c.text for c in cands]), strict=True):
-                    c.terms["lm_raw"] = c.terms["lm"]
-                    c.terms["lm"] -= prior
         weights = self.term_weights(goal)
+        if cands and (weights.get("lm", 0.0) != 0.0 or self.config.lm_at_ask == "always"):
+            self.lm_terms(question, cands)
         for c in cands:
             c.score = self._total(c, weights)
         return weights
+
+    def lm_terms(self, question: str, cands: list[Candidate]) -> None:
+        """Fill each candidate's LM term: at ask time while the term has weight, else when
+        a verdict on the ask arrives (the evidence that earns it weight)."""
+        cfg = self.config
+        asked = self.lm.score(self._prompt(question), [c.text for c in cands])
+        for c, sc in zip(cands, asked, strict=True):
+            c.terms["lm"] = sc.normalised(cfg.alpha)
+        if cfg.pmi:
+            for c, prior in zip(cands, self._priors([c.text for c in cands]), strict=True):
+                c.terms["lm_raw"] = c.terms["lm"]
+                c.terms["lm"] -= prior
 
     @staticmethod
     def _total(c: Candidate, weights: dict[str, float]) -> float:
@@ -293,6 +297,7 @@ class Selector:
         t1 = time.perf_counter()
         weights = self.score(question, cands, goal)
         trace.settings["term_weights"] = {k: round(v, 4) for k, v in weights.items()}
+        trace.settings["lm_deferred"] = "lm" not in cands[0].terms  # computed at its verdict
         chosen = self.pick(cands, self.config.statements)
         trace.timings["score"] = time.perf_counter() - t1
         trace.timings["threads.score"] = float(getattr(self.lm, "last_threads", 0))
