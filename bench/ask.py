@@ -3,7 +3,10 @@ synthetic vault (the example vault inside 10,000 generated notes), with the defa
 MiniLM; and the cost per generated token of the overlay logits processor against plain
 `generate` on the same prompt and the same number of tokens.
 
-Run: python bench/ask.py [--notes 10000] [--repeats 2]
+Statement mode is also timed by the old path (`select.lm_at_ask: always`, the LM term computed
+at every ask) in the same run, on the same store and models.
+
+Run: python bench/ask.py [--notes 10000 (0: the example vault only)] [--repeats 2]
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import statistics
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -60,18 +64,32 @@ def open_vault(db: Path, lm: HFModel, vault: Path) -> Overlay:
     return overlay
 
 
-def latency(overlay: Overlay, repeats: int) -> dict[str, dict[str, float]]:
-    out: dict[str, dict[str, float]] = {}
-    overlay.ask(QUESTIONS[0])  # warm: embedder, index, caches
-    for mode in ("statement", "compose"):
-        samples = []
-        for _ in range(repeats):
-            for q in QUESTIONS:
-                t0 = time.perf_counter()
-                trace = overlay.ask(q, mode=mode)
-                samples.append(time.perf_counter() - t0)
-                assert trace.known, q
-        out[mode] = percentiles(samples)
+def always(overlay: Overlay) -> Overlay:
+    """The same store and models with the old path: the LM term computed at every ask."""
+    select = overlay.settings.select.model_copy(update={"lm_at_ask": "always"})
+    return Overlay(settings=overlay.settings.model_copy(update={"select": select}),
+                   models=overlay.models, create=False)
+
+
+def latency(overlay: Overlay, repeats: int) -> dict[str, Any]:
+    """p50/p95 per mode; statement mode also by the old path (the LM term at every ask), in
+    the same run, with the ratio of their medians."""
+    out: dict[str, Any] = {}
+    with always(overlay) as old:
+        arms = {"statement": overlay, "statement_lm_always": old, "compose": overlay}
+        for ov in (overlay, old):
+            ov.ask(QUESTIONS[0])  # warm: embedder, index, caches, priors
+        for arm, ov in arms.items():
+            samples = []
+            for _ in range(repeats):
+                for q in QUESTIONS:
+                    t0 = time.perf_counter()
+                    trace = ov.ask(q, mode="compose" if arm == "compose" else "statement")
+                    samples.append(time.perf_counter() - t0)
+                    assert trace.known, q
+            out[arm] = percentiles(samples)
+    out["statement_speedup"] = round(out["statement_lm_always"]["p50_ms"]
+                                     / out["statement"]["p50_ms"], 1)
     return out
 
 
@@ -122,6 +140,7 @@ def main() -> None:
     for leftover in DATA.glob("ask-example.db*"):
         leftover.unlink()
     with open_vault(small_db, lm, EXAMPLE) as overlay:
+        embedder = overlay.embedder.name if overlay.embedder else "none"
         overhead = processor_overhead(overlay, lm, args.tokens)
         print(overhead, flush=True)
         runs.append(
@@ -133,24 +152,28 @@ def main() -> None:
         )
         print(runs[-1], flush=True)
     big = DATA / f"ask-vault-{args.notes}"
-    if not (big / "example").exists():
+    if args.notes <= 0:
+        pass
+    elif not (big / "example").exists():
         shutil.rmtree(big, ignore_errors=True)
         make_vault(big, args.notes)
         shutil.copytree(EXAMPLE, big / "example")
-    with open_vault(DATA / f"ask-{args.notes}.db", lm, big) as overlay:
-        runs.append(
-            {
-                "vault": f"{args.notes:,} synthetic notes + examples/vault",
-                "nodes": overlay.stats()["nodes"],
-                **latency(overlay, args.repeats),
-            }
-        )
-        print(runs[-1], flush=True)
+    if args.notes > 0:
+        with open_vault(DATA / f"ask-{args.notes}.db", lm, big) as overlay:
+            runs.append(
+                {
+                    "vault": f"{args.notes:,} synthetic notes + examples/vault",
+                    "nodes": overlay.stats()["nodes"],
+                    **latency(overlay, args.repeats),
+                }
+            )
+            print(runs[-1], flush=True)
+        embedder = overlay.embedder.name if overlay.embedder else "none"
     save(
         "ask",
         {
             "model": lm.name,
-            "embedder": "all-MiniLM-L6-v2",
+            "embedder": embedder,
             "questions": len(QUESTIONS),
             "repeats": args.repeats,
             "runs": runs,

@@ -10,6 +10,7 @@ Run: python bench/ranking.py [SET ...]
 
 from __future__ import annotations
 
+import json
 import shutil
 import sys
 import tempfile
@@ -17,7 +18,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import save
+from common import RESULTS, save
 from overlay import Overlay
 from overlay.evaluate.ranking import evaluate, load
 
@@ -41,6 +42,9 @@ def main() -> None:
             found["seconds"] = round(time.perf_counter() - t0, 1)
             result[name] = found
             print(name, found["out_of_the_box"], found["after_feedback"], flush=True)
+        if sys.argv[1:] and (RESULTS / "ranking.json").exists():  # some sets: keep the others
+            kept = json.loads((RESULTS / "ranking.json").read_text())
+            result = {**{k: v for k, v in kept.items() if k in SETS}, **result}
         save("ranking", result)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

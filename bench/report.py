@@ -62,15 +62,20 @@ def scoring_table(data: dict) -> list[str]:
 
 def ask_table(data: dict) -> list[str]:
     rows = [
-        "| vault | nodes | statement p50 / p95 ms | compose p50 / p95 ms |",
-        "|---|---:|---:|---:|",
+        "| vault | nodes | statement p50 / p95 ms | the same, LM term at every ask | speed-up "
+        "| compose p50 / p95 ms |",
+        "|---|---:|---:|---:|---:|---:|",
     ]
     for r in data["runs"]:
         st, co = r["statement"], r["compose"]
+        old = r.get("statement_lm_always")
+        then = f"{old['p50_ms']:.0f} / {old['p95_ms']:.0f}" if old else "—"
         rows.append(
             f"| {r['vault']} | {r['nodes']:,} | **{st['p50_ms']:.0f}** / {st['p95_ms']:.0f} "
+            f"| {then} | {r.get('statement_speedup', '—')}× "
             f"| **{co['p50_ms']:.0f}** / {co['p95_ms']:.0f} |"
         )
+    rows += ["", f"Model {data['model']}, embedder {data.get('embedder', 'all-MiniLM-L6-v2')}."]
     o = data["processor_overhead"]
     rows += [
         "",

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from overlay import ConfigError, Overlay, Settings
 from overlay.evaluate.edits import evaluate, load
+from overlay.lm.fake import FakeLM
 from overlay.retrieve.embed import E5_NAME, E5Embedder, SentenceTransformerEmbedder
 from overlay.retrieve.fusion import coverage, script_share, weighted_rrf
 from tests.conftest import VAULT, VAULT_RU
@@ -204,3 +205,16 @@ def test_questions_are_alike_on_the_embedders_own_scale(tmp_path: Path, e5: E5Em
     chosen = Settings.make(db=tmp_path / "c.db", select={"judged_similarity": 0.5})
     with Overlay(settings=chosen, embedder=e5) as ov:
         assert ov.selector.near() == 0.5
+
+
+def test_the_gate_follows_the_embedders_scale(tmp_path: Path, e5: E5Embedder) -> None:
+    """e5's cosines run high for any pair of texts: at MiniLM's 0.3 nothing would ever be
+    refused. At its own 0.83 a question the vault knows nothing of gets no answer."""
+    with Overlay(settings=Settings.make(db=tmp_path / "o.db"), embedder=e5,
+                 lm=FakeLM()) as ov:
+        ov.ingest([VAULT])
+        for question in ("Who won the football world cup in 1998?",
+                         "Кто написал роман «Война и мир»?"):
+            assert not ov.ask(question).known, question
+        assert ov.ask("How do I keep a sourdough starter alive?").known
+        assert ov.ask("Как сохранить закваску живой?").known

@@ -251,12 +251,14 @@ class SelectConfig(BaseModel):
         "a longer one is refused before any model work.",
     )
     statements: int = Field(2, ge=1, description="Statements the answer is built from.")
-    min_similarity: float = Field(
-        0.3,
+    min_similarity: float | None = Field(
+        None,
         ge=-1,
         le=1,
         description="Relevance gate: a candidate needs this dense cosine to the question (or, "
-        "with no embedder, a lexical match); below it the overlay knows nothing about it.",
+        "with no embedder, a lexical match); below it the overlay knows nothing about it "
+        "[default: the embedder's own scale: 0.3 for MiniLM, 0.83 for e5, whose cosines run "
+        "higher].",
     )
     support_first: bool = Field(
         True,
