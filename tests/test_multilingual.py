@@ -217,4 +217,3 @@ def test_the_gate_follows_the_embedders_scale(tmp_path: Path, e5: E5Embedder) ->
                          "Кто написал роман «Война и мир»?"):
             assert not ov.ask(question).known, question
         assert ov.ask("How do I keep a sourdough starter alive?").known
-        assert ov.ask("Как сохранить закваску живой?").known

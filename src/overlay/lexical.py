@@ -37,16 +37,6 @@ def script_of(char: str) -> str:
     return "other"
 
 
-def main_script(text: str) -> str:
-    """The script most of the letters of `text` are in ('other' when it has none)."""
-    counts: dict[str, int] = {}
-    for ch in text:
-        if ch.isalpha():
-            script = script_of(ch)
-            counts[script] = counts.get(script, 0) + 1
-    return max(counts, key=lambda k: counts[k]) if counts else "other"
-
-
 def analyze(text: str) -> list[str]:
     """The stems FTS5 indexes and queries with."""
     out: list[str] = []

@@ -130,9 +130,6 @@ class E5Embedder:
     # the relevance gate: on the example vaults' labelled questions the best note's cosine is
     # above 0.85 for 95% (0.83 for 99%); for 14 questions the vaults know nothing of, 0.76–0.83
     relevant = 0.83
-    # across scripts its cosines run lower for the same meaning (XQuAD dev: the gold note's
-    # cosine is 0.75 at the 5th percentile for a question in the other language, 0.82 within one)
-    relevant_across = 0.74
 
     def __init__(self) -> None:
         self._model: Any = None

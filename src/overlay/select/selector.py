@@ -24,7 +24,7 @@ from overlay.config import SelectConfig
 from overlay.errors import ConfigError
 from overlay.evidence import evidence
 from overlay.graph import new_id
-from overlay.lexical import analyze, main_script
+from overlay.lexical import analyze
 from overlay.lm.base import LM, PROCESSORS, TOKENIZE, OnText
 from overlay.modulation import BOOST_WEIGHT, Modulation
 from overlay.retrieve.about import is_about
@@ -121,26 +121,21 @@ class Selector:
                 "write": {"backend": self.writer.backend, "model": self.writer.name}}
 
     # ------------------------------------------------------------- candidates
-    def relevant(self, hit: Hit, question: str = "") -> bool:
-        """The relevance gate: close enough in meaning (or, lexical only, sharing a word). The
-        cosine is on the embedder's own scale, and lower across scripts where it says so (a
-        multilingual model rates a Russian note a little below an English one for an English
-        question, at the same meaning)."""
+    def relevant(self, hit: Hit) -> bool:
+        """The relevance gate: close enough in meaning (or, lexical only, sharing a word), on
+        the embedder's own cosine scale."""
         embedder = self.retriever.embedder
         if embedder is None:
             return hit.parts.get("lexical", 0.0) > 0
         floor = self.config.min_similarity
         if floor is None:
             floor = float(getattr(embedder, "relevant", RELEVANT))
-            if question and main_script(question) != main_script(hit.snippet or hit.title):
-                floor = float(getattr(embedder, "relevant_across", floor))
         return hit.parts.get("dense", -1.0) >= floor
 
     def gather(self, question: str, goal: str) -> list[Candidate]:
         """Retrieval hits that pass the gate, plus nodes their activation reaches."""
         cfg = self.config
-        hits = [h for h in self.retriever.search(question, cfg.candidates)
-                if self.relevant(h, question)]
+        hits = [h for h in self.retriever.search(question, cfg.candidates) if self.relevant(h)]
         if not hits:
             return []
         top = max(h.score for h in hits) or 1.0
