@@ -59,7 +59,7 @@ class SlowLM(FakeLM):
 def slow(tmp_path: Path) -> Iterator[tuple[Overlay, SlowLM]]:
     lm = SlowLM()
     settings = Settings.make(db=tmp_path / "o.db", retrieve={"embedder": "hashing"},
-                             select={"max_tokens": 400})
+                             select={"max_tokens": 400, "lm_at_ask": "always"})
     with Overlay(settings=settings, lm=lm) as ov:
         ov.ingest([VAULT])
         yield ov, lm

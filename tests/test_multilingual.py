@@ -13,7 +13,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from overlay import ConfigError, Overlay, Settings
-from overlay.evaluate.edits import evaluate, load
 from overlay.lm.fake import FakeLM
 from overlay.retrieve.embed import E5_NAME, E5Embedder, SentenceTransformerEmbedder
 from overlay.retrieve.fusion import coverage, script_share, weighted_rrf
@@ -168,32 +167,6 @@ def test_a_store_keeps_the_embedder_it_was_made_with(tmp_path: Path,
     with Overlay(settings=Settings.make(db=db)) as ov:  # now 'auto' is the default again
         assert ov.settings.retrieve.embedder == "e5"
         assert ov.search("Как сохранить закваску живой?", k=1)
-
-
-# ------------------------------------------------------ learning in Russian
-RU_RECORDS = [
-    {"prompt": "Столица Австралии —", "target_new": "Сидней", "ground_truth": "Канберра",
-     "rephrase_prompt": "Главный город Австралии —",
-     "locality_prompt": "Столица Канады —", "locality_ground_truth": "Оттава"},
-    {"prompt": "На каком языке говорил Лев Толстой?", "target_new": "французский",
-     "ground_truth": "русский", "rephrase_prompt": "Какой язык был родным для Льва Толстого?",
-     "locality_prompt": "Какой вид спорта у Роджера Федерера?",
-     "locality_ground_truth": "теннис"},
-]
-
-
-@pytest.mark.slow
-def test_a_russian_edit_reaches_its_rephrasing_and_stays_away_from_others(
-        tmp_path: Path, smol: object, e5: E5Embedder) -> None:
-    data = tmp_path / "edits.json"
-    data.write_text(json.dumps(RU_RECORDS, ensure_ascii=False), encoding="utf-8")
-    with Overlay(settings=Settings.make(db=tmp_path / "o.db"), lm=smol,  # type: ignore[arg-type]
-                 embedder=e5) as ov:
-        found = evaluate(ov, load(data), sequential=True, empty=True)
-    wise = found["conventions"]["wise"]["overlay"]
-    assert wise["reliability"] == 1.0
-    assert wise["generalization"] == 1.0
-    assert wise["locality"] == 1.0
 
 
 def test_questions_are_alike_on_the_embedders_own_scale(tmp_path: Path, e5: E5Embedder) -> None:

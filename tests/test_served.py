@@ -137,7 +137,7 @@ def test_errors_are_one_line_and_write_nothing(
     long = ["ask", "starter " * 2500, "--db", store, "--embedder", "hashing"]
     assert "max_question_tokens" in fails([*long, "--model", vllm_url], monkeypatch, capsys)
     roomy = Settings.make(db=store, retrieve={"embedder": "hashing"}, lm={"model": vllm_url},
-                          select={"max_question_tokens": 8192})
+                          select={"max_question_tokens": 8192, "lm_at_ask": "always"})
     with Overlay(settings=roomy, create=False) as ov, pytest.raises(ModelError, match="context"):
         ov.ask("starter " * 2500)  # within our limit, past the server's context
     assert json.loads(run("stats", "--db", store, "--json"))["events"] == before

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from overlay.config import Settings
 from overlay.errors import LimitError
-from overlay.lm.base import LM, TOKENIZE
+from overlay.lm.base import LM, SCORE, TOKENIZE
 from overlay.plugins import Plugins, load_embedder, load_lm
 from overlay.retrieve.embed import Embedder
 
@@ -91,6 +91,8 @@ class Models:
         """LimitError when `question` is over `limit` tokens, counted in the scorer's tokens
         (inside its chat template unless `chat` is off)."""
         scorer = self.scorer
+        if SCORE not in scorer.features:  # a verdict will need it: its one-line error, now
+            scorer.score(question, [])
         if TOKENIZE in scorer.features:
             shown = scorer.chat_template([{"role": "user", "content": question}]) if chat \
                 else question
