@@ -61,19 +61,17 @@ def passages(
         chosen = [Candidate(order[0].id, plain(order[0].text, selector.config.max_chars),
                             order[0].title, chosen=True)]
         return chosen, _shown(order, why)
-    found = [c for c in selector.context(query, goal, selector.config.candidates)
-             if c.node_id and _passage(selector, c.node_id, own)]
-    nodes = selector.store.get_nodes([c.node_id for c in found if c.node_id])
-    order = [nodes[c.node_id] for c in found if c.node_id in nodes]
+    ctx = selector.context(query, goal, selector.config.candidates)
+    nodes = selector.store.get_nodes([c.node_id for c in ctx if c.node_id])
+    found = [c for c in ctx if c.node_id in nodes and _passage(nodes[c.node_id], own)]
+    order = [nodes[c.node_id] for c in found if c.node_id]
     why = [f"retrieval on the step's text, #{rank.get(n.id, '?')}, score {c.score:.2f}"
            for n, c in zip(order, found, strict=False)]
     return found[:1], _shown(order, why)
 
 
-def _passage(selector: Selector, node_id: str, own: str | None) -> bool:
-    node = selector.store.get_node(node_id)
-    return node is not None and node.source_path != own and \
-        node.meta.get("role") in PASSAGE_ROLES
+def _passage(node: Node, own: str | None) -> bool:
+    return node.source_path != own and node.meta.get("role") in PASSAGE_ROLES
 
 
 def _shown(order: list[Node], why: list[str]) -> list[dict[str, Any]]:
