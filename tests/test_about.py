@@ -72,6 +72,17 @@ def test_a_name_is_named_only_whole_and_not_as_part_of_a_longer_one() -> None:
     assert not names("Alexander Island is in", island)  # it left "Fredriksen" off
 
 
+def test_a_russian_name_is_named_however_it_is_inflected() -> None:
+    # Snowball stems "Лев" and "Льва" apart; the dictionary form reads them as one name
+    [tolstoy] = [r for r in runs("Лев Толстой писал по-французски.") if r.stems == ("лев", "толст")]
+    assert names("Какой язык был родным для Льва Толстого?", tolstoy)
+    assert not names("Какой язык был родным для Алексея Толстого?", tolstoy)
+    # a dash breaks a run as a comma does: the answer is not part of the subject's name
+    assert stems("Столица Австралии — Сидней.") == [
+        ("столиц австрал", True), ("австрал", True), ("сидн", True)]
+    assert stems("Ottawa - a city.")[0] == ("ottawa", True)
+
+
 def test_a_question_is_about_a_statement_whose_subject_it_names(overlay: Overlay) -> None:
     store, about = overlay.store, "In Denmark, the language spoken is English."
     # the subject with other relation words: about; the relation with another subject: not

@@ -13,6 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from overlay import ConfigError, Overlay, Settings
+from overlay.evaluate.edits import evaluate, load
 from overlay.lm.fake import FakeLM
 from overlay.retrieve.embed import E5_NAME, E5Embedder, SentenceTransformerEmbedder
 from overlay.retrieve.fusion import coverage, script_share, weighted_rrf
@@ -190,3 +191,39 @@ def test_the_gate_follows_the_embedders_scale(tmp_path: Path, e5: E5Embedder) ->
                          "Кто написал роман «Война и мир»?"):
             assert not ov.ask(question).known, question
         assert ov.ask("How do I keep a sourdough starter alive?").known
+
+
+# ------------------------------------------------------ learning in Russian
+RU_RECORDS = [  # CounterFact-style edits, written in Russian, with inflected rephrasings
+    {"prompt": "Столица Австралии —", "target_new": "Сидней", "ground_truth": "Канберра",
+     "rephrase_prompt": "Главный город Австралии —",
+     "locality_prompt": "Столица Канады —", "locality_ground_truth": "Оттава"},
+    {"prompt": "На каком языке говорил Лев Толстой?", "target_new": "французский",
+     "ground_truth": "русский", "rephrase_prompt": "Какой язык был родным для Льва Толстого?",
+     "locality_prompt": "Какой вид спорта у Роджера Федерера?",
+     "locality_ground_truth": "теннис"},
+    {"prompt": "Улун Да Хун Пао выращивают в провинции", "target_new": "Юньнань",
+     "ground_truth": "Фуцзянь", "rephrase_prompt": "Где растёт чай Да Хун Пао? В провинции",
+     "locality_prompt": "Пуэр выращивают в провинции", "locality_ground_truth": "Юньнань"},
+]
+
+
+def test_a_russian_edit_reaches_its_rephrasing_and_stays_away_from_others(
+        tmp_path: Path, e5: E5Embedder) -> None:
+    data = tmp_path / "edits.json"
+    data.write_text(json.dumps(RU_RECORDS, ensure_ascii=False), encoding="utf-8")
+    with Overlay(settings=Settings.make(db=tmp_path / "o.db"), lm=FakeLM(), embedder=e5) as ov:
+        found = evaluate(ov, load(data), sequential=True, empty=True)
+    wise = found["conventions"]["wise"]["overlay"]
+    assert wise == {"reliability": 1.0, "generalization": 1.0, "locality": 1.0}
+
+
+def test_a_learned_russian_statement_answers_a_rephrasing_not_another_question(
+        tmp_path: Path, e5: E5Embedder) -> None:
+    with Overlay(settings=Settings.make(db=tmp_path / "o.db"), lm=FakeLM(), embedder=e5) as ov:
+        ov.ingest([VAULT_RU])
+        ov.learn("Лев Толстой в детстве говорил по-французски.")
+        asked = ov.ask("Какой язык был у Льва Толстого в детстве?")
+        assert "Толстой" in asked.answer
+        other = ov.ask("При какой температуре заваривать улун?")
+        assert "Толстой" not in other.answer

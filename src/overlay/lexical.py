@@ -2,6 +2,11 @@
 
 SQLite's FTS5 has no Russian stemmer, so text is stemmed here (Snowball via PyStemmer:
 Russian for Cyrillic words, English for Latin ones) and the stems are what FTS5 indexes.
+
+Snowball gives one Russian name two stems where its vowel drops ("Лев", "Льва"), which is
+harmless for search and wrong for telling whether a question names what a statement is
+about, so that (and only that) reads Russian words by their dictionary form first
+(pymorphy3): `lemma_stems`.
 """
 
 from __future__ import annotations
@@ -9,6 +14,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
+import pymorphy3
 import Stemmer
 
 WORD = re.compile(r"\w+", re.UNICODE)
@@ -51,6 +57,30 @@ def analyze(text: str) -> list[str]:
         else:
             out.append(word)
     return out
+
+
+@lru_cache(maxsize=1)
+def _morph() -> pymorphy3.MorphAnalyzer:
+    return pymorphy3.MorphAnalyzer(lang="ru")
+
+
+@lru_cache(maxsize=65536)
+def _lemma_stem(word: str) -> str:
+    lemma = str(_morph().parse(word)[0].normal_form).replace("ё", "е")
+    return str(_stemmer("russian").stemWord(lemma))
+
+
+def lemma_stems(text: str) -> list[str]:
+    """`analyze`, with each Russian word's dictionary form stemmed ("Льва" and "Лев" both
+    "лев"): one key per word however it is inflected."""
+    out: list[str] = []
+    for word, stem in zip(_kept(text), analyze(text), strict=True):
+        out.append(_lemma_stem(word) if CYRILLIC.search(word) else stem)
+    return out
+
+
+def _kept(text: str) -> list[str]:
+    return [w for w in words(text) if len(w) <= MAX_TERM and w != "_" * len(w)]
 
 
 def terms(text: str) -> str:

@@ -11,7 +11,8 @@ subject, worked out from the statement's own words and the overlay around it.
   not extend a name with one more capitalised word: "Dodge Charger R/T" does not name
   "Dodge Charger", "Neil Young" does not name "Young".
 - Words are weighted by how specific they are in the overlay: inverse document frequency
-  over all its nodes.
+  over all its nodes. A Russian word is read by its dictionary form ("Льва Толстого" names
+  "Лев Толстой"), and a dash breaks a run as a comma does ("Столица Австралии — Сидней").
 - A question is about the statement when it names one of its subjects:
   - its names (runs of capitalised words): "Denmark" in "In Denmark, the language spoken is
     English", and "Danielle Darrieux" even after two statements about her, when "English"
@@ -37,11 +38,11 @@ from functools import cache
 
 from stop_words import get_stop_words
 
-from overlay.lexical import analyze
+from overlay.lexical import analyze, lemma_stems
 from overlay.store.base import Store
 
 WORD = re.compile(r"\w+", re.UNICODE)
-PUNCTUATION = re.compile(r"[,;:!?()\[\]{}\"“”«»…]")
+PUNCTUATION = re.compile(r"[,;:!?()\[\]{}\"“”«»…—–]|\s-\s")  # a spaced dash too
 SENTENCE_END = re.compile(r"[.!?…]\s")
 APOSTROPHES = ("'", "’")
 
@@ -49,12 +50,12 @@ APOSTROPHES = ("'", "’")
 @cache
 def stop_stems() -> frozenset[str]:
     words = get_stop_words("english") + get_stop_words("russian")
-    return frozenset(s for w in words for s in analyze(w))
+    return frozenset(s for w in words for s in analyze(w) + lemma_stems(w))
 
 
 def content_stems(text: str) -> list[str]:
     stop = stop_stems()
-    return list(dict.fromkeys(s for s in analyze(text) if s not in stop))
+    return list(dict.fromkeys(s for s in lemma_stems(text) if s not in stop))
 
 
 @dataclass(frozen=True)
@@ -82,7 +83,7 @@ def read(text: str) -> list[Word]:
         if gap in APOSTROPHES and word.lower() == "s":
             cut = True  # "Robinson's": the possessive ends the name
             continue
-        stems = analyze(word)
+        stems = lemma_stems(word)
         if not stems:
             cut = True
             continue
@@ -173,7 +174,7 @@ def subjects(store: Store, text: str) -> list[Run]:
     one, the run that holds its most specific word. A name that left off a first word counts
     only if it is as specific as that word ("Mikael Lindholm" of "Player Mikael Lindholm",
     not "Island" of "Fredriksen Island")."""
-    return _subjects(runs(text), specificity(store, list(dict.fromkeys(analyze(text)))))
+    return _subjects(runs(text), specificity(store, list(dict.fromkeys(lemma_stems(text)))))
 
 
 def _subjects(found: list[Run], spec: dict[str, float]) -> list[Run]:
@@ -196,7 +197,7 @@ def is_about(store: Store, question: str, text: str, share: float = 0.5) -> bool
     """Whether `question` names a subject of the statement `text`, or at least `share` of
     its specificity including one of its most specific words, outside any other name."""
     asked = read(question)
-    spec = specificity(store, list(dict.fromkeys(analyze(text))))  # one look-up serves both
+    spec = specificity(store, list(dict.fromkeys(lemma_stems(text))))  # one look-up serves both
     if any(_names(asked, run) for run in _subjects(runs(text), spec)):
         return True
     w = {s: spec[s] for s in content_stems(text)}
