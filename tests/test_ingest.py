@@ -26,7 +26,7 @@ def test_a_russian_chat_export_ingests_with_repair_speakers_and_links(
     hits = overlay.search("Харкевич", k=5)
     assert hits and hits[0].source_path == "export/001_chat.txt"
     nodes = list(overlay.store.iter_nodes())
-    assert {"user", "agent"} <= {n.meta.get("speaker") for n in nodes}
+    assert {"user", "assistant"} <= {n.meta.get("speaker") for n in nodes}
     question = next(n for n in nodes if n.text.startswith("Можно ли сделать"))
     assert question.meta["speaker"] == "user" and "5b1c0a7e-1" in question.meta["anchor"]
     assert {link["target"] for link in overlay.links()} == {
@@ -43,7 +43,7 @@ def test_seeds_ingest_with_repair_speakers_and_links(overlay: Overlay, seeds: Pa
     assert "Харкевич" in hits[0].title + hits[0].snippet
     nodes = list(overlay.store.iter_nodes())
     speakers = {n.meta.get("speaker") for n in nodes}
-    assert {"user", "agent"} <= speakers
+    assert {"user", "assistant"} <= speakers
     question = next(n for n in nodes if n.text.startswith("Можно ли сделать свою инфраструктуру"))
     assert question.meta["speaker"] == "user" and question.line_start == 2
     assert all("–" not in n.text[:3] for n in nodes)  # no mojibake left at the start of any block

@@ -93,7 +93,7 @@ def test_callouts_keep_who_said_what(note) -> None:  # type: ignore[no-untyped-d
     assert [(c.meta["callout"], c.meta.get("speaker")) for c in callouts] == [
         ("warning", None),
         ("nexus_user", "user"),
-        ("nexus_agent", "agent"),
+        ("nexus_agent", "assistant"),
     ]
     assert callouts[0].title == "Careful now"
     user = callouts[1]

@@ -40,7 +40,9 @@ class IngestConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     extensions: tuple[str, ...] = Field(
-        (".md", ".markdown", ".txt"), description="File suffixes read as notes (case-insensitive)."
+        (".md", ".markdown", ".txt", ".json"),
+        description="File suffixes read as notes (case-insensitive); a .json file is read only as "
+        "a conversation export.",
     )
     max_file_bytes: int = Field(
         5_000_000, gt=0, description="Files larger than this are skipped with a warning."

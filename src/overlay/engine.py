@@ -13,11 +13,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from overlay import cancel, lookup, views
+from overlay import cancel, lookup, memories, views
 from overlay.config import Settings
 from overlay.errors import ConfigError, NotFoundError
 from overlay.graph import Node
 from overlay.ingest.vault import IngestReport, ingest
+from overlay.memories import Scope
 from overlay.models import Models
 from overlay.plugins import AUTO, Plugins, auto_embedder, load_plugins
 from overlay.progress import Progress, quiet
@@ -158,12 +159,20 @@ class Overlay:
         return embed_and_sync(self.store, self.embedder, self.retriever.index,
                               self.settings.retrieve.embed_batch, progress)
 
-    def search(self, query: str, k: int = 10) -> list[Hit]:
-        """Hybrid search. Refuses to mix embedders: query vectors must match stored ones."""
+    def search(self, query: str, k: int = 10, scope: Scope | None = None) -> list[Hit]:
+        """Hybrid search within `scope` (by default, the time the query names). Refuses to
+        mix embedders: query vectors must match stored ones."""
         if not query.strip():
             raise ConfigError("the search is empty: give the words or meaning to look for")
         self._check_embedder()
-        return self.retriever.search(query, k)
+        within = (scope or self.scope(query)).within
+        return self.retriever.search(query, k, within=within)
+
+    def scope(self, text: str, speaker: str | None = None, since: str | None = None,
+              until: str | None = None) -> Scope:
+        """What a search or ask for `text` keeps to: a speaker and dates, else the time the
+        text names (see `overlay.memories`)."""
+        return memories.scope(self.retriever, text, speaker, since, until)
 
     def node(self, node_id: str) -> Node:
         """A node by id or unique id prefix."""
@@ -221,9 +230,11 @@ class Overlay:
         mode: str = "statement",
         strict: bool = False,
         on_text: Callable[[str], None] | None = None,
+        scope: Scope | None = None,
     ) -> Trace:
-        """Answer from the overlay; the trace (stored) cites a node for every span it can.
-        In compose mode `on_text` receives each piece of the answer as it is written."""
+        """Answer from the overlay within `scope` (by default, the time the question names);
+        the trace (stored) cites a node for every span it can. In compose mode `on_text`
+        receives each piece of the answer as it is written."""
         if not question.strip():
             raise ConfigError("the question is empty")
         if mode not in ASK_MODES:
@@ -231,7 +242,11 @@ class Overlay:
         if strict and mode != "compose":
             raise ConfigError("strict applies to compose mode only")
         self._prepare(question)
-        return self.record(self.selector.ask(question, goal, mode, strict, on_text))
+        scope = scope or self.scope(question)
+        trace = self.selector.ask(question, goal, mode, strict, on_text, scope.within)
+        if scope.said:
+            trace.settings["time_said"] = scope.said
+        return self.record(trace)
 
     def choose(self, prompt: str, options: list[str], goal: str = "answer") -> Trace:
         """Rank `options` as continuations of `prompt` with the overlay's help."""
@@ -339,15 +354,10 @@ class Overlay:
         ops += pair_ops(self.store, trace, goal or trace.goal, *OUTCOMES[verdict])
         event = self.commits.commit("feedback", ops, trace=trace.id, verdict=verdict, **why)
         counted = [o["node"] for o in ops if o["op"] == "count"]
-        return {
-            "event": event,
-            "trace": trace.id,
-            "verdict": verdict,
-            "goal": goal or trace.goal,
-            "counted": [n for n in counted if not node or n != node.id],
-            "skipped_deleted": gone,
-            "correction": node.id if node else None,
-        }
+        return {"event": event, "trace": trace.id, "verdict": verdict,
+                "goal": goal or trace.goal, "skipped_deleted": gone,
+                "counted": [n for n in counted if not node or n != node.id],
+                "correction": node.id if node else None}
 
     @contextmanager
     def batch(self) -> Iterator[None]:
@@ -388,27 +398,11 @@ class Overlay:
 
     def undo(self, event_id: int) -> dict[str, Any]:
         """Append the compensating event of `event_id`; state returns to what it was."""
-        from overlay.learning import undo_ops
-
-        event = self.store.event(event_id)
-        if event is None:
-            raise NotFoundError(f"no event {event_id}; the history lists the events")
-        ops = undo_ops(self.store, [event])
-        new = self.commits.commit("undo", ops, undoes=[event.id], what=event.kind)
-        return {"event": new, "undid": event.id, "kind": event.kind}
+        return self.commits.undo(event_id)
 
     def revert(self, to: int) -> dict[str, Any]:
         """Undo every undoable event after `to` (newest first) as one event."""
-        from overlay.learning import undo_ops, undoable_after
-
-        if self.store.event(to) is None:
-            raise NotFoundError(f"no event {to}; the history lists the events")
-        later = undoable_after(self.store, to)
-        if not later:
-            return {"event": None, "undid": []}
-        ops = undo_ops(self.store, later)
-        new = self.commits.commit("revert", ops, undoes=[e.id for e in later], to=to)
-        return {"event": new, "undid": [e.id for e in later]}
+        return self.commits.revert(to)
 
     def history(self, limit: int = 30) -> list[dict[str, Any]]:
         """The newest events, with whether each can be and has been undone."""

@@ -86,3 +86,34 @@ class Edge:
     target: str | None = None
     line: int | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Within:
+    """Which nodes a search may return: those said by `speaker` (case aside) and dated in
+    [`since`, `until`). Times are ISO 8601 strings ("2023-05-08T13:56"), which order as
+    text; a node without a speaker or a time is outside any filter that names one."""
+
+    speaker: str | None = None
+    since: str | None = None
+    until: str | None = None
+
+    @property
+    def empty(self) -> bool:
+        return self.speaker is None and self.since is None and self.until is None
+
+    def matches(self, node: Node) -> bool:
+        speaker, time = node.meta.get("speaker"), node.meta.get("time")
+        if self.speaker is not None and (
+                not isinstance(speaker, str) or speaker.casefold() != self.speaker.casefold()):
+            return False
+        if self.since is None and self.until is None:
+            return True
+        if not isinstance(time, str):
+            return False
+        return ((self.since is None or time >= self.since)
+                and (self.until is None or time < self.until))
+
+    def to_dict(self) -> dict[str, str]:
+        return {k: v for k, v in (("speaker", self.speaker), ("since", self.since),
+                                  ("until", self.until)) if v is not None}

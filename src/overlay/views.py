@@ -187,9 +187,16 @@ def citations(store: Store, trace: Trace) -> list[dict[str, Any]]:
                 "source": n.source_path if n else None,
                 "line": n.line_start if n else None,
                 "deleted": n is None,
+                **_said(n),
             }
         )
     return out
+
+
+def _said(node: Node | None) -> dict[str, Any]:
+    """A conversation turn's speaker, session and time, where the node is one."""
+    meta = node.meta if node is not None else {}
+    return {k: meta[k] for k in ("speaker", "session", "time") if meta.get(k) is not None}
 
 
 def sources(store: Store) -> dict[str, dict[str, Any]]:

@@ -12,8 +12,9 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from overlay.errors import NotFoundError
 from overlay.insights import coactivation_ops
-from overlay.learning import Op, apply
+from overlay.learning import Op, apply, undo_ops, undoable_after
 from overlay.retrieve.dense import VectorIndex, embed_text
 from overlay.retrieve.embed import Embedder, queries
 from overlay.store.base import Store, Vector
@@ -79,3 +80,23 @@ class Writer:
             self.store.put_trace(trace.id, trace.question, trace.goal, trace.to_dict())
             apply(self.store, ops)
         return change.event_id or 0
+
+    def undo(self, event_id: int) -> dict[str, Any]:
+        """Append the compensating event of `event_id`; state returns to what it was."""
+        event = self.store.event(event_id)
+        if event is None:
+            raise NotFoundError(f"no event {event_id}; the history lists the events")
+        ops = undo_ops(self.store, [event])
+        new = self.commit("undo", ops, undoes=[event.id], what=event.kind)
+        return {"event": new, "undid": event.id, "kind": event.kind}
+
+    def revert(self, to: int) -> dict[str, Any]:
+        """Undo every undoable event after `to` (newest first) as one event."""
+        if self.store.event(to) is None:
+            raise NotFoundError(f"no event {to}; the history lists the events")
+        later = undoable_after(self.store, to)
+        if not later:
+            return {"event": None, "undid": []}
+        ops = undo_ops(self.store, later)
+        new = self.commit("revert", ops, undoes=[e.id for e in later], to=to)
+        return {"event": new, "undid": [e.id for e in later]}

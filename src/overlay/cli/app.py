@@ -39,6 +39,14 @@ CreateOpt = Annotated[
                  "missing --db is an error: a mistyped path makes nothing)."),
 ]
 EmbedderOpt = Annotated[str | None, option(RetrieveConfig, "embedder")]
+# what a search or ask keeps to, among conversations' turns (see overlay.memories)
+SpeakerOpt = Annotated[str | None, typer.Option(
+    "--speaker", help="Only what this speaker said (as the export names them; case aside).")]
+SinceOpt = Annotated[str | None, typer.Option(
+    "--since", help="Only memories from this date on: YYYY, YYYY-MM, YYYY-MM-DD or words "
+    "('May 2023'). Without --since/--until, a time the question names is used.")]
+UntilOpt = Annotated[str | None, typer.Option(
+    "--until", help="Only memories up to the end of this date (same forms as --since).")]
 ModelOpt = Annotated[str | None, option(LMConfig, "model")]
 # a command that uses the LM takes these; it receives the ones given as a dict `models`
 model_options = given_options(LMConfig, ["model", "model_name", "score_model", "write_model"],

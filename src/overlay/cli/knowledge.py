@@ -14,6 +14,9 @@ from overlay.cli.app import (
     DbOpt,
     EmbedderOpt,
     JsonOpt,
+    SinceOpt,
+    SpeakerOpt,
+    UntilOpt,
     app,
     emit,
     err,
@@ -92,16 +95,24 @@ def reembed(
 def search(
     query: Annotated[str, typer.Argument(help="What to look for, in any language.")],
     k: Annotated[int, typer.Option("-k", "--top", min=1, help="How many hits.")] = 10,
+    speaker: SpeakerOpt = None,
+    since: SinceOpt = None,
+    until: UntilOpt = None,
     db: DbOpt = None,
     json_out: JsonOpt = False,
     embedder: EmbedderOpt = None,
 ) -> None:
-    """Hybrid search (lexical + dense + one graph hop), with sources and score parts."""
+    """Hybrid search (lexical + dense + one graph hop), with sources and score parts;
+    among conversations, by speaker and date too."""
     with open_overlay(db, embedder=embedder) as overlay:
-        hits = overlay.search(query, k)
+        scope = overlay.scope(query, speaker, since, until)
+        hits = overlay.search(query, k, scope)
     if json_out:
         emit([h.to_dict() for h in hits])
         return
+    if scope.within is not None and not scope.within.empty:
+        said = f" (the question says “{scope.said}”)" if scope.said else ""
+        out.print(f"[dim]within {_within(scope.within.to_dict())}{said}[/]", highlight=False)
     if not hits:
         out.print("nothing found")
         return
@@ -122,6 +133,10 @@ def search(
         out.print(
             f"   [cyan]{where}[/]  score {hit.score:.4f} = {' + '.join(why)}", highlight=False
         )
+        if hit.time or hit.speaker:
+            when = hit.time.replace("T", " ") if hit.time else None
+            out.print(f"   [dim]{' · '.join(filter(None, [hit.speaker, when]))}[/]",
+                      highlight=False)
         if hit.snippet and hit.snippet != hit.title:
             out.print(f"   {hit.snippet}", highlight=False, markup=False)
 
@@ -202,3 +217,10 @@ def links(
         table.add_row(f"{r['source']}:{r['line']}", target, r["to_title"] or "[red]unresolved[/]")
     out.print(table)
     out.print(f"{len(rows)} links")
+
+
+def _within(within: dict[str, str]) -> str:
+    """A filter as a person reads it: "Caroline, 2023-05-01 to 2023-06-01"."""
+    dates = " to ".join(filter(None, [within.get("since", "…"), within.get("until", "…")]))
+    return ", ".join(filter(None, [within.get("speaker"), dates if within.keys() - {"speaker"}
+                                   else ""]))

@@ -15,6 +15,9 @@ from overlay.cli.app import (
     DbOpt,
     EmbedderOpt,
     JsonOpt,
+    SinceOpt,
+    SpeakerOpt,
+    UntilOpt,
     app,
     emit,
     err,
@@ -95,6 +98,15 @@ def _show(overlay: Overlay, trace: Trace, limit: int = 6) -> None:
             where = f"{c['source']}:{c['line']}" if c["source"] else ""
             title = c["title"] or "(deleted)"
             out.print(f"  [cyan]{c['node']}[/] {title} [dim]{where}[/]", highlight=False)
+            if c.get("time"):  # a turn: when it was said, and in which session
+                when = c["time"].replace("T", " ")
+                out.print(f"    [dim]{c.get('speaker', '')}, {when}, {c['session']}[/]",
+                          highlight=False)
+    within = trace.settings.get("within")
+    if within:
+        said = trace.settings.get("time_said")
+        out.print(f"[dim]within {', '.join(f'{k} {v}' for k, v in within.items())}"
+                  + (f" (the question says “{said}”)" if said else "") + "[/]", highlight=False)
     if trace.candidates:
         out.print(_terms(trace, limit))
     out.print(f"[dim]trace {trace.id} · {trace.timings.get('total', 0) * 1000:.0f} ms[/]")
@@ -111,14 +123,19 @@ def ask(
     strict: Annotated[
         bool, typer.Option("--strict", help="Compose only from the notes and a few connectives.")
     ] = False,
+    speaker: SpeakerOpt = None,
+    since: SinceOpt = None,
+    until: UntilOpt = None,
     db: DbOpt = None,
     json_out: JsonOpt = False,
     embedder: EmbedderOpt = None,
     models: dict[str, str] | None = None,
 ) -> None:
-    """Answer from the overlay, citing the notes behind every span; the trace is stored."""
+    """Answer from the overlay, citing the notes behind every span; the trace is stored.
+    Among conversations, --speaker and --since/--until keep to some turns."""
     with open_overlay(db, embedder=embedder, models=models) as overlay, _loading(overlay):
-        trace = overlay.ask(question, goal=goal, mode=mode, strict=strict)
+        scope = overlay.scope(question, speaker, since, until)
+        trace = overlay.ask(question, goal=goal, mode=mode, strict=strict, scope=scope)
         if json_out:
             emit(trace.to_dict())
         else:

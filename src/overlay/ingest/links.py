@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable
 
 from overlay.graph import Node
 
-NOTE_SUFFIXES = (".md", ".markdown", ".txt")
+NOTE_SUFFIXES = (".md", ".markdown", ".txt", ".json")
 
 
 def strip_suffix(path: str) -> str:

@@ -15,6 +15,7 @@ from urllib.parse import unquote
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
+from overlay.dates import minutes, when_of
 from overlay.errors import IngestError, SpecError
 from overlay.graph import NodeKind
 from overlay.yamlfile import compose, construct
@@ -41,7 +42,8 @@ QUOTE_PREFIX = re.compile(r"^ {0,3}> ?")
 FRONTMATTER_FENCE = re.compile(r"^---\s*$")
 
 # callout types written by chat exports: who said what
-SPEAKERS = {"nexus_user": "user", "nexus_agent": "agent", "user": "user", "assistant": "agent"}
+SPEAKERS = {"nexus_user": "user", "nexus_agent": "assistant", "user": "user",
+            "assistant": "assistant"}
 ROLE_OF_TOKEN = {
     "paragraph_open": "paragraph",
     "bullet_list_open": "list",
@@ -248,6 +250,7 @@ class _Builder:
     def __init__(self, path: str) -> None:
         self.path = path
         self.blocks: list[Block] = []
+        self.turns = 0  # chat turns (speaker callouts) so far
 
     def add(self, block: Block) -> int:
         self.blocks.append(block)
@@ -317,8 +320,11 @@ class _Builder:
             headings.clear()
             parent = at.container
         cmeta = {**at.meta, "callout": kind}
-        if kind in SPEAKERS:
-            cmeta["speaker"] = SPEAKERS[kind]
+        if kind in SPEAKERS:  # a turn: who, when (its title's date), and where in the chat
+            self.turns += 1
+            cmeta.update(speaker=SPEAKERS[kind], turn=self.turns)
+            if (stamp := minutes(when_of(title))) is not None:
+                cmeta["time"] = stamp
         if fold:
             cmeta["folded"] = fold == "-"
         idx = self._titled("callout", title or kind, at, parent, cmeta)

@@ -64,9 +64,14 @@ def build(parsed: Parsed, source_id: str) -> None:
     )
     nodes, edges = [source], []
     ids: list[str] = []
+    last_turn: str | None = None
     for block in note.blocks:
         node_id = stable_id(source_id, block.anchor)
         ids.append(node_id)
+        if block.role == "turn" or (block.role == "callout" and "speaker" in block.meta):
+            if last_turn is not None:  # a conversation's turns, each linked to the next
+                edges.append(Edge(last_turn, EdgeKind.PRECEDES, node_id))
+            last_turn = node_id
         trail = []
         parent = block.parent
         while parent is not None:

@@ -23,7 +23,7 @@ from overlay import cancel
 from overlay.config import IngestConfig
 from overlay.errors import ConfigError, IngestError
 from overlay.graph import stable_id
-from overlay.ingest import identity
+from overlay.ingest import conversations, identity
 from overlay.ingest.links import strip_suffix
 from overlay.ingest.markdown import parse_note
 from overlay.ingest.notes import Parsed, build, resolve_links, write
@@ -333,9 +333,14 @@ def _read(
         report.repaired[path] = decoded.repaired
     if not decoded.text.strip():
         report.warnings.append(f"{file}: empty note; kept as a title only")
+    note = conversations.read(decoded.text, str(file), strip_suffix(file.name))
+    if note is None and file.suffix.lower() == ".json":
+        report.warnings.append(f"{file}: skipped, not a conversation export (ChatGPT's "
+                               "conversations.json or LoCoMo's JSON)")
+        return None
     try:
-        note = parse_note(decoded.text, str(file), strip_suffix(file.name),
-                          config.max_frontmatter_bytes, config.frontmatter_anchors)
+        note = note or parse_note(decoded.text, str(file), strip_suffix(file.name),
+                                  config.max_frontmatter_bytes, config.frontmatter_anchors)
     except IngestError as exc:
         report.warnings.append(f"{exc}; file skipped, its stored version kept")
         return None

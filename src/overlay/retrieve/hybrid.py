@@ -7,8 +7,10 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from overlay.config import RetrieveConfig
-from overlay.graph import EdgeKind, Node
+from overlay.graph import EdgeKind, Node, Within
 from overlay.lexical import analyze
 from overlay.retrieve.dense import VectorIndex
 from overlay.retrieve.embed import Embedder, queries
@@ -34,6 +36,8 @@ class Hit:
     score: float
     parts: dict[str, float] = field(default_factory=dict)
     via: list[str] = field(default_factory=list)
+    speaker: str | None = None  # a conversation's turn: who said it, and when
+    time: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -46,6 +50,8 @@ class Hit:
             "score": round(self.score, 6),
             "parts": {k: round(v, 6) for k, v in self.parts.items()},
             "via": self.via,
+            **({"speaker": self.speaker} if self.speaker else {}),
+            **({"time": self.time} if self.time else {}),
         }
 
 
@@ -108,11 +114,21 @@ class Retriever:
     def lexical(self, query: str, limit: int) -> list[tuple[str, float]]:
         return self.store.lexical_search(self.query_terms(query)[0], limit)
 
-    def dense(self, query: str, limit: int) -> list[tuple[str, float]]:
+    def dense(self, query: str, limit: int,
+              keys: list[int] | None = None) -> list[tuple[str, float]]:
+        """The nearest nodes by cosine; with `keys`, exactly, among those nodes only (an
+        index cannot filter, and a filter leaves few)."""
         vec = self.vector(query) if self.index is not None else None
         if vec is None or self.index is None:
             return []
-        pairs = self.index.search(vec, limit, self.store)
+        if keys is None:
+            pairs = self.index.search(vec, limit, self.store)
+        else:
+            found, vecs = self.store.get_vectors(keys, self.index.model)
+            norms = np.linalg.norm(vecs, axis=1) * float(np.linalg.norm(vec)) if found else 1.0
+            sims = (vecs @ vec) / np.maximum(norms, 1e-12) if found else np.zeros(0)
+            best = np.argsort(-sims, kind="stable")[:limit]
+            pairs = [(found[i], float(sims[i])) for i in best]
         ids = self.store.ids_of_keys([k for k, _ in pairs])
         return [(ids[k], sim) for k, sim in pairs if k in ids]
 
@@ -129,19 +145,24 @@ class Retriever:
         power = self.config.coverage_power  # a list that reads half the query counts 1/8
         return relative({"lexical": covered ** power, "dense": reads ** power})
 
-    def search(self, query: str, k: int = 10, *, expand: bool = True) -> list[Hit]:
+    def search(self, query: str, k: int = 10, *, expand: bool = True,
+               within: Within | None = None) -> list[Hit]:
         """Fuse lexical and dense ranks (reciprocal rank, each list weighted by how well it
-        covers the query), spread to one-hop neighbours, return the top k."""
+        covers the query), spread to one-hop neighbours, return the top k; with `within`,
+        only among the nodes it admits."""
         pool = max(self.config.pool, k)
         terms, covered = self.query_terms(query)
-        lexical = self.store.lexical_search(terms, pool)
-        dense = self.dense(query, pool)
+        keys = None if within is None or within.empty else self.store.keys_within(within)
+        lexical = self.store.lexical_search(terms, pool, keys)
+        dense = self.dense(query, pool, keys)
         parts = weighted_rrf({"lexical": lexical, "dense": dense},
                              self.weights(query, covered, dense), self.config.rrf_k)
         via: dict[str, list[str]] = {}
         if expand and parts and self.config.expand_weight > 0:
             top = sorted(parts, key=lambda i: -parts[i]["rrf"])[:k]
             for frm, to, _kind in self.store.neighbours(top, EXPAND_KINDS):
+                if keys is not None and to not in parts:
+                    continue  # a neighbour outside the filter stays out
                 gain = self.config.expand_weight * parts[frm]["rrf"]
                 p = parts.setdefault(to, {})
                 if gain > p.get("graph", 0.0):
@@ -170,4 +191,6 @@ class Retriever:
             score,
             parts,
             sorted(set(via)),
+            node.meta.get("speaker"),
+            node.meta.get("time"),
         )

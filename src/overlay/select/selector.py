@@ -23,7 +23,7 @@ from overlay import threads
 from overlay.config import SelectConfig
 from overlay.errors import ConfigError
 from overlay.evidence import evidence
-from overlay.graph import new_id
+from overlay.graph import Within, new_id
 from overlay.lexical import analyze
 from overlay.lm.base import LM, PROCESSORS, TOKENIZE, OnText
 from overlay.modulation import BOOST_WEIGHT, Modulation
@@ -132,10 +132,12 @@ class Selector:
             floor = float(getattr(embedder, "relevant", RELEVANT))
         return hit.parts.get("dense", -1.0) >= floor
 
-    def gather(self, question: str, goal: str) -> list[Candidate]:
-        """Retrieval hits that pass the gate, plus nodes their activation reaches."""
+    def gather(self, question: str, goal: str, within: Within | None = None) -> list[Candidate]:
+        """Retrieval hits that pass the gate, plus nodes their activation reaches (only those
+        `within` admits)."""
         cfg = self.config
-        hits = [h for h in self.retriever.search(question, cfg.candidates) if self.relevant(h)]
+        hits = [h for h in self.retriever.search(question, cfg.candidates, within=within)
+                if self.relevant(h)]
         if not hits:
             return []
         top = max(h.score for h in hits) or 1.0
@@ -156,6 +158,8 @@ class Selector:
         for node_id in order:
             node = nodes.get(node_id)
             if node is None or node.meta.get("role") in SKIP_ROLES:
+                continue
+            if within is not None and not within.matches(node):
                 continue
             # a learned statement acts only where the question is about what it is about
             # (a correction is about the question it corrected)
@@ -278,8 +282,10 @@ class Selector:
         mode: str = "statement",
         strict: bool = False,
         on_text: OnText | None = None,
+        within: Within | None = None,
     ) -> Trace:
-        """Answer from the overlay: cited statements, or composed text biased toward them."""
+        """Answer from the overlay: cited statements, or composed text biased toward them;
+        `within` keeps to the memories it admits."""
         if mode not in ("statement", "compose"):
             raise ConfigError(f"mode {mode!r} is not 'statement' or 'compose'")
         t0 = time.perf_counter()
@@ -292,7 +298,9 @@ class Selector:
             self.lm.name,
             settings=self.settings(),
         )
-        cands = self.gather(question, goal)
+        if within is not None:
+            trace.settings["within"] = within.to_dict()
+        cands = self.gather(question, goal, within)
         trace.timings["retrieve"] = time.perf_counter() - t0
         trace.timings["threads.retrieve"] = threads.last()
         trace.candidates = cands
