@@ -3,6 +3,7 @@ self-tests on the lab's arms, the compatibility matrix of adapters, and the lab 
 
 from __future__ import annotations
 
+import tempfile
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Annotated, Any
@@ -139,6 +140,45 @@ def eval_ranking(
                   f"{vs['worse']} (sign test p = {vs['sign_test_p']})")
     v = result["verdicts"]
     out.print(f"verdicts from the gold notes: {v['good']} good, {v['bad']} bad")
+
+
+@eval_app.command("memory")
+@model_options
+def eval_memory(
+    conversations: Annotated[Path, typer.Argument(
+        help="LoCoMo-style JSON: conversations of dated sessions, questions with evidence.")],
+    db: DbOpt = None,
+    json_out: JsonOpt = False,
+    embedder: EmbedderOpt = None,
+    models: dict[str, str] | None = None,
+) -> None:
+    """Memory retrieval: each conversation in its own scratch overlay, every question with
+    evidence asked four ways (lexical, dense, hybrid search, the full ask); evidence recall
+    and nDCG@10 at turn and session level, per category. Your store is not touched."""
+    from overlay.evaluate.memory import ARMS, evaluate, load
+
+    samples = load(conversations)
+    with (  # only the models matter: without --db a throwaway store lends them
+        tempfile.TemporaryDirectory(prefix="overlay-memory-") as tmp,
+        open_overlay(db or Path(tmp) / "models.db", create=db is None, embedder=embedder,
+                     models=models) as overlay,
+        bar_progress(True) as bar,
+    ):
+        result = evaluate(overlay, samples, bar)
+    if json_out:
+        emit(result)
+        return
+    table = Table(title=f"{result['questions']} questions over {result['turns']} turns of "
+                  f"{result['conversations']} conversations ({result['embedder']})",
+                  caption="turn-level evidence recall@10 per category; session level in --json; "
+                  f"p50 after the question's embedding ({result['all']['embed_p50_ms']:.0f} ms)")
+    cats = [("all", result["all"]), *result["by_category"].items()]
+    for col in ("", *(f"{name} ({r['questions']})" for name, r in cats), "p50 ms"):
+        table.add_column(col, justify="right")
+    for arm in ARMS:
+        table.add_row(arm, *(f"{r[arm]['turn']['recall@10']:.3f}" for _, r in cats),
+                      f"{result['all'][arm]['p50_ms']:.0f}")
+    out.print(table)
 
 
 @eval_app.command("selftest")

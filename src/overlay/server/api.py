@@ -39,9 +39,17 @@ def search(
     g: G,
     q: Annotated[str, Query(min_length=1, max_length=2000, description="What to look for.")],
     k: Annotated[int, Query(ge=1, le=100)] = 10,
+    speaker: Annotated[str | None, Query(max_length=200, description=(
+        "Only what this speaker said (conversations)."))] = None,
+    since: Annotated[str | None, Query(max_length=100, description=(
+        "From this date on: YYYY, YYYY-MM, YYYY-MM-DD or 'May 2023'."))] = None,
+    until: Annotated[str | None, Query(max_length=100, description=(
+        "Up to the end of this date."))] = None,
 ) -> list[dict[str, Any]]:
-    """Hybrid search (words and meaning, then one hop along links)."""
-    return [h.to_dict() for h in g.reader().search(q, k)]
+    """Hybrid search (words and meaning, then one hop along links); among conversations, by
+    speaker and date, or by the time the query names."""
+    overlay = g.reader()
+    return [h.to_dict() for h in overlay.search(q, k, overlay.scope(q, speaker, since, until))]
 
 
 @router.get("/nodes/{node_id}", response_model=NodeOut, response_model_by_alias=True)

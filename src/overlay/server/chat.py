@@ -63,7 +63,7 @@ def result_of(overlay: Overlay, trace: Trace) -> OverlayResult:
         goal=trace.goal,
         mode=trace.mode,
         citations=[
-            Citation(node=c["node"], title=c["title"], source=c["source"], line=c["line"])
+            Citation(**{k: v for k, v in c.items() if k != "deleted"})
             for c in overlay.citations(trace)
             if not c["deleted"]
         ],
@@ -90,8 +90,9 @@ def _ask(g: Guard, body: ChatRequest, token: cancel.Token,
     question, opts = question_of(body.messages), body.overlay
     overlay = g.reader()
     with cancel.scope(token):
+        scope = overlay.scope(question, opts.speaker, opts.since, opts.until)
         trace = overlay.ask(question, goal=opts.goal, mode=opts.mode, strict=opts.strict,
-                            on_text=on_text)
+                            on_text=on_text, scope=scope)
     return trace, result_of(overlay, trace), _usage(overlay, question, trace.answer)
 
 

@@ -48,6 +48,13 @@ class OverlayOptions(BaseModel):
         "statement", description="statement: cite notes; compose: write pulled toward them."
     )
     strict: bool = Field(False, description="compose only: every word from the notes.")
+    speaker: str | None = Field(None, max_length=200,
+                                description="Only what this speaker said (conversations).")
+    since: str | None = Field(None, max_length=100, description=(
+        "Only memories from this date on (YYYY, YYYY-MM, YYYY-MM-DD or 'May 2023'). Without "
+        "since/until, a time the question names is used."))
+    until: str | None = Field(None, max_length=100,
+                              description="Only memories up to the end of this date.")
 
 
 class ChatRequest(BaseModel):
@@ -65,6 +72,9 @@ class Citation(BaseModel):
     title: str
     source: str | None = None
     line: int | None = None
+    speaker: str | None = Field(None, description="A conversation turn's speaker.")
+    session: str | None = Field(None, description="... its session.")
+    time: str | None = Field(None, description="... and when it was said (ISO 8601).")
 
 
 class SpanOut(BaseModel):
@@ -174,6 +184,8 @@ class HitOut(BaseModel):
     score: float
     parts: dict[str, float]
     via: list[str]
+    speaker: str | None = None
+    time: str | None = None
 
 
 class Weight(BaseModel):

@@ -111,6 +111,21 @@ function graph(container, data, focus) {
   cy.on("tap", "node", ev => { location.hash = `#/node/${ev.target.id()}`; });
 }
 
+// ------------------------------------------------------------------ memories
+// a speaker and dates keep a search or an ask to some turns of the conversations
+function memoryFilters() {
+  const speaker = h("input", {id: "speaker", size: 10, placeholder: "speaker", title: "only what this speaker said"});
+  const since = h("input", {id: "since", size: 10, placeholder: "since", title: "YYYY, YYYY-MM, YYYY-MM-DD or 'May 2023'"});
+  const until = h("input", {id: "until", size: 10, placeholder: "until", title: "to the end of this date"});
+  const values = () => Object.fromEntries([["speaker", speaker], ["since", since], ["until", until]]
+    .filter(([, el]) => el.value.trim()).map(([k, el]) => [k, el.value.trim()]));
+  return {inputs: [speaker, since, until], values};
+}
+
+function said(c) {  // a cited turn: who, when, which session
+  return c.time ? ` · ${c.speaker || ""}, ${c.time.replace("T", " ")}, ${c.session || ""}` : "";
+}
+
 // --------------------------------------------------------------------- ask
 function renderAnswer(answer, ov) {
   const box = h("div", {class: "answer" + (ov.known ? "" : " unknown"), id: "answer"});
@@ -175,7 +190,7 @@ async function showResult(container, res) {
                }}, "Correct"));
   const cites = h("ol", {class: "links", id: "citations"},
     ov.citations.map(c => h("li", {}, nodeLink(c.node, c.title), " ",
-                                 h("span", {class: "muted"}, `${c.source || ""}${c.line ? ":" + c.line : ""}`))));
+                                 h("span", {class: "muted"}, `${c.source || ""}${c.line ? ":" + c.line : ""}${said(c)}`))));
   container.replaceChildren(
     renderAnswer(res.choices[0].message.content, ov),
     h("div", {class: "bar"}, ...buttons, correction, undoSlot),
@@ -192,12 +207,13 @@ function askView() {
   const mode = h("select", {id: "mode"}, h("option", {value: "statement"}, "cite notes"),
                  h("option", {value: "compose"}, "compose"));
   const strict = h("input", {type: "checkbox", id: "strict"});
+  const filters = memoryFilters();
   const go = h("button", {type: "submit", id: "ask"}, "Ask");
   const out = h("div", {id: "result"});
   const state = h("span", {class: "status"});
   const form = h("form", {class: "ask"}, q,
     h("div", {class: "options"}, h("label", {}, "goal ", goal), mode,
-      h("label", {}, strict, " strict"), state), go);
+      h("label", {}, strict, " strict"), ...filters.inputs, state), go);
   form.addEventListener("submit", async ev => {
     ev.preventDefault();
     go.disabled = true;
@@ -205,7 +221,8 @@ function askView() {
     status(state, "thinking…");
     try {
       const body = {model: "overlay", messages: [{role: "user", content: q.value}],
-        overlay: {goal: goal.value || "answer", mode: mode.value, strict: strict.checked && mode.value === "compose"}};
+        overlay: {goal: goal.value || "answer", mode: mode.value, strict: strict.checked && mode.value === "compose",
+                  ...filters.values()}};
       const res = mode.value === "compose"  // a composed answer grows as it is written
         ? await streamChat(body, text => {
             status(state, "writing…");
@@ -289,14 +306,16 @@ async function traceView(id) {
 function searchView(query) {
   const input = h("input", {id: "search-q", value: query || "", size: 50, placeholder: "words or meaning"});
   const results = h("div", {id: "hits"});
-  const form = h("form", {class: "bar"}, input, h("button", {type: "submit"}, "Search"));
+  const filters = memoryFilters();
+  const form = h("form", {class: "bar"}, input, ...filters.inputs, h("button", {type: "submit"}, "Search"));
   const run = async () => {
     if (!input.value.trim()) return;
     try {
-      const hits = await api(`/v1/search?q=${encodeURIComponent(input.value)}&k=20`);
+      const extra = new URLSearchParams(filters.values()).toString();
+      const hits = await api(`/v1/search?q=${encodeURIComponent(input.value)}&k=20${extra ? "&" + extra : ""}`);
       results.replaceChildren(...(hits.length ? hits.map(x => h("div", {class: "hit"},
         nodeLink(x.id, x.title), h("span", {class: "badge"}, x.kind),
-        h("div", {class: "where muted"}, `${x.source || "learned"}${x.line ? ":" + x.line : ""} · score ${fmt(x.score)}`),
+        h("div", {class: "where muted"}, `${x.source || "learned"}${x.line ? ":" + x.line : ""} · score ${fmt(x.score)}${x.time ? ` · ${x.speaker || ""} ${x.time.replace("T", " ")}` : ""}`),
         h("div", {}, x.snippet))) : [h("p", {class: "muted"}, "nothing found")]));
     } catch (e) { results.replaceChildren(h("p", {class: "status error"}, e.message)); }
   };
