@@ -299,3 +299,35 @@ def test_eval_ranking_end_to_end(
     questions.write_text(json.dumps([{"question": "x", "gold": ["No such note"]}]))
     bad = ["eval", "ranking", "--questions", str(questions), *db, *fake]
     assert main_exit(bad, monkeypatch) == 1
+
+
+def test_memories_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Chat exports ingest as turns; search and ask keep to a speaker and to dates, or to
+    the time the question names; eval memory ranks a LoCoMo conversation's evidence."""
+    from tests.test_memories import LOCOMO, MEMORIES
+
+    db = ["--db", str(tmp_path / "o.db")]
+    fake = ["--model", "fake", "--embedder", "hashing"]
+    folder = tmp_path / "memories"
+    folder.mkdir()
+    for f in MEMORIES.iterdir():
+        (folder / f.name).write_bytes(f.read_bytes())
+    run("ingest", str(folder), *db, "--create", "--embedder", "hashing")
+    hits = json.loads(run("search", "croissants", "--speaker", "Boris", *db, *fake[2:],
+                          "--json"))
+    assert hits and {h["speaker"] for h in hits} == {"Boris"}
+    text = run("search", "croissants last May", *db, *fake[2:])
+    assert "within 2024-05-01 to 2024-06-01" in text and "“last May”" in text
+    asked = run("ask", "Who did Anna hire as a second baker?", "--since", "2024-06",
+                "--until", "2024-06", *db, *fake)
+    assert "Chen" in asked and "2024-06-20 07:30, Session 3" in asked
+    assert "within since 2024-06-01, until 2024-07-01" in asked
+    bad = ["search", "x", "--since", "someday", *db, *fake[2:]]
+    assert main_exit(bad, monkeypatch) == 1
+
+    conversations = tmp_path / "locomo.json"
+    conversations.write_text(json.dumps(LOCOMO), encoding="utf-8")
+    found = json.loads(run("eval", "memory", str(conversations), *fake, "--json"))
+    assert found["questions"] == 3 and set(found["all"]) >= {"lexical", "dense", "hybrid", "ask"}
+    table = run("eval", "memory", str(conversations), *fake)
+    assert "3 questions over 6 turns" in table and "hybrid" in table

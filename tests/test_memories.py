@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from overlay import ConfigError, Overlay
+from overlay import ConfigError, Overlay, Settings
 from overlay.dates import when_of
 from overlay.evaluate.memory import evaluate, scores
 from overlay.graph import EdgeKind, Node
@@ -64,7 +64,8 @@ def turns(ov: Overlay) -> list[Node]:
 def memories(tmp_path: Path) -> Overlay:
     folder = tmp_path / "memories"
     shutil.copytree(MEMORIES, folder)
-    ov = open_overlay(tmp_path / "o.db")
+    ov = Overlay(settings=Settings.make(db=tmp_path / "o.db", retrieve={"embedder": "hashing"},
+                                        lm={"model": "fake"}))
     ov.ingest([folder])
     return ov
 
@@ -255,3 +256,24 @@ def test_the_memory_benchmark_ranks_evidence_turns(tmp_path: Path) -> None:
         assert 0 <= result["all"][arm]["turn"]["recall@10"] <= 1
     assert result["all"]["hybrid"]["session"]["recall@10"] == 1.0  # two sessions: both in
     assert result["all"]["lexical"]["turn"]["recall@5"] == 1.0
+
+
+# ---------------------------------------------------------------------- API
+def test_the_api_filters_searches_and_asks_and_cites_turns(memories: Overlay) -> None:
+    from fastapi.testclient import TestClient
+
+    from overlay.server import create_app
+
+    client = TestClient(create_app(memories), base_url="http://127.0.0.1")
+    hits = client.get("/v1/search", params={"q": "croissants", "speaker": "boris"}).json()
+    assert hits and {h["speaker"] for h in hits} == {"Boris"}
+    hits = client.get("/v1/search", params={"q": "croissants", "since": "2024-06"}).json()
+    assert hits and all(h["time"] >= "2024-06" for h in hits)
+    bad = client.get("/v1/search", params={"q": "croissants", "since": "someday"})
+    assert bad.status_code == 400 and "not a date" in bad.json()["error"]["message"]
+    asked = client.post("/v1/chat/completions", json={
+        "messages": [{"role": "user", "content": "Who did Anna hire as a second baker?"}],
+        "overlay": {"speaker": "Anna", "until": "2024-06"}}).json()
+    cited = asked["overlay"]["citations"]
+    assert cited and cited[0]["speaker"] == "Anna" and cited[0]["time"] == "2024-06-20T07:30"
+    assert cited[0]["session"].startswith("Session 3")

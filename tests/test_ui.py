@@ -156,3 +156,41 @@ def test_ask_cite_feedback_weight_undo(chromium: str, ui_overlay: Overlay) -> No
         browser.close()
     assert errors == []
     assert ui_overlay.weights(node) == []
+
+
+def test_memories_filtered_by_speaker_and_date(chromium: str, tmp_path: Path) -> None:
+    """Search and ask keep to a speaker and to dates from the page; a cited turn shows who
+    said it, when and in which session."""
+    from playwright.sync_api import expect, sync_playwright
+
+    ov = Overlay(settings=Settings.make(db=tmp_path / "o.db", retrieve={"embedder": "hashing"},
+                                        lm={"model": "fake"}))
+    folder = tmp_path / "memories"
+    shutil.copytree(ROOT / "examples" / "memories", folder)
+    ov.ingest([folder])
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with ov, live_server(ov) as url, sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=chromium, headless=True,
+                                     args=["--no-sandbox", "--disable-gpu"])
+        page = browser.new_page(viewport={"width": 1200, "height": 900})
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(url + "/#/search")
+        page.fill("#search-q", "croissants")
+        page.fill("#speaker", "Boris")
+        page.keyboard.press("Enter")
+        where = page.locator("#hits .where")
+        expect(where.first).to_contain_text("Boris")
+        assert all("Boris" in w for w in where.all_inner_texts())
+        page.screenshot(path=str(SHOTS / "7-memories-search.png"), full_page=True)
+
+        page.goto(url + "/#/")
+        page.fill("#question", "Who did Anna hire as a second baker?")
+        page.fill("#since", "2024-06")
+        page.fill("#until", "2024-06")
+        page.click("#ask")
+        expect(page.locator("#citations li").first).to_contain_text(
+            "Anna, 2024-06-20 07:30, Session 3", timeout=60_000)
+        page.screenshot(path=str(SHOTS / "8-memories-ask.png"), full_page=True)
+        browser.close()
+    assert errors == []
