@@ -28,9 +28,14 @@ demo: $(STAMP)
 	# Russian notes (examples/vault-ru), found in Russian and from an English question
 	$(BIN)/overlay search "Почему зелёный чай горчит?" -k 3 --db .overlay-demo/overlay.db
 	$(BIN)/overlay search "What is a gaiwan?" -k 2 --db .overlay-demo/overlay.db
+	# memories: a bakery's chats (a transcript, a ChatGPT export) as dated turns, by speaker and time
+	$(BIN)/overlay ingest examples/memories --db .overlay-demo/overlay.db
+	$(BIN)/overlay search "croissants" --speaker Boris -k 2 --db .overlay-demo/overlay.db
+	$(BIN)/overlay search "What went wrong with the croissants last May?" -k 2 --db .overlay-demo/overlay.db
 	# the selector: the default LM picks among the notes and cites them (first run converts it)
 	$(BIN)/overlay ask "How do I keep a sourdough starter alive?" --db .overlay-demo/overlay.db
 	$(BIN)/overlay ask "При какой температуре заваривать улун?" --db .overlay-demo/overlay.db
+	$(BIN)/overlay ask "Who did Anna hire as a second baker?" --since 2024-06 --db .overlay-demo/overlay.db
 	$(BIN)/overlay ask "What does the float test tell me?" --mode compose --db .overlay-demo/overlay.db
 	$(BIN)/overlay choose "To check a levain, drop a spoonful of it into" \
 		--option "water and see if it floats" --option "a hot oven" --db .overlay-demo/overlay.db
@@ -88,6 +93,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/scale.py
 	$(BIN)/python bench/ranking.py
 	$(BIN)/python bench/multilingual.py
+	$(BIN)/python bench/memory.py
 	$(BIN)/python bench/dataset.py
 	$(BIN)/python bench/server.py
 	$(BIN)/python bench/imprint.py

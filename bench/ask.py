@@ -1,6 +1,6 @@
 """Ask latency (p50/p95) in statement and compose modes, on the example vault and on a 10k-note
 synthetic vault (the example vault inside 10,000 generated notes), with the default LM and
-MiniLM; and the cost per generated token of the overlay logits processor against plain
+the default embedder; and the cost per generated token of the overlay logits processor against plain
 `generate` on the same prompt and the same number of tokens.
 
 Statement mode is also timed by the old path (`select.lm_at_ask: always`, the LM term computed

@@ -246,6 +246,31 @@ def multilingual_table(data: dict) -> list[str]:
             f"{data['measure']}.", "", *notes]
 
 
+def memory_table(data: dict) -> list[str]:
+    arms = ("lexical", "dense", "hybrid", "ask")
+    names = {"lexical": "BM25 (lexical alone)", "dense": "dense alone", "hybrid": "hybrid search",
+             "ask": "the full ask's candidates"}
+    cats = [("all", data["all"]), *data["by_category"].items()]
+    rows = ["| evidence turns, recall@10 | " + " | ".join(f"{c} ({r['questions']})"
+                                                        for c, r in cats)
+            + " | turn nDCG@10 | session R@10 | p50 |",
+            "|---|" + "---:|" * (len(cats) + 3)]
+    best = {c: max(r[a]["turn"]["recall@10"] for a in arms) for c, r in cats}
+    for arm in arms:
+        cells = [(f"**{r[arm]['turn']['recall@10']}**" if r[arm]["turn"]["recall@10"] == best[c]
+                  else str(r[arm]["turn"]["recall@10"])) for c, r in cats]
+        a = data["all"][arm]
+        rows.append(f"| {names[arm]} | {' | '.join(cells)} | {a['turn']['ndcg@10']} | "
+                    f"{a['session']['recall@10']} | {a['p50_ms']} ms |")
+    return [*rows, "", f"{data['questions']} questions with evidence over {data['turns']} turns "
+            f"of {data['conversations']} conversations ({data['data']}), embedder "
+            f"{data['embedder']}; recall@5 and the session level per category are in "
+            f"bench/results/memory.json. The question's embedding ({data['all']['embed_p50_ms']} "
+            f"ms p50) is timed apart; each arm's p50 is what it adds. Ingest: "
+            f"{data['ingest_s_per_1000_turns']} s per 1,000 turns; the run took "
+            f"{data['seconds']} s."]
+
+
 def dataset_table(data: dict) -> list[str]:
     rows = [
         "| nodes | items | self-tests | load s | generate s | export s | build s | check s "
@@ -417,6 +442,7 @@ def main() -> None:
         ("scale", scale_table),
         ("ranking", ranking_table),
         ("multilingual", multilingual_table),
+        ("memory", memory_table),
         ("dataset", dataset_table),
         ("server", server_table),
         ("imprint", imprint_table),

@@ -277,3 +277,17 @@ def test_the_api_filters_searches_and_asks_and_cites_turns(memories: Overlay) ->
     cited = asked["overlay"]["citations"]
     assert cited and cited[0]["speaker"] == "Anna" and cited[0]["time"] == "2024-06-20T07:30"
     assert cited[0]["session"].startswith("Session 3")
+
+
+def test_turns_learn_as_notes_do(memories: Overlay) -> None:
+    """A verdict counts on the turns an answer cited, a correction is learned beside them,
+    and the learned statement acts where a question is about what it is about."""
+    trace = memories.ask("Who did Anna hire as a second baker?")
+    turn = trace.cited[0]
+    assert memories.store.get_node(turn).meta["speaker"] == "Anna"  # type: ignore[union-attr]
+    memories.feedback(trace.id, "good")
+    assert memories.weights(turn)[0]["s"] == 1
+    memories.learn("Chen, the second baker, left the bakery in October 2024.", links=[turn])
+    later = memories.ask("Does Chen still work as the second baker?")
+    assert "left the bakery" in later.answer
+    assert "left the bakery" not in memories.ask("What went wrong with the croissants?").answer

@@ -60,6 +60,15 @@ def ui_overlay(tmp_path_factory: pytest.TempPathFactory, smol: object) -> Iterat
     ov.close()
 
 
+def _open(pw: Any, chromium: str, errors: list[str]) -> tuple[Any, Any]:
+    """Headless Chromium and a page whose script errors land in `errors`."""
+    browser = pw.chromium.launch(executable_path=chromium, headless=True,
+                                 args=["--no-sandbox", "--disable-gpu"])
+    page = browser.new_page(viewport={"width": 1200, "height": 900})
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    return browser, page
+
+
 def _graph_drawn(page: Any, expected: int) -> dict[str, int]:
     """Wait until the page's Cytoscape graph holds `expected` nodes and has been painted;
     its node count and how many of its canvas pixels carry ink."""
@@ -86,12 +95,9 @@ def test_ask_cite_feedback_weight_undo(chromium: str, ui_overlay: Overlay) -> No
     from playwright.sync_api import expect, sync_playwright
 
     SHOTS.mkdir(parents=True, exist_ok=True)
+    errors: list[str] = []
     with live_server(ui_overlay) as url, sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=chromium, headless=True,
-                                     args=["--no-sandbox", "--disable-gpu"])
-        page = browser.new_page(viewport={"width": 1200, "height": 900})
-        errors: list[str] = []
-        page.on("pageerror", lambda e: errors.append(str(e)))
+        browser, page = _open(pw, chromium, errors)
 
         page.goto(url + "/")
         page.fill("#question", "How do I keep a sourdough starter alive?")
@@ -169,12 +175,9 @@ def test_memories_filtered_by_speaker_and_date(chromium: str, tmp_path: Path) ->
     shutil.copytree(ROOT / "examples" / "memories", folder)
     ov.ingest([folder])
     SHOTS.mkdir(parents=True, exist_ok=True)
+    errors: list[str] = []
     with ov, live_server(ov) as url, sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=chromium, headless=True,
-                                     args=["--no-sandbox", "--disable-gpu"])
-        page = browser.new_page(viewport={"width": 1200, "height": 900})
-        errors: list[str] = []
-        page.on("pageerror", lambda e: errors.append(str(e)))
+        browser, page = _open(pw, chromium, errors)
         page.goto(url + "/#/search")
         page.fill("#search-q", "croissants")
         page.fill("#speaker", "Boris")

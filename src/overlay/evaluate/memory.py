@@ -25,8 +25,9 @@ from pathlib import Path
 from typing import Any
 
 from overlay.engine import Overlay
-from overlay.errors import ConfigError, NotFoundError
+from overlay.errors import ConfigError
 from overlay.evaluate.arms import scratch
+from overlay.evaluate.ranking import read_json
 from overlay.progress import Progress, quiet
 
 ARMS = ("lexical", "dense", "hybrid", "ask")
@@ -38,12 +39,7 @@ CATEGORIES = {1: "multi-hop", 2: "temporal", 3: "open-domain", 4: "single-hop",
 
 def load(path: Path) -> list[dict[str, Any]]:
     """LoCoMo samples: a JSON list (or one object) of {conversation, qa}; errors name it."""
-    if not path.exists():
-        raise NotFoundError(f"no conversation file at {path}")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"{path}:{exc.lineno}: not JSON ({exc.msg})") from None
+    data = read_json(path, "conversation")
     samples = data if isinstance(data, list) else [data]
     for i, s in enumerate(samples):
         if not (isinstance(s, dict) and isinstance(s.get("conversation"), dict)

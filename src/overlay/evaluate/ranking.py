@@ -31,14 +31,20 @@ class Question:
     gold: tuple[str, ...]  # note names: a file's name without its extension
 
 
-def load(path: Path) -> list[Question]:
-    """Questions from a JSON list of {"question", "gold": [note, ...]}; errors name the item."""
+def read_json(path: Path, what: str) -> Any:
+    """A benchmark's JSON file; a missing file or bad JSON is one error naming it (and the
+    line)."""
     if not path.exists():
-        raise NotFoundError(f"no question file at {path}")
+        raise NotFoundError(f"no {what} file at {path}")
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise ConfigError(f"{path}:{exc.lineno}: not JSON ({exc.msg})") from None
+
+
+def load(path: Path) -> list[Question]:
+    """Questions from a JSON list of {"question", "gold": [note, ...]}; errors name the item."""
+    data = read_json(path, "question")
     if not isinstance(data, list) or not data:
         raise ConfigError(f"{path}: expected a non-empty JSON list of questions")
     out = []
