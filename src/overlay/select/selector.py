@@ -132,12 +132,23 @@ class Selector:
             floor = float(getattr(embedder, "relevant", RELEVANT))
         return hit.parts.get("dense", -1.0) >= floor
 
+    def admitted(self, question: str, hits: list[Hit]) -> list[Hit]:
+        """The hits that pass the relevance gate, and the learned statements the question is
+        about even where their wording is further off: for a statement the user taught, the
+        question naming its subject is the better test ("Phil Bentham is originally from"
+        for "Phil Bentham was native to Sydney" is 0.80 by e5, under its gate)."""
+        below = [h.node_id for h in hits if not self.relevant(h)]
+        nodes = self.store.get_nodes(below) if below else {}
+        about = {i for i, n in nodes.items() if n.meta.get("learned") and is_about(
+            self.store, question, n.meta.get("about") or n.text, self.config.about_share)}
+        return [h for h in hits if h.node_id in about or h.node_id not in nodes]
+
     def gather(self, question: str, goal: str, within: Within | None = None) -> list[Candidate]:
         """Retrieval hits that pass the gate, plus nodes their activation reaches (only those
         `within` admits)."""
         cfg = self.config
-        hits = [h for h in self.retriever.search(question, cfg.candidates, within=within)
-                if self.relevant(h)]
+        hits = self.admitted(question, self.retriever.search(question, cfg.candidates,
+                                                             within=within))
         if not hits:
             return []
         top = max(h.score for h in hits) or 1.0
