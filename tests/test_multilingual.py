@@ -227,3 +227,20 @@ def test_a_learned_russian_statement_answers_a_rephrasing_not_another_question(
         assert "Толстой" in asked.answer
         other = ov.ask("При какой температуре заваривать улун?")
         assert "Толстой" not in other.answer
+
+
+def test_a_learned_statement_the_question_is_about_passes_the_gate(
+        tmp_path: Path, e5: E5Embedder) -> None:
+    """e5 puts a rephrasing of a learned edit under its gate; the about rule admits it, and
+    only it: a learned statement about something else stays out."""
+    with Overlay(settings=Settings.make(db=tmp_path / "o.db"), lm=FakeLM(), embedder=e5) as ov:
+        mine = ov.learn("Phil Bentham was native to Sydney.")["id"]
+        other = ov.learn("Phil Collins was native to Chiswick.")["id"]
+        question = "In May 2016, the company sold Acrosoft to Hyland Software. " \
+                   "Phil Bentham is originally from"
+        hits = ov.retriever.search(question, 20)
+        gated = [h for h in hits if not ov.selector.relevant(h)]
+        assert {h.node_id for h in gated} >= {mine, other}  # both under e5's 0.83
+        assert [h.node_id for h in ov.selector.admitted(question, gated)] == [mine]
+        trace = ov.selector.choose(question, ["Sydney", "London"])
+        assert trace.answer == "Sydney"
