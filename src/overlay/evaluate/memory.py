@@ -31,7 +31,8 @@ from overlay.evaluate.ranking import read_json
 from overlay.progress import Progress, quiet
 
 ARMS = ("lexical", "dense", "hybrid", "ask")
-POOL = 50  # how many hits each arm is asked for: enough to fill 10 turns after sections drop
+POOL = 50  # what a list alone is asked for: enough to fill 10 turns after sections drop
+SHOWN = 10  # what `overlay search` shows by default
 TURN = re.compile(r"D(\d+):(\d+)")
 CATEGORIES = {1: "multi-hop", 2: "temporal", 3: "open-domain", 4: "single-hop",
               5: "adversarial"}  # LoCoMo's categories, as its paper numbers them
@@ -90,8 +91,8 @@ class _Arms:
             return self.turns([i for i, _ in retriever.lexical(question, POOL)])
         if arm == "dense":
             return self.turns([i for i, _ in retriever.dense(question, POOL)])
-        if arm == "hybrid":
-            return self.turns([h.node_id for h in ov.search(question, POOL)])
+        if arm == "hybrid":  # `overlay search`'s own ten, and its graph hop from them
+            return self.turns([h.node_id for h in ov.search(question, SHOWN)])
         scope = ov.scope(question)  # the ask as `overlay ask` makes it, not recorded
         trace = ov.selector.ask(question, within=scope.within)
         ranked = sorted(trace.candidates, key=lambda c: -c.score)
