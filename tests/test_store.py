@@ -184,8 +184,9 @@ def test_episodes_are_filled_from_the_log_when_a_store_is_upgraded(tmp_path: Pat
     con.execute("DROP INDEX counts_goal")
     con.execute("DROP TABLE judged")
     con.execute("DROP TABLE question_vectors")
+    con.execute("DROP INDEX nodes_time")
     con.execute("DELETE FROM _migrations WHERE name IN ('0005_episodes', '0006_term_counts',"
-                " '0007_pair_counts', '0008_judged')")
+                " '0007_pair_counts', '0008_judged', '0009_memory_times')")
     con.execute("PRAGMA user_version = 4")
     con.commit()
     con.close()

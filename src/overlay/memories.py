@@ -16,7 +16,7 @@ from datetime import date, datetime, timedelta
 from overlay.errors import ConfigError
 from overlay.graph import Within
 from overlay.retrieve.hybrid import Retriever
-from overlay.retrieve.when import Range, find, resolve
+from overlay.retrieve.when import Range, find, names_time, resolve
 
 ISO_PART = re.compile(r"(?P<y>\d{4})(?:-(?P<m>\d{1,2})(?:-(?P<d>\d{1,2}))?)?")
 
@@ -62,6 +62,8 @@ def scope(retriever: Retriever, question: str, speaker: str | None = None,
     """What a search or ask for `question` keeps to: the speaker and dates given (`since`
     from the start of its day, month or year, `until` to the end of it), else the time the
     question names."""
+    if since is None and until is None and not names_time(question):
+        return Scope(Within(speaker) if speaker is not None else None)
     latest = anchor(retriever)
     if since is not None or until is not None:
         start = bound(since, latest)[0].isoformat() if since is not None else None

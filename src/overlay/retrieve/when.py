@@ -116,6 +116,12 @@ def find(text: str, anchor: date) -> tuple[tuple[date, date], str] | None:
     return None if best is None else (best[1], best[2])
 
 
+def names_time(text: str) -> bool:
+    """Whether `text` names a time or bounds one ("before …"): the cheap test before the
+    overlay's dates are looked up."""
+    return BOUND.search(text) is not None or find(text, date(2000, 1, 1)) is not None
+
+
 def resolve(question: str, anchor: datetime | date,
             event: Callable[[str], datetime | None] | None = None) -> Range | None:
     """The range of dates `question` names, read against `anchor`; None when it names none.

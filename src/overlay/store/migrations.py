@@ -283,4 +283,16 @@ MIGRATIONS += (
     ),
 )
 
+MIGRATIONS += (
+    Migration(
+        "0009_memory_times",
+        """
+        -- conversation turns carry a time in their meta: an index on it answers a date
+        -- filter and the memories' latest date without reading every node
+        CREATE INDEX nodes_time ON nodes (json_extract(meta, '$.time'))
+            WHERE json_extract(meta, '$.time') IS NOT NULL;
+        """,
+    ),
+)
+
 SCHEMA_VERSION = len(MIGRATIONS)

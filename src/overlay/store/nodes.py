@@ -308,15 +308,17 @@ class SQLiteNodes(Connection):
 
     def time_span(self) -> tuple[str, str] | None:
         """The earliest and the latest time a node holds (a memory's), or None."""
+        time = "json_extract(meta, '$.time')"  # as the index nodes_time spells it
         first, last = self.db.execute(
-            "SELECT min(t), max(t) FROM (SELECT json_extract(meta, '$.time') AS t FROM nodes"
-            " WHERE t IS NOT NULL)").fetchone()
+            f"SELECT min({time}), max({time}) FROM nodes WHERE {time} IS NOT NULL").fetchone()
         return None if first is None else (str(first), str(last))
 
     def keys_within(self, within: Within) -> list[int]:
         """The keys of the nodes `within` admits (its time range in SQL, the speaker, whose
         case SQLite folds only in ASCII, here)."""
-        where, params = ["1"], list[str]()
+        where, params = ["json_extract(meta, '$.time') IS NOT NULL"], list[str]()
+        if within.since is None and within.until is None:
+            where = ["1"]  # a speaker alone: undated turns count too
         if within.speaker is not None:
             where.append("json_extract(meta, '$.speaker') IS NOT NULL")
         if within.since is not None:
