@@ -50,6 +50,7 @@ class NoEos:
         self.eos = eos
 
     def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        scores = scores.clone()  # the model's scores are inference tensors: not written in place
         scores[:, self.eos] = -float("inf")
         return scores
 

@@ -84,6 +84,19 @@ def test_a_transcript_becomes_dated_turns_linked_in_order(memories: Overlay) -> 
     assert after == {said[1].id}
 
 
+def test_a_turn_is_embedded_after_the_turn_it_answers(memories: Overlay) -> None:
+    from overlay.retrieve.dense import embed_text
+
+    said = [n for n in turns(memories) if n.source_path and n.source_path.endswith(".txt")]
+    assert "context" not in said[0].meta  # a session's first turn answers nothing
+    reply = said[1]
+    assert reply.meta["context"].startswith("Anna: I finally signed the lease")
+    text = embed_text(reply.title, reply.text, reply.meta["context"])
+    assert text.index("signed the lease") < text.index("Congratulations")
+    first_of_two = next(n for n in said if n.meta["session"].startswith("Session 2"))
+    assert "context" not in first_of_two.meta  # nor does one in the next session
+
+
 def test_chatgpt_export_follows_the_branch_the_user_last_saw(tmp_path: Path) -> None:
     data = json.loads((MEMORIES / "conversations.json").read_text(encoding="utf-8"))
     mapping = data[1]["mapping"]

@@ -12,10 +12,12 @@ import posixpath
 from dataclasses import dataclass, field
 from typing import Any
 
-from overlay.graph import Edge, EdgeKind, Node, NodeKind, stable_id
+from overlay.graph import Edge, EdgeKind, Node, NodeKind, content_hash, stable_id
 from overlay.ingest.links import Resolver, anchors_of, make_anchor_lookup
 from overlay.ingest.markdown import Link, Note
 from overlay.store.base import FileRecord, Store
+
+CONTEXT_CHARS = 500  # how much of the turn before a turn is embedded with it
 
 
 @dataclass
@@ -65,6 +67,7 @@ def build(parsed: Parsed, source_id: str) -> None:
     nodes, edges = [source], []
     ids: list[str] = []
     last_turn: str | None = None
+    said: dict[str, str] = {}  # a session's last turn: the context the next one is read in
     for block in note.blocks:
         node_id = stable_id(source_id, block.anchor)
         ids.append(node_id)
@@ -83,18 +86,11 @@ def build(parsed: Parsed, source_id: str) -> None:
         meta = {"role": block.role, "anchor": block.anchor, **block.meta}
         if block.tags:
             meta["tags"] = block.tags
-        nodes.append(
-            Node(
-                node_id,
-                NodeKind.BLOCK,
-                title,
-                block.text,
-                path,
-                block.line_start,
-                block.line_end,
-                meta,
-            )
-        )
+        node = Node(node_id, NodeKind.BLOCK, title, block.text, path, block.line_start,
+                    block.line_end, meta)
+        if block.role == "turn":
+            _in_context(node, said)
+        nodes.append(node)
         up = ids[block.parent] if block.parent is not None else source_id
         edges.append(Edge(node_id, EdgeKind.PART_OF, up))
         for link in block.links:
@@ -105,6 +101,17 @@ def build(parsed: Parsed, source_id: str) -> None:
         edge = _link_edge(source_id, goal, path)
         edges.append(Edge(edge.src, EdgeKind.SERVES, None, edge.target, edge.line, edge.meta))
     parsed.nodes, parsed.edges = nodes, edges
+
+
+def _in_context(node: Node, said: dict[str, str]) -> None:
+    """A turn keeps the turn before it in its session as `context` (what it is embedded
+    after: `dense.embed_text`), and its hash covers it, so a changed context re-embeds it."""
+    session = str(node.meta.get("session", ""))
+    before = said.get(session)
+    said[session] = f"{node.meta.get('speaker', '')}: {node.text}"[:CONTEXT_CHARS]
+    if before:
+        node.meta["context"] = before
+        node.hash = content_hash(f"{node.title}\n{before}\n{node.text}")
 
 
 def _link_edge(src: str, link: Link, path: str) -> Edge:

