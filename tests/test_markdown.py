@@ -102,9 +102,9 @@ def test_callouts_keep_who_said_what(note) -> None:  # type: ignore[no-untyped-d
     said = [b for b in note.blocks if b.text == "A question from the user."]
     assert said and said[0].meta["speaker"] == "user"
     heading = next(b for b in note.blocks if b.title == "An answer heading")
-    assert heading.meta["speaker"] == "agent" and heading.line_start == 23
+    assert heading.meta["speaker"] == "assistant" and heading.line_start == 23
     answer = next(b for b in note.blocks if b.text == "The agent answers.")
-    assert answer.meta["speaker"] == "agent" and answer.line_start == 24
+    assert answer.meta["speaker"] == "assistant" and answer.line_start == 24
 
 
 def test_anchors_are_unique_and_stable_under_edits_elsewhere() -> None:
