@@ -102,10 +102,15 @@ class Within:
     def empty(self) -> bool:
         return self.speaker is None and self.since is None and self.until is None
 
+    def said_by(self, speaker: object) -> bool:
+        """Whether a node's `speaker` is the one this filter names (any, when it names
+        none)."""
+        return self.speaker is None or (
+            isinstance(speaker, str) and speaker.casefold() == self.speaker.casefold())
+
     def matches(self, node: Node) -> bool:
-        speaker, time = node.meta.get("speaker"), node.meta.get("time")
-        if self.speaker is not None and (
-                not isinstance(speaker, str) or speaker.casefold() != self.speaker.casefold()):
+        time = node.meta.get("time")
+        if not self.said_by(node.meta.get("speaker")):
             return False
         if self.since is None and self.until is None:
             return True

@@ -45,18 +45,21 @@ def script_of(char: str) -> str:
 
 def analyze(text: str) -> list[str]:
     """The stems FTS5 indexes and queries with."""
-    out: list[str] = []
     ru, en = _stemmer("russian"), _stemmer("english")
-    for word in words(text):
-        if len(word) > MAX_TERM or word == "_" * len(word):
-            continue
-        if CYRILLIC.search(word):
-            out.append(ru.stemWord(word))
-        elif LATIN.search(word):
-            out.append(en.stemWord(word))
-        else:
-            out.append(word)
-    return out
+    return [_stem(word, ru, en) for word in _kept(text)]
+
+
+def _kept(text: str) -> list[str]:
+    """The words worth a term: not over-long, not underscores alone."""
+    return [w for w in words(text) if len(w) <= MAX_TERM and w != "_" * len(w)]
+
+
+def _stem(word: str, ru: Stemmer.Stemmer, en: Stemmer.Stemmer) -> str:
+    if CYRILLIC.search(word):
+        return str(ru.stemWord(word))
+    if LATIN.search(word):
+        return str(en.stemWord(word))
+    return word
 
 
 @lru_cache(maxsize=1)
@@ -73,14 +76,8 @@ def _lemma_stem(word: str) -> str:
 def lemma_stems(text: str) -> list[str]:
     """`analyze`, with each Russian word's dictionary form stemmed ("Льва" and "Лев" both
     "лев"): one key per word however it is inflected."""
-    out: list[str] = []
-    for word, stem in zip(_kept(text), analyze(text), strict=True):
-        out.append(_lemma_stem(word) if CYRILLIC.search(word) else stem)
-    return out
-
-
-def _kept(text: str) -> list[str]:
-    return [w for w in words(text) if len(w) <= MAX_TERM and w != "_" * len(w)]
+    ru, en = _stemmer("russian"), _stemmer("english")
+    return [_lemma_stem(w) if CYRILLIC.search(w) else _stem(w, ru, en) for w in _kept(text)]
 
 
 def terms(text: str) -> str:

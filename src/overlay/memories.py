@@ -16,7 +16,7 @@ from datetime import date, datetime, timedelta
 from overlay.errors import ConfigError
 from overlay.graph import Within
 from overlay.retrieve.hybrid import Retriever
-from overlay.retrieve.when import Range, find, names_time, resolve
+from overlay.retrieve.when import Range, find, month_span, names_time, resolve
 
 ISO_PART = re.compile(r"(?P<y>\d{4})(?:-(?P<m>\d{1,2})(?:-(?P<d>\d{1,2}))?)?")
 
@@ -48,7 +48,7 @@ def bound(text: str, latest: date | None) -> tuple[date, date]:
         if m["d"]:
             return start, start + timedelta(days=1)
         if m["m"]:
-            return start, date(y + mo // 12, mo % 12 + 1, 1)
+            return month_span(y, mo)
         return start, date(y + 1, 1, 1)
     found = find(text, latest or date.today())
     if found is None:

@@ -125,10 +125,12 @@ class Retriever:
             pairs = self.index.search(vec, limit, self.store)
         else:
             found, vecs = self.store.get_vectors(keys, self.index.model)
-            norms = np.linalg.norm(vecs, axis=1) * float(np.linalg.norm(vec)) if found else 1.0
-            sims = (vecs @ vec) / np.maximum(norms, 1e-12) if found else np.zeros(0)
-            best = np.argsort(-sims, kind="stable")[:limit]
-            pairs = [(found[i], float(sims[i])) for i in best]
+            if not found:
+                return []
+            norms = np.linalg.norm(vecs, axis=1) * float(np.linalg.norm(vec))
+            sims = (vecs @ vec) / np.maximum(norms, 1e-12)
+            pairs = [(found[i], float(sims[i]))
+                     for i in np.argsort(-sims, kind="stable")[:limit]]
         ids = self.store.ids_of_keys([k for k, _ in pairs])
         return [(ids[k], sim) for k, sim in pairs if k in ids]
 

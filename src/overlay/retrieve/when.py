@@ -51,7 +51,8 @@ class Range:
     said: str
 
 
-def _month(y: int, m: int) -> tuple[date, date]:
+def month_span(y: int, m: int) -> tuple[date, date]:
+    """The days of month `m` of year `y`: [its first, the next month's first)."""
     return date(y, m, 1), date(y + m // 12, m % 12 + 1, 1)
 
 
@@ -65,11 +66,11 @@ def _span(form: str, m: re.Match[str], anchor: date) -> tuple[date, date] | None
             return None
         return day, day + timedelta(days=1)
     if form == "my":
-        return _month(int(g["y"]), month_of(g["month"]))
+        return month_span(int(g["y"]), month_of(g["month"]))
     if form == "m":  # the latest such month at or before the anchor's (before it, if "last")
         month = month_of(g["month"])
         late = month > anchor.month or (g.get("last") and month == anchor.month)
-        return _month(anchor.year - (1 if late else 0), month)
+        return month_span(anchor.year - (1 if late else 0), month)
     if form == "y":
         return date(int(g["y"]), 1, 1), date(int(g["y"]) + 1, 1, 1)
     if form == "ago":
@@ -93,7 +94,7 @@ def _ago(n: int, unit: str, anchor: date) -> tuple[date, date]:
         return start, start + timedelta(days=7)
     if unit.startswith(("month", "месяц")):
         k = anchor.year * 12 + anchor.month - 1 - n
-        return _month(k // 12, k % 12 + 1)
+        return month_span(k // 12, k % 12 + 1)
     return date(anchor.year - n, 1, 1), date(anchor.year - n + 1, 1, 1)
 
 

@@ -316,22 +316,17 @@ class SQLiteNodes(Connection):
     def keys_within(self, within: Within) -> list[int]:
         """The keys of the nodes `within` admits (its time range in SQL, the speaker, whose
         case SQLite folds only in ASCII, here)."""
-        where, params = ["json_extract(meta, '$.time') IS NOT NULL"], list[str]()
-        if within.since is None and within.until is None:
-            where = ["1"]  # a speaker alone: undated turns count too
+        where, params = ["1"], list[str]()
         if within.speaker is not None:
             where.append("json_extract(meta, '$.speaker') IS NOT NULL")
-        if within.since is not None:
-            where.append("json_extract(meta, '$.time') >= ?")
-            params.append(within.since)
-        if within.until is not None:
-            where.append("json_extract(meta, '$.time') < ?")
-            params.append(within.until)
+        for op, value in ((">=", within.since), ("<", within.until)):
+            if value is not None:  # the index nodes_time serves these
+                where.append(f"json_extract(meta, '$.time') {op} ?")
+                params.append(value)
         rows = self.db.execute(
             f"SELECT key, json_extract(meta, '$.speaker') FROM nodes WHERE {' AND '.join(where)}",
             params)
-        want = within.speaker.casefold() if within.speaker is not None else None
-        return [int(k) for k, who in rows if want is None or str(who).casefold() == want]
+        return [int(k) for k, who in rows if within.said_by(who)]
 
     def doc_freqs(self, stems: Sequence[str]) -> tuple[int, dict[str, int]]:
         """(about how many nodes are indexed, how many of them contain each stem)."""
