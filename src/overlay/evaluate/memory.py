@@ -100,8 +100,9 @@ class _Arms:
 
 
 def _conversation(ov: Overlay, sample: dict[str, Any], folder: Path,
-                  rows: list[dict[str, Any]], tick: Callable[[], None]) -> float:
-    """Ingest one sample and rank every question with evidence; returns ingest seconds."""
+                  rows: list[dict[str, Any]], tick: Callable[[], None]) -> tuple[float, int]:
+    """Ingest one sample and rank every question with evidence; returns the ingest's
+    seconds and how many turns it made."""
     name = re.sub(r"[^\w-]", "_", str(sample.get("sample_id") or "conversation"))
     file = folder / f"{name}.json"
     file.write_text(json.dumps({k: sample[k] for k in ("sample_id", "conversation")
@@ -126,7 +127,7 @@ def _conversation(ov: Overlay, sample: dict[str, Any], folder: Path,
                         "session": scores(_sessions(ranked), {_session(g) for g in gold})}
         rows.append(row)
         tick()
-    return took
+    return took, len(arms.turn_of)
 
 
 def evaluate(overlay: Overlay, samples: list[dict[str, Any]],
@@ -140,9 +141,9 @@ def evaluate(overlay: Overlay, samples: list[dict[str, Any]],
     with tempfile.TemporaryDirectory(prefix="overlay-memory-") as tmp:
         for sample in samples:
             with scratch(overlay, empty=True) as ov:
-                ingest_s += _conversation(ov, sample, Path(tmp), rows,
-                                          lambda: tick("ask", len(rows), total))
-                turns += sum(1 for n in ov.store.iter_nodes() if n.meta.get("role") == "turn")
+                took, made = _conversation(ov, sample, Path(tmp), rows,
+                                           lambda: tick("ask", len(rows), total))
+            ingest_s, turns = ingest_s + took, turns + made
     if not rows:
         raise ConfigError("no question has evidence turns: nothing to measure")
     by_category = {CATEGORIES.get(c, str(c)): _summary([r for r in rows if r["category"] == c])

@@ -99,9 +99,9 @@ def _ago(n: int, unit: str, anchor: date) -> tuple[date, date]:
 
 
 def find(text: str, anchor: date) -> tuple[tuple[date, date], str] | None:
-    """The first time `text` names, as a range of dates, with the words that named it."""
+    """The time `text` names, as a range of dates, with the words that named it: the forms
+    are tried most specific first, and the first that reads as a date wins."""
     low = text.lower()
-    best: tuple[int, tuple[date, date], str] | None = None
     for form, pattern in DATE_FORMS:
         m = pattern.search(low)
         if m is None:
@@ -110,11 +110,9 @@ def find(text: str, anchor: date) -> tuple[tuple[date, date], str] | None:
                 r"\b(?:in|of|during|since|before|after|until|в)\s+may\b", low):
             continue  # "may" as a verb
         span = _span(form, m, anchor)
-        if span is not None and (best is None or m.start() < best[0]):
-            best = (m.start(), span, text[m.start():m.end()])
         if span is not None:
-            break  # the forms are tried most specific first
-    return None if best is None else (best[1], best[2])
+            return span, text[m.start():m.end()]
+    return None
 
 
 def names_time(text: str) -> bool:
