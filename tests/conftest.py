@@ -17,11 +17,38 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 from overlay import Overlay, Settings
 from overlay.lm.hf import HFModel, load_default
 from overlay.retrieve.embed import E5Embedder, SentenceTransformerEmbedder, packaged_minilm
+from tests.pgserver import LocalServer
 
 ROOT = Path(__file__).resolve().parents[1]
 SEEDS = ROOT.parent / "shared" / "seeds"
 VAULT = ROOT / "examples" / "vault"
 VAULT_RU = ROOT / "examples" / "vault-ru"
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[LocalServer]:
+    """A real PostgreSQL 18 with pgvector for this test session, stopped and deleted after
+    it (a server left by a killed run is stopped at the next start)."""
+    server = LocalServer()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def pg_url(pg_server: LocalServer) -> str:
+    """The URL of a new, empty database on the session's server."""
+    return pg_server.database()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def address(request: pytest.FixtureRequest, tmp_path: Path) -> Path | str:
+    """Where a store lives, once per backend: a new SQLite file, a new PostgreSQL database."""
+    if request.param == "sqlite":
+        return tmp_path / "s.db"
+    url: str = request.getfixturevalue("pg_url")
+    return url
 
 
 @pytest.fixture(autouse=True)

@@ -73,7 +73,7 @@ def test_registration_errors_say_the_fix() -> None:
 
 
 def test_unknown_backend_lists_the_known_ones(tmp_path: Path) -> None:
-    with pytest.raises(PluginError, match="unknown store 'nope'; registered: sqlite"):
+    with pytest.raises(PluginError, match="unknown store 'nope'; registered: postgresql, sqlite"):
         Overlay(settings=Settings.make(db=tmp_path / "o.db", store="nope"))
 
 

@@ -15,6 +15,19 @@ def register_stores(register: Callable[[str, Callable[..., Any]], None]) -> None
     from overlay.store.sqlite import SQLiteStore
 
     register("sqlite", SQLiteStore)
+    register("postgresql", _postgres)
+
+
+def _postgres(url: str | Path, **options: Any) -> Any:
+    """A PostgreSQL store; its driver is an extra (`pip install 'overlay[postgres]'`)."""
+    try:
+        from overlay.store.postgres.store import PostgresStore
+    except ImportError as exc:
+        from overlay.errors import StoreError
+
+        raise StoreError(f"a PostgreSQL store needs {exc.name}: pip install "
+                         "'overlay[postgres]'") from None
+    return PostgresStore(url, **options)
 
 
 def _minilm(config: RetrieveConfig) -> Any:

@@ -28,10 +28,20 @@ def validated(model: type[M], values: dict[str, Any]) -> M:
         raise ConfigError(f"setting {where}={err.get('input')!r}: {err['msg']}") from None
 
 
-def default_db_path() -> Path:
-    """`$OVERLAY_DB` if set, else `./.overlay/overlay.db`."""
+DATABASE_SCHEMES = ("postgresql://", "postgres://")
+
+
+def store_address(value: str | Path) -> Path | str:
+    """A store's address as settings keep it: a database URL as written (a path would fold
+    its '//'), anything else a path."""
+    text = str(value)
+    return text if text.startswith(DATABASE_SCHEMES) else Path(value)
+
+
+def default_db_path() -> Path | str:
+    """`$OVERLAY_DB` if set (a path or a postgresql:// URL), else `./.overlay/overlay.db`."""
     env = os.environ.get("OVERLAY_DB")
-    return Path(env) if env else DEFAULT_DB
+    return store_address(env) if env else DEFAULT_DB
 
 
 class IngestConfig(BaseModel):
@@ -333,13 +343,20 @@ class Settings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    db: Path = Field(default_factory=default_db_path, description="Path of the overlay store.")
-    store: str = Field("sqlite", description="Registered store backend name.")
+    db: Path | str = Field(default_factory=default_db_path, description=(
+        "The overlay store: a file's path, or a postgresql:// URL."))
+    store: str = Field("sqlite", description=(
+        "Registered store backend name (a postgresql:// address picks 'postgresql')."))
     ingest: IngestConfig = Field(default_factory=IngestConfig, description="Vault reading.")
     dataset: DatasetConfig = Field(default_factory=DatasetConfig, description="Dataset specs.")
     retrieve: RetrieveConfig = Field(default_factory=RetrieveConfig, description="Retrieval.")
     lm: LMConfig = Field(default_factory=LMConfig, description="Language model.")
     select: SelectConfig = Field(default_factory=SelectConfig, description="Selector.")
+
+    @field_validator("db", mode="before")
+    @classmethod
+    def _address(cls, value: object) -> object:
+        return store_address(value) if isinstance(value, str | Path) else value
 
     @classmethod
     def make(cls, **values: object) -> Settings:

@@ -8,19 +8,19 @@ in the store; what the faces show is built in `overlay.views`.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from overlay import cancel, lookup, memories, views
-from overlay.config import Settings
+from overlay.config import Settings, store_address
 from overlay.errors import ConfigError, NotFoundError
 from overlay.graph import Node
 from overlay.ingest.vault import IngestReport, ingest
 from overlay.memories import Scope
 from overlay.models import Models
-from overlay.plugins import AUTO, Plugins, auto_embedder, load_plugins
+from overlay.plugins import AUTO, Plugins, auto_embedder, load_plugins, open_store
 from overlay.progress import Progress, quiet
 from overlay.retrieve.dense import embed_and_sync
 from overlay.retrieve.embed import Embedder
@@ -61,7 +61,7 @@ class Overlay:
         elif db is not None:
             settings = settings.model_copy(update={"db": Path(db)})
         self.plugins = plugins or (models.plugins if models else load_plugins())
-        self.store: Store = self.plugins.stores.get(settings.store)(settings.db, create=create)
+        self.store: Store = open_store(self.plugins, settings.store, settings.db, create=create)
         if settings.retrieve.embedder == AUTO:  # the store's own, or the default for a new one
             chosen = auto_embedder(self.store.vector_models())
             settings = settings.model_copy(update={
@@ -79,8 +79,8 @@ class Overlay:
         time (`commits.lock`)."""
         other = Overlay.__new__(Overlay)
         other.settings, other.plugins, other.models = self.settings, self.plugins, self.models
-        other.store = self.plugins.stores.get(self.settings.store)(
-            self.settings.db, create=False, readonly=True)
+        other.store = open_store(self.plugins, self.settings.store, self.settings.db,
+                                 create=False, readonly=True)
         other._retriever = Retriever(other.store, self.settings.retrieve, self.embedder,
                                      self.retriever.index)
         other._selector = None
@@ -88,8 +88,8 @@ class Overlay:
         return other
 
     @property
-    def path(self) -> Path:
-        """Where the store lives."""
+    def path(self) -> Path | str:
+        """Where the store lives: its file, or its database's address (no password)."""
         return self.store.path
 
     @property
@@ -386,6 +386,10 @@ class Overlay:
         """A consistent copy of the whole store in one new file (nothing is recorded)."""
         self.store.copy_to(path)
 
+    def scratch(self, empty: bool = False) -> AbstractContextManager[Path | str]:
+        """A scratch copy of the store (empty with `empty`), removed afterwards: its address."""
+        return self.store.scratch(empty)
+
     def snapshot(self, folder: Path, label: str, **why: Any) -> dict[str, Any]:
         """A consistent copy of the store in `folder`, recorded as a `snapshot` event (its
         undo records that it was taken back; the file stays)."""
@@ -413,9 +417,10 @@ class Overlay:
         from overlay.learning import merge_ops
 
         self._check_embedder()
-        if not Path(other).exists():
+        address = store_address(other)
+        if isinstance(address, Path) and not address.exists():
             raise NotFoundError(f"no overlay store at {other}")
-        theirs = self.plugins.stores.get(self.settings.store)(Path(other), create=False)
+        theirs = open_store(self.plugins, self.settings.store, address, create=False)
         try:
             ops, imported = merge_ops(self.store, theirs)
         finally:

@@ -34,6 +34,12 @@ class SchemaError(StoreError):
     """The store was written by another schema version than this code knows."""
 
 
+class StoreBusyError(StoreError):
+    """The database gave up a transaction because another one wrote the same rows (a
+    deadlock, a serialization failure): nothing of it was written, and the same change may
+    simply be tried again."""
+
+
 class NotFoundError(OverlayError):
     """A node, trace or event that was asked for does not exist."""
 

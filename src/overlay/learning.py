@@ -14,6 +14,7 @@ import hashlib
 import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from overlay.errors import ConfigError, ConflictError, NotFoundError, StoreError
@@ -322,13 +323,17 @@ def units(store: Store) -> dict[str, list[Op]]:
     return out
 
 
+def _where(store: Store) -> str:
+    return str(store.path.resolve() if isinstance(store.path, Path) else store.path)
+
+
 def merge_ops(store: Store, other: Store) -> tuple[list[Op], list[dict[str, Any]]]:
     """Import the changes another overlay holds that this one does not.
 
     A merge is a union of event logs: each change (learn, feedback, undo, …) is imported once
     by its content identity, wherever it came from, so merging is commutative, associative
     and idempotent, and copies of one store share their common past instead of doubling it."""
-    if store.path.resolve() == other.path.resolve():
+    if _where(store) == _where(other):
         raise ConfigError(f"{other.path} is this overlay itself")
     have = units(store)
     imported: list[dict[str, Any]] = [

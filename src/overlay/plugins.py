@@ -18,9 +18,12 @@ from overlay.hookspecs import Hooks
 from overlay.served import is_url
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from overlay.config import LMConfig, RetrieveConfig
     from overlay.lm.base import LM
     from overlay.retrieve.embed import Embedder
+    from overlay.store.base import Store
 
 _NAME = re.compile(r"^[a-z][a-z0-9_.-]*$")
 
@@ -78,6 +81,17 @@ def load_plugins(*extra: object, entry_points: bool = True) -> Plugins:
     pm.hook.register_embedders(register=embedders.register)
     pm.hook.register_lms(register=lms.register)
     return Plugins(pm, stores, embedders, lms)
+
+
+def open_store(plugins: Plugins, backend: str, db: Path | str, **options: Any) -> Store:
+    """The store at `db` through the backend registered as `backend`; a postgresql:// address
+    is opened by the `postgresql` backend whichever is configured for files."""
+    from overlay.config import DATABASE_SCHEMES
+
+    if str(db).startswith(DATABASE_SCHEMES) and backend == "sqlite":
+        backend = "postgresql"
+    store: Store = plugins.stores.get(backend)(db, **options)
+    return store
 
 
 def load_lm(config: LMConfig, plugins: Plugins) -> LM:

@@ -8,17 +8,33 @@ transaction itself only writes rows. The vector index catches up after the commi
 
 from __future__ import annotations
 
+import random
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
-from overlay.errors import NotFoundError
+from overlay.errors import NotFoundError, StoreBusyError
 from overlay.insights import coactivation_ops
 from overlay.learning import Op, apply, undo_ops, undoable_after
 from overlay.retrieve.dense import VectorIndex, embed_text
 from overlay.retrieve.embed import Embedder, queries
-from overlay.store.base import Store, Vector
+from overlay.store.base import Change, Store, Vector
 from overlay.trace import Trace
+
+TRIES = 8
+
+
+def retried(write: Callable[[], Change]) -> Change:
+    """`write()`, again while the database gives it up for meeting another writer's change
+    (PostgreSQL's deadlock or serialization failure; nothing of it was written). Its ops were
+    made before, so the same change is tried, after a short random wait."""
+    for attempt in range(TRIES - 1):
+        try:
+            return write()
+        except StoreBusyError:
+            time.sleep(random.uniform(0.01, 0.05) * 2**attempt)
+    return write()
 
 
 class Writer:
@@ -52,12 +68,17 @@ class Writer:
         asked = queries(embedder, judged) if embedder is not None and judged else None
         if ops is not None:
             payload["ops"] = ops
-        with self.lock, self.store.change(kind, **payload) as change:
-            apply(self.store, ops or [])
-            if embedder is not None and vectors is not None:
-                self.store.put_vectors([n["id"] for n in added], embedder.name, vectors)
-            if embedder is not None and asked is not None:
-                self.store.put_question_vectors(judged, embedder.name, asked)
+
+        def write() -> Change:
+            with self.lock, self.store.change(kind, **payload) as change:
+                apply(self.store, ops or [])
+                if embedder is not None and vectors is not None:
+                    self.store.put_vectors([n["id"] for n in added], embedder.name, vectors)
+                if embedder is not None and asked is not None:
+                    self.store.put_question_vectors(judged, embedder.name, asked)
+            return change
+
+        change = retried(write)
         if vectors is not None:
             index = self._index()
             if index is not None:
@@ -71,15 +92,15 @@ class Writer:
 
     def _record(self, trace: Trace) -> int:
         ops = coactivation_ops(self.store, trace) if trace.kind == "ask" else []
-        with self.store.change(
-            trace.kind,
-            trace=trace.id,
-            question=trace.question[:200],
-            **({"ops": ops} if ops else {}),
-        ) as change:
-            self.store.put_trace(trace.id, trace.question, trace.goal, trace.to_dict())
-            apply(self.store, ops)
-        return change.event_id or 0
+
+        def write() -> Change:
+            with self.store.change(trace.kind, trace=trace.id, question=trace.question[:200],
+                                   **({"ops": ops} if ops else {})) as change:
+                self.store.put_trace(trace.id, trace.question, trace.goal, trace.to_dict())
+                apply(self.store, ops)
+            return change
+
+        return retried(write).event_id or 0
 
     def undo(self, event_id: int) -> dict[str, Any]:
         """Append the compensating event of `event_id`; state returns to what it was."""

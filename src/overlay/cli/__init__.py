@@ -21,6 +21,7 @@ from overlay.cli import (  # noqa: F401  (registers the commands)
     selection,
     server,
     signal,
+    store,
 )
 from overlay.cli.app import app, err
 from overlay.errors import OverlayError

@@ -29,8 +29,9 @@ out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 
 DbOpt = Annotated[
-    Path | None,
-    typer.Option("--db", help="Overlay store file [default: $OVERLAY_DB or ./.overlay/overlay.db]"),
+    str | None,
+    typer.Option("--db", help="Overlay store: a file, or a postgresql:// URL [default: "
+                 "$OVERLAY_DB or ./.overlay/overlay.db]"),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 CreateOpt = Annotated[
@@ -54,7 +55,7 @@ model_options = given_options(LMConfig, ["model", "model_name", "score_model", "
 
 
 def open_overlay(
-    db: Path | None,
+    db: Path | str | None,
     create: bool = False,
     embedder: str | None = None,
     model: str | None = None,

@@ -3,7 +3,6 @@ undo, revert, merge, insights; and what experience has taught the selector (weig
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -129,7 +128,8 @@ def revert(
 
 @app.command()
 def merge(
-    other: Annotated[Path, typer.Argument(help="Another overlay store (.db).")],
+    other: Annotated[str, typer.Argument(help="Another overlay store (a .db file or a "
+                                            "postgresql:// URL).")],
     db: DbOpt = None,
     json_out: JsonOpt = False,
     embedder: EmbedderOpt = None,

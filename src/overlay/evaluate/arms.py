@@ -8,8 +8,6 @@ arms here, so an arm means the same thing everywhere.
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -48,7 +46,7 @@ class Arm:
         return max(scored, key=lambda s: s.normalised(1.0)).text
 
 
-def sibling(overlay: Overlay, db: Path, lm: LM | None = None) -> Overlay:
+def sibling(overlay: Overlay, db: Path | str, lm: LM | None = None) -> Overlay:
     """Another store with `overlay`'s settings and its already-loaded models (or `lm`)."""
     settings = overlay.settings.model_copy(update={"db": db})
     if lm is None or lm is overlay.lm:
@@ -60,15 +58,8 @@ def sibling(overlay: Overlay, db: Path, lm: LM | None = None) -> Overlay:
 def scratch(overlay: Overlay, lm: LM | None = None, empty: bool = False) -> Iterator[Overlay]:
     """A sibling over a scratch copy of `overlay`'s store (an empty store with `empty`), with
     its models (or `lm`): an evaluation learns and judges there, never in the user's store."""
-    with tempfile.TemporaryDirectory(prefix="overlay-eval-") as tmp:
-        copy = Path(tmp) / "scratch.db"
-        if not empty:
-            db = overlay.path
-            overlay.copy_to(copy)
-            for index in db.parent.glob(db.name + ".*.usearch*"):
-                shutil.copy(index, Path(tmp) / index.name.replace(db.name, copy.name, 1))
-        with sibling(overlay, copy, lm) as ov:
-            yield ov
+    with overlay.scratch(empty) as copy, sibling(overlay, copy, lm) as ov:
+        yield ov
 
 
 @contextmanager

@@ -124,8 +124,10 @@ def evaluate(
         raise ConfigError(f"records to measure out of range 0..{n - 1}: {bad[:5]}")
     with scratch(overlay, lm, empty) as ov:
         result = _run(ov, records, sequential, progress or quiet, wise, groups)
-        result["store_bytes"] = sum(f.stat().st_size for f in ov.store.path.parent.glob(
-            ov.store.path.name + "*"))
+        where = ov.store.path
+        if isinstance(where, Path):  # a database server's size is not this store's alone
+            result["store_bytes"] = sum(f.stat().st_size for f in where.parent.glob(
+                where.name + "*"))
     if measure is None:
         del result["groups"]
     return result

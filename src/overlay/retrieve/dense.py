@@ -1,6 +1,7 @@
 """Dense retrieval: vectors live in the store; an HNSW index (usearch) beside the store file
 makes search fast at a million nodes. The index is a cache: it replays the store's vector
 log to catch up, and is rebuilt from the store when missing, stale or built for another model.
+A store that indexes its vectors itself (PostgreSQL with pgvector) is searched through that.
 """
 
 from __future__ import annotations
@@ -102,7 +103,10 @@ class VectorIndex:
         self, progress: Progress | None = None, store: Store | None = None
     ) -> dict[str, float]:
         """Bring the index up to date with the store (read through `store`, a reader's
-        connection, if given); returns what it did and how long."""
+        connection, if given); returns what it did and how long. A store that indexes its
+        own vectors (PostgreSQL's pgvector) keeps its index current itself."""
+        if self.store.indexes_vectors:
+            return {"rebuilt": 0.0, "changed": 0.0, "s": 0.0}
         with self._lock:
             return self._sync(progress, store or self.store)
 
@@ -177,6 +181,8 @@ class VectorIndex:
 
     def search(self, query: Vector, k: int, store: Store | None = None) -> list[tuple[int, float]]:
         """(store key, cosine similarity) of the k nearest vectors."""
+        if self.store.indexes_vectors:
+            return (store or self.store).nearest(self.model, query, k, self.expansion)
         with self._lock:
             self._sync(None, store or self.store)
             if self.index is None or len(self.index) == 0:

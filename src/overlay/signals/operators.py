@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from overlay.config import DEFAULT_DB
 from overlay.engine import Overlay
 from overlay.errors import ConflictError, NotFoundError
 from overlay.modulation import GOAL_PREFIX
@@ -46,7 +47,9 @@ def resolve(overlay: Overlay, op: Operator) -> Operator:
 
 
 def snapshots_folder(overlay: Overlay) -> Path:
-    return overlay.path.parent / "snapshots"
+    """Beside the store's file; for a database, in ./.overlay (a snapshot is a file)."""
+    where = overlay.path
+    return (where.parent if isinstance(where, Path) else DEFAULT_DB.parent) / "snapshots"
 
 
 def apply(overlay: Overlay, op: Operator, fired: Fired) -> Fired:

@@ -12,6 +12,7 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any, Protocol
 
+from overlay.store.copy import Tables
 from overlay.store.ledger import Ledger
 from overlay.store.log import Log
 from overlay.store.nodes import NodeStore
@@ -21,10 +22,10 @@ from overlay.store.vectors import VectorStore
 __all__ = ["Change", "Event", "FileRecord", "Store", "StoredEdge", "Vector"]
 
 
-class Store(NodeStore, VectorStore, Ledger, Log, Protocol):
+class Store(NodeStore, VectorStore, Ledger, Log, Tables, Protocol):
     """One overlay: nodes, edges, counts, events, traces, lexical index and vectors."""
 
-    path: Path
+    path: Path | str  # a file, or the address of a database server (its password left out)
     migrated_from: int | None
 
     def close(self) -> None: ...
@@ -36,6 +37,10 @@ class Store(NodeStore, VectorStore, Ledger, Log, Protocol):
         ...
     def copy_to(self, path: Path) -> None:
         """A consistent copy of the whole store in one new file."""
+        ...
+    def scratch(self, empty: bool = False) -> AbstractContextManager[Path | str]:
+        """The address of a scratch copy of this store (an empty store with `empty`) of the
+        same backend, removed afterwards: where an evaluation learns and judges."""
         ...
 
     def stats(self) -> dict[str, Any]: ...

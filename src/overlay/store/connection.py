@@ -15,8 +15,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from overlay.errors import StoreError
 from overlay.graph import Edge, EdgeKind, Node, NodeKind
+from overlay.store.records import Vector
 
 NODE_COLS = "id, kind, title, text, source_path, line_start, line_end, hash, meta"
 
@@ -66,11 +69,34 @@ BUSY_SECONDS = 60.0  # how long a write waits for another process's transaction 
 class Connection:
     """An open SQLite connection and the rule that writes happen only inside a change."""
 
-    path: Path
-    db: sqlite3.Connection
+    path: Path | str  # a file, or a database's address (no password)
+    db: Any  # sqlite3.Connection here; PostgreSQL's stores hold an adapter with its calls
     readonly: bool = False
     _depth: int = 0
     _tx: threading.RLock  # held for a whole transaction by the thread that runs it
+    # what a failed write raises (disk full, I/O, a lost server): nothing of the change is kept
+    _failures: tuple[type[Exception], ...] = (sqlite3.OperationalError,)
+    # ... and of those, what means another writer's transaction met this one's (retryable)
+    _conflicts: tuple[type[Exception], ...] = ()
+
+    def _before_commit(self) -> None:
+        """Writes a backend keeps for the end of a transaction (none on SQLite)."""
+
+    def _vector_index(self, model: str, dim: int) -> None:
+        """Make sure `model`'s vectors of `dim` are indexed in the database, where the
+        backend indexes them there (SQLite does not: its index is a file beside it)."""
+
+    def _index_text(self, key: int, title: str, text: str) -> None:
+        """(Re)write the full-text rows of the node with `key` (each node family does)."""
+        raise NotImplementedError
+
+    def _vec_in(self, vec: Vector) -> Any:
+        """A vector as this backend's column takes it."""
+        return np.ascontiguousarray(vec, dtype=np.float32).tobytes()
+
+    def _vec_out(self, value: Any) -> Vector:
+        """A vector column's value as an array."""
+        return np.frombuffer(value, dtype=np.float32)
 
     def _writing(self) -> None:
         if not self._depth:

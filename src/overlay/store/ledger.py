@@ -1,7 +1,8 @@
 """The ledger family: the additive state learning writes — counts of outcomes per node and
 goal (and per judged question), co-activations of node pairs, and modulation levels.
 
-Every row is a sum of signed deltas, so an update is one upsert, undo is the same upsert
+Every row is a sum of signed deltas, so an update is one upsert (the existing row's columns
+named by their table, as PostgreSQL asks), undo is the same upsert
 with the signs flipped, and merging two stores is adding their deltas. A row back at zero
 is removed, so undo leaves no trace.
 """
@@ -102,7 +103,8 @@ class SQLiteLedger(Connection):
         for goal, ds, df in rows:
             self.db.execute(
                 "INSERT INTO episodes(goal, s, f) VALUES (?,?,?)"
-                " ON CONFLICT(goal) DO UPDATE SET s = s + excluded.s, f = f + excluded.f",
+                " ON CONFLICT(goal) DO UPDATE SET s = episodes.s + excluded.s,"
+                " f = episodes.f + excluded.f",
                 (goal, ds, df),
             )
             self.db.execute("DELETE FROM episodes WHERE goal = ? AND s = 0 AND f = 0", (goal,))
@@ -121,7 +123,8 @@ class SQLiteLedger(Connection):
         for goal, term, ds, df in rows:
             self.db.execute(
                 "INSERT INTO term_counts(goal, term, s, f) VALUES (?,?,?,?) ON CONFLICT(goal, term)"
-                " DO UPDATE SET s = s + excluded.s, f = f + excluded.f",
+                " DO UPDATE SET s = term_counts.s + excluded.s,"
+                " f = term_counts.f + excluded.f",
                 (goal, term, ds, df),
             )
             self.db.execute(
@@ -139,7 +142,8 @@ class SQLiteLedger(Connection):
         for node_id, goal, ds, df in rows:
             self.db.execute(
                 "INSERT INTO counts(node_id, goal, s, f) VALUES (?,?,?,?)"
-                " ON CONFLICT(node_id, goal) DO UPDATE SET s = s + excluded.s, f = f + excluded.f",
+                " ON CONFLICT(node_id, goal) DO UPDATE SET s = counts.s + excluded.s,"
+                " f = counts.f + excluded.f",
                 (node_id, goal, ds, df),
             )
             if ds < 0 or df < 0:  # only a decrement can bring a row back to 0/0
@@ -158,8 +162,8 @@ class SQLiteLedger(Connection):
         for node_id, goal, question, ds, df in rows:
             self.db.execute(
                 "INSERT INTO judged(node_id, goal, question, s, f) VALUES (?,?,?,?,?)"
-                " ON CONFLICT(node_id, goal, question) DO UPDATE SET s = s + excluded.s,"
-                " f = f + excluded.f", (node_id, goal, question, ds, df))
+                " ON CONFLICT(node_id, goal, question) DO UPDATE SET s = judged.s + excluded.s,"
+                " f = judged.f + excluded.f", (node_id, goal, question, ds, df))
             self.db.execute("DELETE FROM judged WHERE node_id = ? AND goal = ? AND question = ?"
                             " AND s = 0 AND f = 0", (node_id, goal, question))
 
@@ -185,9 +189,10 @@ class SQLiteLedger(Connection):
             self.db.execute(
                 "INSERT INTO coactivations(a, b, asks, level, rejected, accepted)"
                 " VALUES (?,?,?,?,?,?)"
-                " ON CONFLICT(a, b) DO UPDATE SET asks = asks + excluded.asks,"
-                " level = level + excluded.level, rejected = rejected + excluded.rejected,"
-                " accepted = accepted + excluded.accepted",
+                " ON CONFLICT(a, b) DO UPDATE SET asks = coactivations.asks + excluded.asks,"
+                " level = coactivations.level + excluded.level,"
+                " rejected = coactivations.rejected + excluded.rejected,"
+                " accepted = coactivations.accepted + excluded.accepted",
                 (a, b, asks, level, rejected, accepted),
             )
             self.db.execute(
@@ -210,7 +215,8 @@ class SQLiteLedger(Connection):
         for a, b, goal, ds, df in rows:
             self.db.execute(
                 "INSERT INTO pair_counts(a, b, goal, s, f) VALUES (?,?,?,?,?)"
-                " ON CONFLICT(a, b, goal) DO UPDATE SET s = s + excluded.s, f = f + excluded.f",
+                " ON CONFLICT(a, b, goal) DO UPDATE SET s = pair_counts.s + excluded.s,"
+                " f = pair_counts.f + excluded.f",
                 (a, b, goal, ds, df),
             )
             self.db.execute(

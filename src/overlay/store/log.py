@@ -9,12 +9,11 @@ last committed state and the log says what every change was.
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any, Protocol
 
-from overlay.errors import StoreError
+from overlay.errors import StoreBusyError, StoreError
 from overlay.store.connection import Connection, now
 from overlay.store.records import Change, Event
 
@@ -60,6 +59,7 @@ class SQLiteLog(Connection):
             self._batch = True
             try:
                 yield
+                self._before_commit()
                 self.db.execute("COMMIT")
             except BaseException:
                 self.db.execute("ROLLBACK")
@@ -90,10 +90,14 @@ class SQLiteLog(Connection):
             yield change
             change.event_id = self._log(change)
             if own:
+                self._before_commit()
                 self.db.execute("COMMIT")
-        except sqlite3.OperationalError as exc:  # disk full, I/O: nothing of it is kept
+        except self._failures as exc:  # disk full, I/O, a lost server: nothing of it is kept
             if own:
                 self.db.execute("ROLLBACK")
+            if isinstance(exc, self._conflicts):
+                raise StoreBusyError(f"{self.path}: the change met another writer's and was "
+                                     "not written; try it again") from None
             raise StoreError(f"{self.path}: the change was not written ({exc})") from None
         except BaseException:
             if own:
@@ -103,11 +107,10 @@ class SQLiteLog(Connection):
             self._depth = 0
 
     def _log(self, change: Change) -> int:
-        cur = self.db.execute(
-            "INSERT INTO events(ts, kind, payload) VALUES (?, ?, ?)",
+        event_id = int(self.db.execute(
+            "INSERT INTO events(ts, kind, payload) VALUES (?, ?, ?) RETURNING id",
             (now(), change.kind, json.dumps(change.payload, ensure_ascii=False, default=str)),
-        )
-        event_id = int(cur.lastrowid or 0)
+        ).fetchone()[0])
         targets = change.payload.get("undoes") or []
         self.db.executemany(
             "INSERT INTO undo_links(target, undo) VALUES (?, ?)", ((t, event_id) for t in targets)

@@ -102,11 +102,13 @@ class SQLiteNodes(Connection):
                     stamp,
                 ),
             ).fetchone()[0]
-            self.db.execute("DELETE FROM fts WHERE rowid = ?", (key,))
-            self.db.execute(
-                "INSERT INTO fts(rowid, title, body) VALUES (?, ?, ?)",
-                (key, terms(node.title), terms(node.text)),
-            )
+            self._index_text(key, node.title, node.text)
+
+    def _index_text(self, key: int, title: str, text: str) -> None:
+        """(Re)write the full-text row of the node with `key`."""
+        self.db.execute("DELETE FROM fts WHERE rowid = ?", (key,))
+        self.db.execute("INSERT INTO fts(rowid, title, body) VALUES (?, ?, ?)",
+                        (key, terms(title), terms(text)))
 
     def get_node(self, node_id: str) -> Node | None:
         row = self.db.execute(f"SELECT {NODE_COLS} FROM nodes WHERE id = ?", (node_id,)).fetchone()
@@ -171,7 +173,8 @@ class SQLiteNodes(Connection):
         """Remove one edge equal to `edge` (src, dst, kind)."""
         self._writing()
         self.db.execute(
-            "DELETE FROM edges WHERE id = (SELECT id FROM edges WHERE src = ? AND dst IS ?"
+            "DELETE FROM edges WHERE id = (SELECT id FROM edges WHERE src = ?"
+            " AND dst IS NOT DISTINCT FROM ?"
             " AND kind = ? ORDER BY id DESC LIMIT 1)",
             (edge.src, edge.dst, edge.kind.value),
         )

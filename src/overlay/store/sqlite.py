@@ -2,22 +2,24 @@
 
 `SQLiteStore` opens (or creates) the file, brings its schema up to date through the named
 migrations, and composes the four table families: `SQLiteNodes`, `SQLiteVectors`,
-`SQLiteLedger` and `SQLiteLog`.
+`SQLiteLedger` and `SQLiteLog` (and `SQLTables`, the store as rows for a copy).
 """
 
 from __future__ import annotations
 
 import fcntl
 import os
+import shutil
 import sqlite3
+import tempfile
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 from overlay.errors import SchemaError, StoreError
 from overlay.store.connection import now
+from overlay.store.copy import SQLTables
 from overlay.store.ledger import SQLiteLedger
 from overlay.store.log import SQLiteLog
 from overlay.store.migrations import MIGRATIONS, SCHEMA_VERSION
@@ -25,12 +27,14 @@ from overlay.store.nodes import SQLiteNodes
 from overlay.store.vectors import SQLiteVectors
 
 
-class SQLiteStore(SQLiteNodes, SQLiteVectors, SQLiteLedger, SQLiteLog):
+class SQLiteStore(SQLiteNodes, SQLiteVectors, SQLiteLedger, SQLiteLog, SQLTables):
     """The default store. Open with `SQLiteStore(path)`; it creates or upgrades the schema.
 
     `readonly` opens a connection that only reads (a server's readers; WAL lets them read
     while the writer writes). A file or folder without write permission is opened read-only
     by itself, so reads work and a write says what is wrong."""
+
+    path: Path
 
     def __init__(self, path: Path | str, *, create: bool = True, readonly: bool = False) -> None:
         self.path = Path(path)
@@ -180,35 +184,18 @@ class SQLiteStore(SQLiteNodes, SQLiteVectors, SQLiteLedger, SQLiteLog):
         """A consistent copy of the whole store in one new file (VACUUM INTO)."""
         self.db.execute("VACUUM INTO ?", (str(path),))
 
-    def stats(self) -> dict[str, Any]:
-        db = self.db
-        kinds = dict(
-            db.execute("SELECT kind, count(*) FROM nodes GROUP BY kind ORDER BY kind").fetchall()
-        )
-        edge_kinds = dict(
-            db.execute(
-                "SELECT kind, count(*) FROM edges WHERE dst IS NOT NULL GROUP BY kind ORDER BY kind"
-            ).fetchall()
-        )
-
-        def one(sql: str) -> int:
-            return int(db.execute(sql).fetchone()[0])
-
-        return {
-            "schema_version": SCHEMA_VERSION,
-            "files": one("SELECT count(*) FROM files"),
-            "nodes": sum(kinds.values()),
-            "nodes_by_kind": kinds,
-            "edges": sum(edge_kinds.values()),
-            "edges_by_kind": edge_kinds,
-            "unresolved_links": one(
-                "SELECT count(*) FROM edges WHERE target IS NOT NULL AND dst IS NULL"
-            ),
-            "vectors": one("SELECT count(*) FROM vectors"),
-            "events": one("SELECT count(*) FROM events"),
-            "traces": one("SELECT count(*) FROM traces"),
-        }
-
+    @contextmanager
+    def scratch(self, empty: bool = False) -> Iterator[Path | str]:
+        """A copy in a temporary folder, with the vector index files beside this store (so a
+        copy need not rebuild them)."""
+        with tempfile.TemporaryDirectory(prefix="overlay-scratch-") as tmp:
+            copy = Path(tmp) / "scratch.db"
+            if not empty:
+                self.copy_to(copy)
+                for index in self.path.parent.glob(self.path.name + ".*.usearch*"):
+                    shutil.copy(index, Path(tmp) / index.name.replace(self.path.name,
+                                                                      copy.name, 1))
+            yield copy
 
 
 def _split_sql(script: str) -> list[str]:

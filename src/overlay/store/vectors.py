@@ -31,6 +31,17 @@ class VectorStore(Protocol):
     def vector_changes(self, since: int) -> tuple[int, list[tuple[int, str]]]: ...
     def vector_seq(self) -> int: ...
     def vector_models(self) -> list[str]: ...
+
+    # a database with a vector index of its own (pgvector) is searched through it; one
+    # without (SQLite) is searched through the HNSW file beside it (`overlay.retrieve.dense`)
+    indexes_vectors: bool
+
+    def nearest(self, model: str, query: Vector, k: int, expansion: int = 256
+                ) -> list[tuple[int, float]]:
+        """(key, cosine similarity) of the k vectors of `model` nearest `query`; `expansion`
+        is the index's search breadth (pgvector's `hnsw.ef_search`)."""
+        ...
+
     def ids_of_keys(self, keys: Sequence[int]) -> dict[int, str]: ...
     def put_question_vectors(self, questions: Sequence[str], model: str, vectors: Vector
                              ) -> None: ...
@@ -47,18 +58,20 @@ class SQLiteVectors(Connection):
             "INSERT INTO vectors(key, model, vec) VALUES (?, ?, ?) ON CONFLICT(key) DO UPDATE"
             " SET model=excluded.model, vec=excluded.vec",
             (
-                (keys[nid], model, np.ascontiguousarray(vec, dtype=np.float32).tobytes())
+                (keys[nid], model, self._vec_in(vec))
                 for nid, vec in zip(node_ids, vectors, strict=True)
                 if nid in keys
             ),
         )
+        if len(node_ids):
+            self._vector_index(model, int(np.asarray(vectors).shape[1]))
 
     def nodes_missing_vectors(self, model: str, limit: int | None = None) -> list[Node]:
         cols = ", ".join("n." + c.strip() for c in NODE_COLS.split(","))
         rows = self.db.execute(
             f"SELECT {cols} FROM nodes n LEFT JOIN vectors v ON v.key = n.key AND v.model = ?"
             " WHERE v.key IS NULL ORDER BY n.key LIMIT ?",
-            (model, -1 if limit is None else limit),
+            (model, 1 << 62 if limit is None else limit),
         )
         return [to_node(r) for r in rows]
 
@@ -84,7 +97,7 @@ class SQLiteVectors(Connection):
             if not rows:
                 return
             keys = [r[0] for r in rows]
-            yield keys, np.vstack([np.frombuffer(r[1], dtype=np.float32) for r in rows])
+            yield keys, np.vstack([self._vec_out(r[1]) for r in rows])
             last = keys[-1]
 
     def get_vectors(self, keys: Sequence[int], model: str) -> tuple[list[int], Vector]:
@@ -96,7 +109,7 @@ class SQLiteVectors(Connection):
                 [model, *chunk],
             ):
                 found.append(k)
-                vecs.append(np.frombuffer(blob, dtype=np.float32))
+                vecs.append(self._vec_out(blob))
         return found, (np.vstack(vecs) if vecs else np.zeros((0, 0), dtype=np.float32))
 
     def vector_changes(self, since: int) -> tuple[int, list[tuple[int, str]]]:
@@ -113,6 +126,22 @@ class SQLiteVectors(Connection):
     def vector_seq(self) -> int:
         row = self.db.execute("SELECT max(seq) FROM vector_log").fetchone()
         return int(row[0] or 0)
+
+    indexes_vectors = False
+
+    def nearest(self, model: str, query: Vector, k: int, expansion: int = 256
+                ) -> list[tuple[int, float]]:
+        """Exact: every vector of `model` is read (the HNSW file beside the store is the fast
+        path; this one needs nothing beside it)."""
+        q = np.asarray(query, dtype=np.float32)
+        q = q / (np.linalg.norm(q) or 1.0)
+        best: list[tuple[int, float]] = []
+        for keys, vecs in self.iter_vectors(model):
+            norms = np.linalg.norm(vecs, axis=1)
+            sims = vecs @ q / np.where(norms > 0, norms, 1.0)
+            best += zip(keys, sims.tolist(), strict=True)
+            best = sorted(best, key=lambda p: -p[1])[:k]
+        return best
 
     def vector_models(self) -> list[str]:
         """Names of the embedders whose vectors the store holds (an index makes this cheap)."""
@@ -134,8 +163,9 @@ class SQLiteVectors(Connection):
                              ) -> None:
         self._writing()
         self.db.executemany(
-            "INSERT OR REPLACE INTO question_vectors(question, model, vec) VALUES (?, ?, ?)",
-            ((q, model, np.ascontiguousarray(v, dtype=np.float32).tobytes())
+            "INSERT INTO question_vectors(question, model, vec) VALUES (?, ?, ?)"
+            " ON CONFLICT(question, model) DO UPDATE SET vec = excluded.vec",
+            ((q, model, self._vec_in(v))
              for q, v in zip(questions, vectors, strict=True)),
         )
 
@@ -145,5 +175,5 @@ class SQLiteVectors(Connection):
             for q, blob in self.db.execute(
                 "SELECT question, vec FROM question_vectors WHERE model = ? AND question IN"
                 f" ({marks(chunk)})", [model, *chunk]):
-                out[q] = np.frombuffer(blob, dtype=np.float32)
+                out[q] = self._vec_out(blob)
         return out

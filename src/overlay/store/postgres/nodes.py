@@ -1,0 +1,125 @@
+"""The graph family on PostgreSQL: SQLite's nodes, edges and files, with the full-text index
+written as the project's own stems and scored as FTS5's BM25.
+
+SQLite's FTS5 indexes `overlay.lexical.terms` (space-joined stems) with its unicode61
+tokenizer and ranks with `bm25(fts, 2.0, 1.0)`. Here the same tokens go to `postings` (per
+node and term, the title's occurrences counted twice), each node's token count to `lex_docs`,
+and the totals to `lex_stats`; `lexical_search` computes the same formula (k1 = 1.2,
+b = 0.75, IDF floored at 1e-6), so both backends rank alike.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+
+from overlay.graph import Node, Within
+from overlay.lexical import analyze
+from overlay.store.connection import NODE_COLS, chunks, to_node
+from overlay.store.nodes import SQLiteNodes
+from overlay.store.postgres.connection import PGConnection
+from overlay.store.postgres.schema import TIME
+
+# FTS5's ranking over the stems the query names: IDF from each term's document count, then
+# the saturated, length-normalised term frequency per node
+BM25 = """
+WITH st AS (SELECT docs::float8 AS n, tokens::float8 / greatest(docs, 1) AS avgdl
+            FROM lex_stats WHERE id = 1),
+w AS (SELECT p.term, greatest(ln((st.n - count(*) + 0.5) / (count(*) + 0.5)), 1e-6) AS idf
+      FROM postings p, st WHERE p.term = ANY(?) GROUP BY p.term, st.n),
+r AS (SELECT p.key, sum(w.idf * p.freq * 2.2
+                        / (p.freq + 1.2 * (0.25 + 0.75 * d.len / st.avgdl))) AS s
+      FROM postings p JOIN w ON w.term = p.term JOIN lex_docs d ON d.key = p.key, st
+      {among} GROUP BY p.key ORDER BY s DESC, p.key LIMIT ?)
+SELECT n.id, r.s FROM r JOIN nodes n ON n.key = r.key ORDER BY r.s DESC, r.key
+"""
+
+
+def tokens(text: str) -> list[str]:
+    """The tokens FTS5's unicode61 makes of `terms(text)`: the stems, split where a word
+    held an underscore (a separator to it)."""
+    return [t for stem in analyze(text) for t in stem.split("_") if t]
+
+
+class PGNodes(SQLiteNodes, PGConnection):
+    """`NodeStore` on PostgreSQL."""
+
+    def _index_text(self, key: int, title: str, text: str) -> None:
+        old = self.db.execute("DELETE FROM lex_docs WHERE key = ? RETURNING len", (key,)
+                              ).fetchone()
+        head, body = tokens(title), tokens(text)
+        freq = Counter({t: 2 * n for t, n in Counter(head).items()})
+        freq.update(body)
+        self.db.execute("INSERT INTO lex_docs(key, len) VALUES (?, ?)",
+                        (key, len(head) + len(body)))
+        self.db.executemany("INSERT INTO postings(term, key, freq) VALUES (?, ?, ?)",
+                            [(t, key, n) for t, n in sorted(freq.items())])
+        self._lex[0] += 0 if old else 1
+        self._lex[1] += len(head) + len(body) - (int(old[0]) if old else 0)
+
+    def delete_nodes(self, node_ids: Sequence[str]) -> None:
+        self._writing()
+        for chunk in chunks(list(node_ids)):
+            gone = self.db.execute(
+                "DELETE FROM lex_docs WHERE key IN (SELECT key FROM nodes WHERE id = ANY(?))"
+                " RETURNING len", (chunk,)).fetchall()
+            self._lex[0] -= len(gone)
+            self._lex[1] -= sum(int(g[0]) for g in gone)
+        super().delete_nodes(node_ids)
+
+    def find_nodes(self, prefix: str, limit: int = 10) -> list[Node]:
+        rows = self.db.execute(f"SELECT {NODE_COLS} FROM nodes WHERE id >= ? AND"
+                               " starts_with(id, ?) ORDER BY id LIMIT ?", (prefix, prefix, limit))
+        return [to_node(r) for r in rows]
+
+    def move_prefix(self, old: str, new: str, vault_id: str | None, *, reread: bool = False
+                    ) -> int:
+        self._writing()
+        n, like = len(old) + 2, old.replace("%", r"\%").replace("_", r"\_") + "/%"
+        moved = self.db.execute(
+            "UPDATE files SET path = ? || substr(path, ?), vault = ?,"
+            " hash = CASE WHEN ? THEN '' ELSE hash END,"
+            " mtime_ns = CASE WHEN ? THEN 0 ELSE mtime_ns END WHERE path LIKE ? ESCAPE '\\'",
+            (new + "/", n, vault_id, reread, reread, like)).rowcount
+        self.db.execute("UPDATE nodes SET source_path = ? || substr(source_path, ?)"
+                        " WHERE source_path LIKE ? ESCAPE '\\'", (new + "/", n, like))
+        self.db.execute("UPDATE edges SET target = ? || substr(target, ?) WHERE target LIKE ?"
+                        " ESCAPE '\\' AND (meta::jsonb)->>'style' = 'path'",
+                        (new + "/", n, like))
+        return int(moved)
+
+    def lexical_search(self, stems: Sequence[str], limit: int,
+                       keys: Sequence[int] | None = None) -> list[tuple[str, float]]:
+        """BM25 over stems (title weighted 2×), as SQLite's FTS5 scores it."""
+        terms = list(dict.fromkeys(t for s in stems for t in s.split("_") if t))
+        if not terms or (keys is not None and not keys):
+            return []
+        among, params = "", [terms, limit]
+        if keys is not None:
+            among, params = "WHERE p.key = ANY(?)", [terms, list(keys), limit]
+        rows = self.db.execute(BM25.replace("{among}", among), params)
+        return [(r[0], float(r[1])) for r in rows]
+
+    def time_span(self) -> tuple[str, str] | None:
+        first, last = self.db.execute(
+            f"SELECT min({TIME}), max({TIME}) FROM nodes WHERE {TIME} IS NOT NULL").fetchone()
+        return None if first is None else (str(first), str(last))
+
+    def keys_within(self, within: Within) -> list[int]:
+        where, params = ["true"], list[str]()
+        if within.speaker is not None:
+            where.append("(meta::jsonb)->>'speaker' IS NOT NULL")
+        for op, value in ((">=", within.since), ("<", within.until)):
+            if value is not None:  # the index nodes_time serves these
+                where.append(f"{TIME} {op} ?")
+                params.append(value)
+        rows = self.db.execute(f"SELECT key, (meta::jsonb)->>'speaker' FROM nodes WHERE"
+                               f" {' AND '.join(where)}", params)
+        return [int(k) for k, who in rows if within.said_by(who)]
+
+    def doc_freqs(self, stems: Sequence[str]) -> tuple[int, dict[str, int]]:
+        uniq = list(dict.fromkeys(stems))
+        total = int(self.db.execute("SELECT max(key) FROM nodes").fetchone()[0] or 0)
+        found = dict(self.db.execute("SELECT term, count(*) FROM postings WHERE term = ANY(?)"
+                                     " GROUP BY term", (uniq,)).fetchall())
+        return total, {t: int(found.get(t, 0)) for t in uniq}

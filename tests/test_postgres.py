@@ -1,0 +1,231 @@
+"""The PostgreSQL store on a real PostgreSQL 18 with pgvector: the same schema history as
+SQLite's, the same BM25 ranking, a copy there and back that changes nothing, several writers
+at once that lose nothing, and errors that say what to do."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from contextlib import closing
+from pathlib import Path
+
+import numpy as np
+import psycopg
+import pytest
+from typer.testing import CliRunner
+
+from overlay import Overlay, Settings
+from overlay.cli import app
+from overlay.errors import StoreError
+from overlay.graph import Node, NodeKind
+from overlay.lexical import analyze
+from overlay.store import SQLiteStore, Store
+from overlay.store.migrations import MIGRATIONS
+from overlay.store.postgres.schema import MIGRATIONS as PG_MIGRATIONS
+from overlay.store.postgres.store import PostgresStore
+from tests.conftest import VAULT, VAULT_RU
+from tests.test_cli import main_exit
+
+MEMORIES = VAULT.parent / "memories"
+runner = CliRunner()
+
+
+def settings(db: Path | str) -> Settings:
+    return Settings.make(db=db, retrieve={"embedder": "hashing"}, lm={"model": "fake"})
+
+
+def test_the_migrations_are_sqlites_by_name() -> None:
+    assert [name for name, _ in PG_MIGRATIONS] == [m.name for m in MIGRATIONS]
+
+
+def test_a_new_database_gets_the_schema_and_a_reopen_checks_it(pg_url: str) -> None:
+    store = PostgresStore(pg_url)
+    assert store.stats()["schema_version"] == len(MIGRATIONS)
+    store.close()
+    again = PostgresStore(pg_url, create=False)
+    assert again.migrated_from is None
+    again.close()
+
+
+def test_unreachable_empty_and_foreign_databases_are_refused_in_one_line(
+        pg_server: object, pg_url: str) -> None:
+    with pytest.raises(StoreError, match="overlay init"):
+        PostgresStore(pg_url, create=False)
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE nodes (x int)")
+    with pytest.raises(StoreError, match="not an overlay store"):
+        PostgresStore(pg_url)
+    with pytest.raises(StoreError, match="cannot connect") as caught:
+        PostgresStore("postgresql://nobody:secret@127.0.0.1:1/none")
+    assert "secret" not in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_lexical_ranking_is_sqlites_bm25(tmp_path: Path, pg_url: str) -> None:
+    """Every list and score the same on both backends, over English, Russian and chats."""
+    lists = {}
+    for name, db in (("sqlite", tmp_path / "s.db"), ("postgresql", pg_url)):
+        with Overlay(settings=settings(db)) as ov:
+            ov.ingest([VAULT, VAULT_RU, MEMORIES])
+            texts = [n.text[:120] for n in ov.store.iter_nodes()][::2]
+            lists[name] = [ov.store.lexical_search(analyze(t), 10) for t in texts]
+            lists[name + " filtered"] = [ov.store.lexical_search(analyze(t), 5, keys=range(40))
+                                         for t in texts[:20]]
+    for kind in ("", " filtered"):
+        ours, theirs = lists["postgresql" + kind], lists["sqlite" + kind]
+        assert [[i for i, _ in r] for r in ours] == [[i for i, _ in r] for r in theirs]
+        for mine, other in zip(ours, theirs, strict=True):
+            assert np.allclose([s for _, s in mine], [s for _, s in other], rtol=1e-9)
+    assert sum(map(len, lists["postgresql"])) > 100
+
+
+def learned(db: Path | str) -> dict[str, object]:
+    """A store with every kind of row: ingested notes and chats, asks and verdicts, a lesson,
+    a correction, an undo, a signal level."""
+    with Overlay(settings=settings(db)) as ov:
+        ov.ingest([VAULT, MEMORIES])
+        one = ov.ask("How do I feed a sourdough starter?")
+        ov.feedback(one.id, "good")
+        two = ov.ask("What is hooch?")
+        ov.feedback(two.id, "bad", correct="Hooch is the liquid on a hungry starter.")
+        undone = ov.learn("Rye flour ferments faster than wheat.")["event"]
+        ov.undo(undone)
+        ov.modulate("gain", "", 0.25)
+        return everything(ov.store)
+
+
+def everything(store: Store) -> dict[str, object]:
+    return {"events": [(e.id, e.ts, e.kind, e.payload) for e in store.events(10_000)],
+            "counts": store.all_counts(), "episodes": store.all_episodes(),
+            "terms": store.all_term_counts(), "judged": store.all_judged(),
+            "pairs": store.all_pair_counts(), "coactivations": store.coactivations(0),
+            "modulation": store.modulation(), "undone": store.undone(),
+            "nodes": [(n.id, n.text, n.meta) for n in store.iter_nodes()],
+            "links": sorted((e.edge.src, e.edge.dst or "", e.edge.kind.value)
+                            for e in store.link_edges()),
+            "vectors": store.count_vectors("hashing-256"), "stats": store.stats(),
+            "latest": store.latest_trace()}
+
+
+def test_a_copy_there_and_back_changes_nothing(tmp_path: Path, pg_url: str) -> None:
+    """SQLite → PostgreSQL → SQLite by `overlay store copy`: the event log and every count
+    identical, and the copy in PostgreSQL answers as the original does."""
+    first, back = tmp_path / "first.db", tmp_path / "back.db"
+    before = learned(first)
+    there = runner.invoke(app, ["store", "copy", str(first), pg_url, "--json"])
+    assert there.exit_code == 0, there.output
+    assert json.loads(there.stdout)["events"] == len(before["events"])  # type: ignore[arg-type]
+    with closing(PostgresStore(pg_url, create=False)) as store:
+        assert everything(store) == before
+    with Overlay(settings=settings(pg_url), create=False) as ov:  # and goes on from there
+        assert ov.search("sourdough starter", k=3)
+        trace = ov.ask("How do I feed a sourdough starter?")
+        assert ov.feedback(trace.id, "good")["event"] > max(
+            e[0] for e in before["events"])  # type: ignore[union-attr]
+    home = runner.invoke(app, ["store", "copy", pg_url, str(back)])
+    assert home.exit_code == 0, home.output
+    after = everything(SQLiteStore(back))
+    with closing(PostgresStore(pg_url, create=False)) as store:
+        assert after == everything(store)
+
+
+def test_a_copy_into_a_store_that_holds_something_is_refused(
+        tmp_path: Path, pg_url: str, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    learned(tmp_path / "a.db")
+    with Overlay(settings=settings(pg_url)) as ov:
+        ov.learn("Something already here.")
+    assert main_exit(["store", "copy", str(tmp_path / "a.db"), pg_url], monkeypatch) == 1
+    assert "not empty" in capsys.readouterr().err
+    with closing(PostgresStore(pg_url, create=False)) as store:
+        assert store.stats()["nodes"] == 1  # nothing of the copy is left
+    assert main_exit(["store", "copy", pg_url, str(tmp_path / "a.db")], monkeypatch) == 1
+    err = capsys.readouterr().err
+    assert "already exists" in err and err.count("\n") == 1
+
+
+def test_concurrent_writers_lose_no_increment(pg_url: str) -> None:
+    """8 connections (as 8 processes would) add to the same counts at once: each row holds
+    the sum of every delta, and every change left exactly one event."""
+    with closing(PostgresStore(pg_url)) as store, store.change("seed"):
+        store.put_nodes([Node(id=f"n{i}", kind=NodeKind.FACT, title="", text=f"fact {i}",
+                              hash=str(i)) for i in range(4)])
+    errors: list[BaseException] = []
+
+    def writer(k: int) -> None:
+        try:
+            with closing(PostgresStore(pg_url, create=False)) as mine:
+                for i in range(25):
+                    with mine.change("feedback", worker=k, i=i):
+                        rows = [(f"n{j}", "answer", 1, i % 2) for j in range(4)]
+                        mine.add_counts(rows if k % 2 else rows[::-1])
+                        mine.add_episodes([("answer", 1, 0)])
+                        mine.add_pair_counts([("n0", "n1", "answer", 1, 0)])
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(k,)) for k in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    with closing(PostgresStore(pg_url, create=False)) as store:
+        assert store.all_counts() == {(f"n{j}", "answer"): (200, 96) for j in range(4)}
+        assert store.all_episodes() == {"answer": (200, 0)}
+        assert store.all_pair_counts() == {("n0", "n1", "answer"): (200, 0)}
+        assert len(store.events(1000)) == 201
+
+
+def test_verdicts_from_two_overlays_on_one_database_all_count(pg_url: str) -> None:
+    """Two overlays (two processes' worth: their own connections) ask and judge at once,
+    each on its own traces: every verdict is an episode, none is lost."""
+    with Overlay(settings=settings(pg_url)) as ov:
+        ov.ingest([VAULT])
+    errors: list[BaseException] = []
+
+    def judge(k: int) -> None:
+        try:
+            with Overlay(settings=settings(pg_url), create=False) as ov:
+                for i in range(6):
+                    trace = ov.ask(f"How do I feed a sourdough starter? ({k}.{i})")
+                    ov.feedback(trace.id, "good" if i % 3 else "bad")
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=judge, args=(k,)) for k in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    with Overlay(settings=settings(pg_url), create=False) as ov:
+        assert ov.store.all_episodes() == {"answer": (8, 4)}
+        assert len([e for e in ov.store.events(1000) if e.kind == "feedback"]) == 12
+
+
+def test_an_evaluation_works_in_a_scratch_database_that_is_dropped(pg_url: str) -> None:
+    with Overlay(settings=settings(pg_url)) as ov:
+        ov.ingest([VAULT])
+        with ov.scratch() as copy, Overlay(settings=settings(copy), create=False) as other:
+            assert isinstance(copy, str) and copy != pg_url
+            assert other.store.stats()["nodes"] == ov.store.stats()["nodes"]
+            other.learn("Only in the scratch copy.")
+        assert not ov.search("Only in the scratch copy", k=1) or all(
+            "scratch" not in h.snippet for h in ov.search("Only in the scratch copy", k=3))
+        with psycopg.connect(pg_url) as conn:
+            names = [r[0] for r in conn.execute("SELECT datname FROM pg_database")]
+        assert not [n for n in names if "_scratch_" in n]
+
+
+def test_the_cli_works_over_postgresql(pg_url: str) -> None:
+    env = {"OVERLAY_DB": pg_url}
+    assert runner.invoke(app, ["init"], env=env).exit_code == 0
+    done = runner.invoke(app, ["ingest", str(VAULT), "--embedder", "hashing"], env=env)
+    assert done.exit_code == 0, done.output
+    found = runner.invoke(app, ["search", "sourdough starter", "--json", "--embedder",
+                                "hashing"], env=env)
+    assert found.exit_code == 0 and json.loads(found.stdout), found.output
+    stats = json.loads(runner.invoke(app, ["stats", "--json", "--db", pg_url]).stdout)
+    assert stats["nodes"] > 50 and "secret" not in stats["db"]
+    assert os.environ.get("OVERLAY_DB") != pg_url
