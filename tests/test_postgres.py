@@ -6,10 +6,17 @@ from __future__ import annotations
 
 import json
 import os
+import socket
+import subprocess
+import sys
 import threading
-from contextlib import closing
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing, contextmanager
 from pathlib import Path
 
+import httpx
 import numpy as np
 import psycopg
 import pytest
@@ -229,3 +236,72 @@ def test_the_cli_works_over_postgresql(pg_url: str) -> None:
     stats = json.loads(runner.invoke(app, ["stats", "--json", "--db", pg_url]).stdout)
     assert stats["nodes"] > 50 and "secret" not in stats["db"]
     assert os.environ.get("OVERLAY_DB") != pg_url
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def servers(url: str, count: int) -> Iterator[list[str]]:
+    """`count` `overlay serve` processes over one database, stopped (and waited for) after."""
+    exe = Path(sys.executable).with_name("overlay")
+    ports = [free_port() for _ in range(count)]
+    procs = [subprocess.Popen([str(exe), "serve", "--db", url, "--port", str(p), "--embedder",
+                               "hashing", "--model", "fake"], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, text=True) for p in ports]
+    bases = [f"http://127.0.0.1:{p}" for p in ports]
+    try:
+        for base, proc in zip(bases, procs, strict=True):
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline and proc.poll() is None:
+                try:
+                    if httpx.get(base + "/health", timeout=2).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    time.sleep(0.2)
+            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+        yield bases
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def test_two_servers_over_one_database_lose_no_write(pg_url: str) -> None:
+    """Two `overlay serve` processes, four clients each asking, judging and teaching through
+    both at once: every request answered, every verdict and lesson stored once."""
+    with Overlay(settings=settings(pg_url)) as ov:
+        ov.ingest([VAULT])
+
+    def client(k: int, bases: list[str]) -> list[int]:
+        codes: list[int] = []
+        with httpx.Client(timeout=300) as http:
+            for i in range(6):
+                base = bases[(k + i) % len(bases)]
+                chat = http.post(base + "/v1/chat/completions", json={"messages": [
+                    {"role": "user", "content": f"How do I feed a starter? ({k}.{i})"}]})
+                codes.append(chat.status_code)
+                trace = chat.json()["overlay"]["trace_id"]
+                judged = bases[(k + i + 1) % len(bases)]  # judged through the other one
+                codes.append(http.post(judged + "/v1/feedback", json={
+                    "trace_id": trace, "verdict": "good" if i % 2 else "bad"}).status_code)
+                codes.append(http.post(base + "/v1/learn", json={
+                    "text": f"Client {k} learned fact {i} about the levain."}).status_code)
+        return codes
+
+    with servers(pg_url, 2) as bases, ThreadPoolExecutor(4) as pool:
+        codes = [c for batch in pool.map(lambda k: client(k, bases), range(4)) for c in batch]
+    assert codes == [200] * 72
+    with Overlay(settings=settings(pg_url), create=False) as ov:
+        assert ov.store.all_episodes() == {"answer": (12, 12)}
+        kinds = [e.kind for e in ov.store.events(10_000)]
+        assert kinds.count("feedback") == 24 and kinds.count("learn") == 24
+        assert len(ov.search("Client 3 learned fact 5 about the levain", k=3)) > 0
