@@ -6,14 +6,9 @@ from __future__ import annotations
 
 import json
 import os
-import socket
-import subprocess
-import sys
 import threading
-import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import closing, contextmanager
+from contextlib import closing
 from pathlib import Path
 
 import httpx
@@ -32,6 +27,7 @@ from overlay.store.migrations import MIGRATIONS
 from overlay.store.postgres.schema import MIGRATIONS as PG_MIGRATIONS
 from overlay.store.postgres.store import PostgresStore
 from tests.conftest import VAULT, VAULT_RU
+from tests.server_helpers import servers
 from tests.test_cli import main_exit
 
 MEMORIES = VAULT.parent / "memories"
@@ -236,43 +232,6 @@ def test_the_cli_works_over_postgresql(pg_url: str) -> None:
     stats = json.loads(runner.invoke(app, ["stats", "--json", "--db", pg_url]).stdout)
     assert stats["nodes"] > 50 and "secret" not in stats["db"]
     assert os.environ.get("OVERLAY_DB") != pg_url
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@contextmanager
-def servers(url: str, count: int) -> Iterator[list[str]]:
-    """`count` `overlay serve` processes over one database, stopped (and waited for) after."""
-    exe = Path(sys.executable).with_name("overlay")
-    ports = [free_port() for _ in range(count)]
-    procs = [subprocess.Popen([str(exe), "serve", "--db", url, "--port", str(p), "--embedder",
-                               "hashing", "--model", "fake"], stdout=subprocess.DEVNULL,
-                              stderr=subprocess.PIPE, text=True) for p in ports]
-    bases = [f"http://127.0.0.1:{p}" for p in ports]
-    try:
-        for base, proc in zip(bases, procs, strict=True):
-            deadline = time.monotonic() + 120
-            while time.monotonic() < deadline and proc.poll() is None:
-                try:
-                    if httpx.get(base + "/health", timeout=2).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    time.sleep(0.2)
-            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
-        yield bases
-    finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
 
 
 def test_two_servers_over_one_database_lose_no_write(pg_url: str) -> None:

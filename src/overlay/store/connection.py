@@ -10,7 +10,7 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -86,9 +86,13 @@ class Connection:
         """Make sure `model`'s vectors of `dim` are indexed in the database, where the
         backend indexes them there (SQLite does not: its index is a file beside it)."""
 
-    def _index_text(self, key: int, title: str, text: str) -> None:
-        """(Re)write the full-text rows of the node with `key` (each node family does)."""
+    def _index_texts(self, rows: Sequence[tuple[int, str, str]]) -> None:
+        """(Re)write the full-text rows of these (key, title, text) (each node family does)."""
         raise NotImplementedError
+
+    def _returning(self, sql: str, rows: Sequence[tuple[Any, ...]]) -> list[Any]:
+        """Run `sql` (ending in RETURNING one column) once per row; the values it returned."""
+        return [self.db.execute(sql, row).fetchone()[0] for row in rows]
 
     def _vec_in(self, vec: Vector) -> Any:
         """A vector as this backend's column takes it."""

@@ -110,8 +110,7 @@ class SQLTables(Connection):
                                       (*row[:vec], self._vec_in(row[vec]), *row[vec + 1 :])
                                       for row in batch])
             if table == "nodes":  # the full-text rows are derived: made here, as on a write
-                for row in batch:
-                    self._index_text(row[0], row[3], row[4])
+                self._index_texts([(row[0], row[3], row[4]) for row in batch])
             if table == "vectors":
                 for model, dim in {(r[1], len(r[2])) for r in batch}:
                     self._vector_index(model, dim)

@@ -80,35 +80,22 @@ class SQLiteNodes(Connection):
     def put_nodes(self, nodes: Sequence[Node]) -> None:
         self._writing()
         stamp = now()
-        for node in nodes:
-            key = self.db.execute(
-                "INSERT INTO nodes(id, kind, title, text, source_path, line_start, line_end, hash,"
-                " meta, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)"
-                " ON CONFLICT(id) DO UPDATE SET kind=excluded.kind, title=excluded.title,"
-                " text=excluded.text, source_path=excluded.source_path,"
-                " line_start=excluded.line_start, line_end=excluded.line_end, hash=excluded.hash,"
-                " meta=excluded.meta, updated_at=excluded.updated_at RETURNING key",
-                (
-                    node.id,
-                    node.kind.value,
-                    node.title,
-                    node.text,
-                    node.source_path,
-                    node.line_start,
-                    node.line_end,
-                    node.hash,
-                    json.dumps(node.meta, ensure_ascii=False),
-                    stamp,
-                    stamp,
-                ),
-            ).fetchone()[0]
-            self._index_text(key, node.title, node.text)
+        keys = self._returning(
+            "INSERT INTO nodes(id, kind, title, text, source_path, line_start, line_end, hash,"
+            " meta, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)"
+            " ON CONFLICT(id) DO UPDATE SET kind=excluded.kind, title=excluded.title,"
+            " text=excluded.text, source_path=excluded.source_path,"
+            " line_start=excluded.line_start, line_end=excluded.line_end, hash=excluded.hash,"
+            " meta=excluded.meta, updated_at=excluded.updated_at RETURNING key",
+            [(n.id, n.kind.value, n.title, n.text, n.source_path, n.line_start, n.line_end,
+              n.hash, json.dumps(n.meta, ensure_ascii=False), stamp, stamp) for n in nodes])
+        self._index_texts([(key, n.title, n.text) for key, n in zip(keys, nodes, strict=True)])
 
-    def _index_text(self, key: int, title: str, text: str) -> None:
-        """(Re)write the full-text row of the node with `key`."""
-        self.db.execute("DELETE FROM fts WHERE rowid = ?", (key,))
-        self.db.execute("INSERT INTO fts(rowid, title, body) VALUES (?, ?, ?)",
-                        (key, terms(title), terms(text)))
+    def _index_texts(self, rows: Sequence[tuple[int, str, str]]) -> None:
+        """(Re)write the full-text rows of the nodes with these (key, title, text)."""
+        self.db.executemany("DELETE FROM fts WHERE rowid = ?", [(key,) for key, _, _ in rows])
+        self.db.executemany("INSERT INTO fts(rowid, title, body) VALUES (?, ?, ?)",
+                            [(key, terms(title), terms(text)) for key, title, text in rows])
 
     def get_node(self, node_id: str) -> Node | None:
         row = self.db.execute(f"SELECT {NODE_COLS} FROM nodes WHERE id = ?", (node_id,)).fetchone()

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -61,6 +61,14 @@ class Qmark:
         if batch:
             cursor.executemany(_marks(query), batch)
         return cursor
+
+    def copy(self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+        """Rows into `table` by COPY: one round trip for any number of them."""
+        query = sql.SQL("COPY {} ({}) FROM STDIN").format(
+            sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, columns)))
+        with self.conn.cursor().copy(query) as copy:
+            for row in rows:
+                copy.write_row(row)
 
     def close(self) -> None:
         self.conn.close()
@@ -115,6 +123,18 @@ class PGConnection(Connection):
             self.db.execute("UPDATE lex_stats SET docs = docs + ?, tokens = tokens + ?"
                             " WHERE id = 1", self._lex)
         self._lex = [0, 0]
+
+    def _returning(self, query: str, rows: Sequence[tuple[Any, ...]]) -> list[Any]:
+        """One pipelined round trip for all the rows, not one per row."""
+        if not rows:
+            return []
+        cursor = self.db.conn.cursor()
+        cursor.executemany(_marks(query), rows, returning=True)
+        values = []
+        while True:
+            values.append(cursor.fetchone()[0])
+            if not cursor.nextset():
+                return values
 
     def _vec_in(self, vec: Vector) -> Any:
         return np.ascontiguousarray(vec, dtype=np.float32)

@@ -44,18 +44,23 @@ def tokens(text: str) -> list[str]:
 class PGNodes(SQLiteNodes, PGConnection):
     """`NodeStore` on PostgreSQL."""
 
-    def _index_text(self, key: int, title: str, text: str) -> None:
-        old = self.db.execute("DELETE FROM lex_docs WHERE key = ? RETURNING len", (key,)
-                              ).fetchone()
-        head, body = tokens(title), tokens(text)
-        freq = Counter({t: 2 * n for t, n in Counter(head).items()})
-        freq.update(body)
-        self.db.execute("INSERT INTO lex_docs(key, len) VALUES (?, ?)",
-                        (key, len(head) + len(body)))
-        self.db.executemany("INSERT INTO postings(term, key, freq) VALUES (?, ?, ?)",
-                            [(t, key, n) for t, n in sorted(freq.items())])
-        self._lex[0] += 0 if old else 1
-        self._lex[1] += len(head) + len(body) - (int(old[0]) if old else 0)
+    def _index_texts(self, rows: Sequence[tuple[int, str, str]]) -> None:
+        rows = list({key: (key, title, text) for key, title, text in rows}.values())  # last wins
+        if not rows:
+            return
+        old = self.db.execute("DELETE FROM lex_docs WHERE key = ANY(?) RETURNING len",
+                              ([key for key, _, _ in rows],)).fetchall()
+        docs, postings = [], []
+        for key, title, text in rows:
+            head, body = tokens(title), tokens(text)
+            freq = Counter({t: 2 * n for t, n in Counter(head).items()})
+            freq.update(body)
+            docs.append((key, len(head) + len(body)))
+            postings += [(t, key, n) for t, n in sorted(freq.items())]
+        self.db.copy("lex_docs", ("key", "len"), docs)
+        self.db.copy("postings", ("term", "key", "freq"), postings)
+        self._lex[0] += len(docs) - len(old)
+        self._lex[1] += sum(n for _, n in docs) - sum(int(o[0]) for o in old)
 
     def delete_nodes(self, node_ids: Sequence[str]) -> None:
         self._writing()

@@ -155,8 +155,11 @@ class PostgresStore(PGNodes, PGVectors, PGLedger, PGLog, SQLTables):
                 sql.Identifier(name)))
 
     def _after_restore(self) -> None:
-        """Identity counters continue after the largest key copied."""
+        """Identity counters continue after the largest key copied; the planner's statistics
+        are made now (autovacuum would take a minute, and BM25's plan needs them)."""
         for table, column in (("nodes", "key"), ("edges", "id"), ("events", "id")):
             self.db.execute(f"SELECT setval(pg_get_serial_sequence('{table}', '{column}'),"
                             f" coalesce((SELECT max({column}) FROM {table}), 0) + 1, false)")
+        for table in ("nodes", "postings", "lex_docs", "vectors", "edges"):
+            self.db.execute(f"ANALYZE {table}")
 
