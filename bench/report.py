@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from report_stores import stores_eval_table, stores_table
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
@@ -449,6 +453,8 @@ def main() -> None:
         ("compare", compare_table),
         ("signals", signals_table),
         ("backends", backends_table),
+        ("stores", stores_table),
+        ("stores-eval", stores_eval_table),
     )
     for name, render in tables:
         path = RESULTS / f"{name}.json"

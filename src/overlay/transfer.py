@@ -31,7 +31,8 @@ def copy_store(source: Path | str, target: Path | str, *, plugins: Plugins | Non
     try:
         writer = open_store(plugins, backend, dst, create=True)
         try:
-            rows = writer.restore(reader, progress)
+            with reader.reading():
+                rows = writer.restore(reader, progress)
         except BaseException:
             writer.close()
             if made and isinstance(dst, Path):  # no half-made file is left behind

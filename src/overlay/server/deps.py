@@ -19,6 +19,7 @@ from overlay.errors import (
     LimitError,
     NotFoundError,
     OverlayError,
+    StoreBusyError,
 )
 from overlay.server.schemas import ErrorBody
 
@@ -29,6 +30,7 @@ ERRORS: list[tuple[type[OverlayError], int, str]] = [
     (ConflictError, 409, "conflict"),
     (LimitError, 413, "request_too_large"),
     (CancelledError, 503, "cancelled"),
+    (StoreBusyError, 503, "busy"),
     (OverlayError, 400, "invalid_request_error"),
 ]
 

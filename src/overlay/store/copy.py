@@ -10,6 +10,7 @@ No event is appended: the copied log is the log.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any, ClassVar, Protocol
 
 from overlay.errors import StoreError
@@ -55,6 +56,10 @@ class Tables(Protocol):
         the rows copied per table."""
         ...
 
+    def reading(self) -> AbstractContextManager[None]:
+        """One snapshot for every read inside: a copy sees no change made meanwhile."""
+        ...
+
 
 class SQLTables(Connection):
     """`Tables` over a connection that takes `?` marks (SQLite's, and PostgreSQL's adapter)."""
@@ -65,6 +70,19 @@ class SQLTables(Connection):
                               "term_counts": "goal, term", "coactivations": "a, b",
                               "pair_counts": "a, b, goal", "modulation": "name, target",
                               "question_vectors": "question, model"}
+
+    _snapshot = "BEGIN"  # SQLite's read transaction: its snapshot is taken at the first read
+
+    @contextmanager
+    def reading(self) -> Iterator[None]:
+        with self._tx:
+            if self._depth:
+                raise StoreError("a snapshot cannot start inside a change")
+            self.db.execute(self._snapshot)
+            try:
+                yield
+            finally:
+                self.db.execute("COMMIT")
 
     def dump(self, table: str) -> Iterator[tuple[Any, ...]]:
         cols = TABLES[table]

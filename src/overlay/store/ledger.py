@@ -10,7 +10,7 @@ is removed, so undo leaves no trace.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 from overlay.store.connection import Connection, chunks, marks
 
@@ -70,6 +70,15 @@ class SQLiteLedger(Connection):
     """`Ledger` on SQLite: the tables `counts`, `judged`, `episodes`, `term_counts`,
     `coactivations`, `pair_counts` and `modulation`."""
 
+    def _sums(self, upsert: str, zero: str, rows: Iterable[tuple[Any, ...]], key: int) -> None:
+        """Add each row's deltas (in order), then remove the rows left at zero: two statements
+        for any number of rows (a row at zero between two deltas ends as it would have)."""
+        self._writing()
+        batch = list(rows)
+        if batch:
+            self.db.executemany(upsert, batch)
+            self.db.executemany(zero, list(dict.fromkeys(r[:key] for r in batch)))
+
     # ----------------------------------------------------------------- counts
     def counts(self, node_ids: Sequence[str], goal: str) -> dict[str, tuple[int, int]]:
         out: dict[str, tuple[int, int]] = {}
@@ -99,15 +108,9 @@ class SQLiteLedger(Connection):
 
     def add_episodes(self, rows: Iterable[tuple[str, int, int]]) -> None:
         """Add (goal, Δs, Δf) to the goal's episodes; a row back at 0/0 is removed."""
-        self._writing()
-        for goal, ds, df in rows:
-            self.db.execute(
-                "INSERT INTO episodes(goal, s, f) VALUES (?,?,?)"
-                " ON CONFLICT(goal) DO UPDATE SET s = episodes.s + excluded.s,"
-                " f = episodes.f + excluded.f",
-                (goal, ds, df),
-            )
-            self.db.execute("DELETE FROM episodes WHERE goal = ? AND s = 0 AND f = 0", (goal,))
+        self._sums("INSERT INTO episodes(goal, s, f) VALUES (?,?,?) ON CONFLICT(goal) DO UPDATE"
+                   " SET s = episodes.s + excluded.s, f = episodes.f + excluded.f",
+                   "DELETE FROM episodes WHERE goal = ? AND s = 0 AND f = 0", rows, 1)
 
     def all_episodes(self) -> dict[str, tuple[int, int]]:
         rows = self.db.execute("SELECT goal, s, f FROM episodes")
@@ -119,18 +122,11 @@ class SQLiteLedger(Connection):
 
     def add_term_counts(self, rows: Iterable[tuple[str, str, int, int]]) -> None:
         """Add (goal, term, Δs, Δf); a row back at 0/0 is removed."""
-        self._writing()
-        for goal, term, ds, df in rows:
-            self.db.execute(
-                "INSERT INTO term_counts(goal, term, s, f) VALUES (?,?,?,?) ON CONFLICT(goal, term)"
-                " DO UPDATE SET s = term_counts.s + excluded.s,"
-                " f = term_counts.f + excluded.f",
-                (goal, term, ds, df),
-            )
-            self.db.execute(
-                "DELETE FROM term_counts WHERE goal = ? AND term = ? AND s = 0 AND f = 0",
-                (goal, term),
-            )
+        self._sums("INSERT INTO term_counts(goal, term, s, f) VALUES (?,?,?,?)"
+                   " ON CONFLICT(goal, term) DO UPDATE SET s = term_counts.s + excluded.s,"
+                   " f = term_counts.f + excluded.f",
+                   "DELETE FROM term_counts WHERE goal = ? AND term = ? AND s = 0 AND f = 0",
+                   rows, 2)
 
     def all_term_counts(self) -> dict[tuple[str, str], tuple[int, int]]:
         rows = self.db.execute("SELECT goal, term, s, f FROM term_counts")
@@ -138,19 +134,9 @@ class SQLiteLedger(Connection):
 
     def add_counts(self, rows: Iterable[tuple[str, str, int, int]]) -> None:
         """Add (node, goal, Δs, Δf); a row back at 0/0 is removed, so undo leaves no trace."""
-        self._writing()
-        for node_id, goal, ds, df in rows:
-            self.db.execute(
-                "INSERT INTO counts(node_id, goal, s, f) VALUES (?,?,?,?)"
-                " ON CONFLICT(node_id, goal) DO UPDATE SET s = counts.s + excluded.s,"
-                " f = counts.f + excluded.f",
-                (node_id, goal, ds, df),
-            )
-            if ds < 0 or df < 0:  # only a decrement can bring a row back to 0/0
-                self.db.execute(
-                    "DELETE FROM counts WHERE node_id = ? AND goal = ? AND s = 0 AND f = 0",
-                    (node_id, goal),
-                )
+        self._sums("INSERT INTO counts(node_id, goal, s, f) VALUES (?,?,?,?) ON CONFLICT(node_id,"
+                   " goal) DO UPDATE SET s = counts.s + excluded.s, f = counts.f + excluded.f",
+                   "DELETE FROM counts WHERE node_id = ? AND goal = ? AND s = 0 AND f = 0", rows, 2)
 
     def all_counts(self) -> dict[tuple[str, str], tuple[int, int]]:
         rows = self.db.execute("SELECT node_id, goal, s, f FROM counts")
@@ -158,14 +144,11 @@ class SQLiteLedger(Connection):
 
     def add_judged(self, rows: Iterable[tuple[str, str, str, int, int]]) -> None:
         """Add (node, goal, question, Δs, Δf); a row back at 0/0 is removed."""
-        self._writing()
-        for node_id, goal, question, ds, df in rows:
-            self.db.execute(
-                "INSERT INTO judged(node_id, goal, question, s, f) VALUES (?,?,?,?,?)"
-                " ON CONFLICT(node_id, goal, question) DO UPDATE SET s = judged.s + excluded.s,"
-                " f = judged.f + excluded.f", (node_id, goal, question, ds, df))
-            self.db.execute("DELETE FROM judged WHERE node_id = ? AND goal = ? AND question = ?"
-                            " AND s = 0 AND f = 0", (node_id, goal, question))
+        self._sums("INSERT INTO judged(node_id, goal, question, s, f) VALUES (?,?,?,?,?)"
+                   " ON CONFLICT(node_id, goal, question) DO UPDATE SET s = judged.s + excluded.s,"
+                   " f = judged.f + excluded.f",
+                   "DELETE FROM judged WHERE node_id = ? AND goal = ? AND question = ? AND s = 0"
+                   " AND f = 0", rows, 3)
 
     def judged(self, node_ids: Sequence[str], goal: str
                ) -> dict[str, list[tuple[str, int, int]]]:
@@ -184,22 +167,14 @@ class SQLiteLedger(Connection):
     # ---------------------------------------------------------- co-activation
     def add_coactivations(self, rows: Iterable[CoactRow]) -> None:
         """Add (a, b, Δasks, Δlevel, Δrejected, Δaccepted) with a < b; zero rows vanish."""
-        self._writing()
-        for a, b, asks, level, rejected, accepted in rows:
-            self.db.execute(
-                "INSERT INTO coactivations(a, b, asks, level, rejected, accepted)"
-                " VALUES (?,?,?,?,?,?)"
-                " ON CONFLICT(a, b) DO UPDATE SET asks = coactivations.asks + excluded.asks,"
-                " level = coactivations.level + excluded.level,"
-                " rejected = coactivations.rejected + excluded.rejected,"
-                " accepted = coactivations.accepted + excluded.accepted",
-                (a, b, asks, level, rejected, accepted),
-            )
-            self.db.execute(
-                "DELETE FROM coactivations WHERE a = ? AND b = ? AND asks = 0 AND rejected = 0"
-                " AND accepted = 0",
-                (a, b),
-            )
+        self._sums("INSERT INTO coactivations(a, b, asks, level, rejected, accepted)"
+                   " VALUES (?,?,?,?,?,?) ON CONFLICT(a, b) DO UPDATE SET"
+                   " asks = coactivations.asks + excluded.asks,"
+                   " level = coactivations.level + excluded.level,"
+                   " rejected = coactivations.rejected + excluded.rejected,"
+                   " accepted = coactivations.accepted + excluded.accepted",
+                   "DELETE FROM coactivations WHERE a = ? AND b = ? AND asks = 0 AND rejected = 0"
+                   " AND accepted = 0", rows, 2)
 
     def coactivations(self, min_asks: int = 1) -> list[CoactRow]:
         rows = self.db.execute(
@@ -211,18 +186,11 @@ class SQLiteLedger(Connection):
 
     def add_pair_counts(self, rows: Iterable[tuple[str, str, str, int, int]]) -> None:
         """Add (a, b, goal, Δs, Δf) with a < b; a row back at 0/0 is removed."""
-        self._writing()
-        for a, b, goal, ds, df in rows:
-            self.db.execute(
-                "INSERT INTO pair_counts(a, b, goal, s, f) VALUES (?,?,?,?,?)"
-                " ON CONFLICT(a, b, goal) DO UPDATE SET s = pair_counts.s + excluded.s,"
-                " f = pair_counts.f + excluded.f",
-                (a, b, goal, ds, df),
-            )
-            self.db.execute(
-                "DELETE FROM pair_counts WHERE a = ? AND b = ? AND goal = ? AND s = 0 AND f = 0",
-                (a, b, goal),
-            )
+        self._sums("INSERT INTO pair_counts(a, b, goal, s, f) VALUES (?,?,?,?,?) ON CONFLICT(a,"
+                   " b, goal) DO UPDATE SET s = pair_counts.s + excluded.s,"
+                   " f = pair_counts.f + excluded.f",
+                   "DELETE FROM pair_counts WHERE a = ? AND b = ? AND goal = ? AND s = 0 AND f = 0",
+                   rows, 3)
 
     def pair_counts(self, pairs: Sequence[tuple[str, str]]
                     ) -> dict[tuple[str, str], dict[str, tuple[int, int]]]:
@@ -241,17 +209,10 @@ class SQLiteLedger(Connection):
     def add_modulation(self, rows: Iterable[tuple[str, str, float]]) -> None:
         """Add (name, target, Δvalue); values are kept to 9 decimals so a delta and its
         inverse cancel exactly, and a row back at 0 is removed."""
-        self._writing()
-        for name, target, delta in rows:
-            self.db.execute(
-                "INSERT INTO modulation(name, target, value) VALUES (?,?,ROUND(?, 9))"
-                " ON CONFLICT(name, target) DO UPDATE SET value = ROUND(value + excluded.value, 9)",
-                (name, target, delta),
-            )
-            self.db.execute(
-                "DELETE FROM modulation WHERE name = ? AND target = ? AND value = 0",
-                (name, target),
-            )
+        self._sums("INSERT INTO modulation(name, target, value) VALUES (?,?,ROUND(?, 9))"
+                   " ON CONFLICT(name, target) DO UPDATE SET"
+                   " value = ROUND(modulation.value + excluded.value, 9)",
+                   "DELETE FROM modulation WHERE name = ? AND target = ? AND value = 0", rows, 2)
 
     def modulation(self) -> dict[tuple[str, str], float]:
         rows = self.db.execute("SELECT name, target, value FROM modulation ORDER BY name, target")

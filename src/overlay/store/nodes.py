@@ -219,16 +219,10 @@ class SQLiteNodes(Connection):
         return sorted(set(out))
 
     def linked(self, pairs: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
-        """Which of the (a, b) pairs already have an edge, either way."""
-        out = set()
-        for a, b in pairs:
-            row = self.db.execute(
-                "SELECT 1 FROM edges WHERE (src = ? AND dst = ?) OR (src = ? AND dst = ?) LIMIT 1",
-                (a, b, b, a),
-            ).fetchone()
-            if row:
-                out.add((a, b))
-        return out
+        """Which of the (a, b) pairs already have an edge, either way (one query per 400
+        nodes, not one per pair)."""
+        found = {(src, dst) for src, dst, _ in self.edges_among([x for p in pairs for x in p])}
+        return {(a, b) for a, b in pairs if (a, b) in found or (b, a) in found}
 
     # ------------------------------------------------------------------ files
     def file_record(self, path: str) -> FileRecord | None:

@@ -46,6 +46,15 @@ def _marks(query: str) -> str:
     return query.replace("%", "%%").replace("?", "%s")
 
 
+def refused(exc: psycopg.DataError) -> StoreError:
+    """A value PostgreSQL cannot hold (SQLite can): the NUL character above all."""
+    first = str(exc).strip().splitlines()[0]
+    if "0x00" in first or "\\u0000" in first:
+        return StoreError("PostgreSQL cannot store the NUL character (U+0000) this text holds; "
+                          "remove it and try again")
+    return StoreError(f"PostgreSQL refused a value: {first}")
+
+
 class Qmark:
     """A psycopg connection that takes `?` marks, as the shared SQL is written."""
 
@@ -53,22 +62,31 @@ class Qmark:
         self.conn = conn
 
     def execute(self, query: str, params: Iterable[Any] = ()) -> psycopg.Cursor[Any]:
-        return self.conn.execute(_marks(query), tuple(params))
+        try:
+            return self.conn.execute(_marks(query), tuple(params))
+        except psycopg.DataError as exc:
+            raise refused(exc) from None
 
     def executemany(self, query: str, rows: Iterable[Iterable[Any]]) -> psycopg.Cursor[Any]:
         cursor = self.conn.cursor()
         batch = [tuple(r) for r in rows]
-        if batch:
-            cursor.executemany(_marks(query), batch)
+        try:
+            if batch:
+                cursor.executemany(_marks(query), batch)
+        except psycopg.DataError as exc:
+            raise refused(exc) from None
         return cursor
 
     def copy(self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
         """Rows into `table` by COPY: one round trip for any number of them."""
         query = sql.SQL("COPY {} ({}) FROM STDIN").format(
             sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, columns)))
-        with self.conn.cursor().copy(query) as copy:
-            for row in rows:
-                copy.write_row(row)
+        try:
+            with self.conn.cursor().copy(query) as copy:
+                for row in rows:
+                    copy.write_row(row)
+        except psycopg.DataError as exc:
+            raise refused(exc) from None
 
     def close(self) -> None:
         self.conn.close()
@@ -129,7 +147,10 @@ class PGConnection(Connection):
         if not rows:
             return []
         cursor = self.db.conn.cursor()
-        cursor.executemany(_marks(query), rows, returning=True)
+        try:
+            cursor.executemany(_marks(query), rows, returning=True)
+        except psycopg.DataError as exc:
+            raise refused(exc) from None
         values = []
         while True:
             values.append(cursor.fetchone()[0])

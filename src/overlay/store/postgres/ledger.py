@@ -31,27 +31,19 @@ class PGLedger(SQLiteLedger, PGConnection):
         super().add_pair_counts(sorted(rows))
 
     def add_judged(self, rows: Iterable[tuple[str, str, str, int, int]]) -> None:
-        self._writing()
-        for node_id, goal, question, ds, df in sorted(rows):
-            self.db.execute(
-                "INSERT INTO judged(node_id, goal, question, s, f) VALUES (?,?,?,?,?)"
-                " ON CONFLICT(node_id, goal, md5(question)) DO UPDATE SET s = judged.s +"
-                " excluded.s, f = judged.f + excluded.f", (node_id, goal, question, ds, df))
-            self.db.execute("DELETE FROM judged WHERE node_id = ? AND goal = ? AND"
-                            " md5(question) = md5(?) AND s = 0 AND f = 0",
-                            (node_id, goal, question))
+        self._sums("INSERT INTO judged(node_id, goal, question, s, f) VALUES (?,?,?,?,?)"
+                   " ON CONFLICT(node_id, goal, md5(question)) DO UPDATE SET s = judged.s +"
+                   " excluded.s, f = judged.f + excluded.f",
+                   "DELETE FROM judged WHERE node_id = ? AND goal = ? AND md5(question) = md5(?)"
+                   " AND s = 0 AND f = 0", sorted(rows), 3)
 
     def add_modulation(self, rows: Iterable[tuple[str, str, float]]) -> None:
         """As on SQLite: values kept to 9 decimals, so a delta and its inverse cancel."""
-        self._writing()
-        for name, target, delta in sorted(rows):
-            self.db.execute(
-                "INSERT INTO modulation(name, target, value) VALUES (?, ?, round(?::numeric, 9))"
-                " ON CONFLICT(name, target) DO UPDATE SET"
-                " value = round((modulation.value + excluded.value)::numeric, 9)",
-                (name, target, delta))
-            self.db.execute("DELETE FROM modulation WHERE name = ? AND target = ? AND value = 0",
-                            (name, target))
+        self._sums("INSERT INTO modulation(name, target, value) VALUES (?, ?, round(?::numeric, 9))"
+                   " ON CONFLICT(name, target) DO UPDATE SET"
+                   " value = round((modulation.value + excluded.value)::numeric, 9)",
+                   "DELETE FROM modulation WHERE name = ? AND target = ? AND value = 0",
+                   sorted(rows, key=lambda r: r[:2]), 2)
 
 
 class PGLog(SQLiteLog, PGConnection):

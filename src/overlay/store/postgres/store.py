@@ -40,6 +40,7 @@ class PostgresStore(PGNodes, PGVectors, PGLedger, PGLog, SQLTables):
     `readonly` opens a connection whose transactions only read (a server's readers)."""
 
     _order: ClassVar[dict[str, str]] = {**SQLTables._order, "traces": "seq"}
+    _snapshot = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
 
     def __init__(self, url: str | Path, *, create: bool = True, readonly: bool = False) -> None:
         self.url = str(url)
@@ -122,8 +123,7 @@ class PostgresStore(PGNodes, PGVectors, PGLedger, PGLog, SQLTables):
 
         target = SQLiteStore(path)
         try:
-            with self.db.conn.transaction():  # one snapshot of every table
-                self.db.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            with self.reading():
                 target.restore(self)
         finally:
             target.close()
@@ -144,8 +144,7 @@ class PostgresStore(PGNodes, PGVectors, PGLedger, PGLog, SQLTables):
             if not empty:
                 copy = PostgresStore(url)
                 try:
-                    with self.db.conn.transaction():  # one snapshot of every table
-                        self.db.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+                    with self.reading():
                         copy.restore(self)
                 finally:
                     copy.close()
