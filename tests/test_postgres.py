@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
@@ -328,3 +330,33 @@ def test_merge_and_revert_work_across_backends(tmp_path: Path, pg_url: str) -> N
         assert ov.merge(str(tmp_path / "mine.db"))["imported"] == 0
         ov.revert(start)
         assert ov.store.all_counts() == before
+
+
+def test_a_server_left_by_a_killed_run_is_stopped_at_the_next_start() -> None:
+    """A test run killed with SIGKILL cannot stop its PostgreSQL; the next run's start finds
+    the server whose owner is gone and stops it, so none is left behind for long."""
+    import psutil
+
+    from tests.pgserver import LocalServer
+
+    code = ("import sys, time; sys.path.insert(0, '.'); from tests.pgserver import LocalServer;"
+            " s = LocalServer(); print(s.folder, flush=True); time.sleep(600)")
+    owner = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True,
+                             cwd=Path(__file__).resolve().parents[1])
+    try:
+        assert owner.stdout is not None
+        folder = owner.stdout.readline().strip()
+    finally:
+        owner.kill()
+        owner.wait()
+
+    def left() -> list[psutil.Process]:
+        return [p for p in psutil.process_iter(attrs=["name", "cmdline"])
+                if p.info["name"] == "postgres" and folder
+                and any(folder in c for c in p.info["cmdline"] or [])]
+
+    assert folder and left()  # SIGKILL stopped nothing
+    LocalServer().stop()
+    gone = [p for p in left() if p.is_running()]
+    psutil.wait_procs(gone, timeout=30)
+    assert not [p for p in gone if p.is_running()] and not Path(folder).exists()

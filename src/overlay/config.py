@@ -144,7 +144,9 @@ class RetrieveConfig(BaseModel):
     )
     embed_batch: int = Field(64, ge=1, description="Texts per embedding batch.")
     ann_expansion: int = Field(
-        256, ge=10, description="HNSW search breadth: higher is more exact and slower."
+        256, ge=10, description=("HNSW search breadth (usearch's expansion_search; on "
+                                 "PostgreSQL, pgvector's hnsw.ef_search, at most 1000): higher "
+                                 "is more exact and slower.")
     )
 
 
