@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
 from pathlib import Path
@@ -149,32 +150,41 @@ def test_a_copy_into_a_store_that_holds_something_is_refused(
     assert "already exists" in err and err.count("\n") == 1
 
 
+def at_once(work: Callable[[int], None], count: int) -> list[BaseException]:
+    """`work(0)` … `work(count - 1)` in threads at once; what they raised."""
+    errors: list[BaseException] = []
+
+    def run(k: int) -> None:
+        try:
+            work(k)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(k,)) for k in range(count)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return errors
+
+
 def test_concurrent_writers_lose_no_increment(pg_url: str) -> None:
     """8 connections (as 8 processes would) add to the same counts at once: each row holds
     the sum of every delta, and every change left exactly one event."""
     with closing(PostgresStore(pg_url)) as store, store.change("seed"):
         store.put_nodes([Node(id=f"n{i}", kind=NodeKind.FACT, title="", text=f"fact {i}",
                               hash=str(i)) for i in range(4)])
-    errors: list[BaseException] = []
 
     def writer(k: int) -> None:
-        try:
-            with closing(PostgresStore(pg_url, create=False)) as mine:
-                for i in range(25):
-                    with mine.change("feedback", worker=k, i=i):
-                        rows = [(f"n{j}", "answer", 1, i % 2) for j in range(4)]
-                        mine.add_counts(rows if k % 2 else rows[::-1])
-                        mine.add_episodes([("answer", 1, 0)])
-                        mine.add_pair_counts([("n0", "n1", "answer", 1, 0)])
-        except BaseException as exc:
-            errors.append(exc)
+        with closing(PostgresStore(pg_url, create=False)) as mine:
+            for i in range(25):
+                with mine.change("feedback", worker=k, i=i):
+                    rows = [(f"n{j}", "answer", 1, i % 2) for j in range(4)]
+                    mine.add_counts(rows if k % 2 else rows[::-1])
+                    mine.add_episodes([("answer", 1, 0)])
+                    mine.add_pair_counts([("n0", "n1", "answer", 1, 0)])
 
-    threads = [threading.Thread(target=writer, args=(k,)) for k in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert errors == []
+    assert at_once(writer, 8) == []
     with closing(PostgresStore(pg_url, create=False)) as store:
         assert store.all_counts() == {(f"n{j}", "answer"): (200, 96) for j in range(4)}
         assert store.all_episodes() == {"answer": (200, 0)}
@@ -187,23 +197,14 @@ def test_verdicts_from_two_overlays_on_one_database_all_count(pg_url: str) -> No
     each on its own traces: every verdict is an episode, none is lost."""
     with Overlay(settings=settings(pg_url)) as ov:
         ov.ingest([VAULT])
-    errors: list[BaseException] = []
 
     def judge(k: int) -> None:
-        try:
-            with Overlay(settings=settings(pg_url), create=False) as ov:
-                for i in range(6):
-                    trace = ov.ask(f"How do I feed a sourdough starter? ({k}.{i})")
-                    ov.feedback(trace.id, "good" if i % 3 else "bad")
-        except BaseException as exc:
-            errors.append(exc)
+        with Overlay(settings=settings(pg_url), create=False) as ov:
+            for i in range(6):
+                trace = ov.ask(f"How do I feed a sourdough starter? ({k}.{i})")
+                ov.feedback(trace.id, "good" if i % 3 else "bad")
 
-    threads = [threading.Thread(target=judge, args=(k,)) for k in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert errors == []
+    assert at_once(judge, 2) == []
     with Overlay(settings=settings(pg_url), create=False) as ov:
         assert ov.store.all_episodes() == {"answer": (8, 4)}
         assert len([e for e in ov.store.events(1000) if e.kind == "feedback"]) == 12

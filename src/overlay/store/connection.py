@@ -79,6 +79,12 @@ class Connection:
     # ... and of those, what means another writer's transaction met this one's (retryable)
     _conflicts: tuple[type[Exception], ...] = ()
 
+    @staticmethod
+    def _json(column: str, key: str) -> str:
+        """SQL for the text at `key` of the JSON in `column` (as this backend's indexes on it
+        spell it)."""
+        return f"json_extract({column}, '$.{key}')"
+
     def _before_commit(self) -> None:
         """Writes a backend keeps for the end of a transaction (none on SQLite)."""
 

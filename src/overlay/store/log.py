@@ -137,7 +137,7 @@ class SQLiteLog(Connection):
     def feedback_events(self, trace_id: str) -> list[Event]:
         """Feedback events on one trace (indexed: feedback must stay O(1) per event)."""
         return self._events(
-            "WHERE kind = 'feedback' AND json_extract(payload, '$.trace') = ? ORDER BY id",
+            f"WHERE kind = 'feedback' AND {self._json('payload', 'trace')} = ? ORDER BY id",
             (trace_id,),
         )
 

@@ -265,9 +265,13 @@ class SQLiteNodes(Connection):
         self.db.execute("UPDATE nodes SET source_path = ? || substr(source_path, ?)"
                         " WHERE source_path LIKE ? ESCAPE '\\'", (new + "/", n, like))
         self.db.execute("UPDATE edges SET target = ? || substr(target, ?) WHERE target LIKE ?"
-                        " ESCAPE '\\' AND json_extract(meta, '$.style') = 'path'",
+                        f" ESCAPE '\\' AND {self._json('meta', 'style')} = 'path'",
                         (new + "/", n, like))
         return int(moved)
+
+    def _time(self) -> str:
+        """A memory's time, as the index nodes_time spells it."""
+        return self._json("meta", "time")
 
     # ---------------------------------------------------------------- lexical
     def lexical_search(self, stems: Sequence[str], limit: int,
@@ -292,7 +296,7 @@ class SQLiteNodes(Connection):
 
     def time_span(self) -> tuple[str, str] | None:
         """The earliest and the latest time a node holds (a memory's), or None."""
-        time = "json_extract(meta, '$.time')"  # as the index nodes_time spells it
+        time = self._time()  # as the index nodes_time spells it
         first, last = self.db.execute(
             f"SELECT min({time}), max({time}) FROM nodes WHERE {time} IS NOT NULL").fetchone()
         return None if first is None else (str(first), str(last))
@@ -300,16 +304,15 @@ class SQLiteNodes(Connection):
     def keys_within(self, within: Within) -> list[int]:
         """The keys of the nodes `within` admits (its time range in SQL, the speaker, whose
         case SQLite folds only in ASCII, here)."""
-        where, params = ["1"], list[str]()
+        where, params, speaker = ["1 = 1"], list[str](), self._json("meta", "speaker")
         if within.speaker is not None:
-            where.append("json_extract(meta, '$.speaker') IS NOT NULL")
+            where.append(f"{speaker} IS NOT NULL")
         for op, value in ((">=", within.since), ("<", within.until)):
             if value is not None:  # the index nodes_time serves these
-                where.append(f"json_extract(meta, '$.time') {op} ?")
+                where.append(f"{self._time()} {op} ?")
                 params.append(value)
         rows = self.db.execute(
-            f"SELECT key, json_extract(meta, '$.speaker') FROM nodes WHERE {' AND '.join(where)}",
-            params)
+            f"SELECT key, {speaker} FROM nodes WHERE {' AND '.join(where)}", params)
         return [int(k) for k, who in rows if within.said_by(who)]
 
     def doc_freqs(self, stems: Sequence[str]) -> tuple[int, dict[str, int]]:

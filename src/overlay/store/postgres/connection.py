@@ -128,6 +128,10 @@ class PGConnection(Connection):
     _lex: list[int]  # documents and tokens the open transaction adds to the full-text totals
     _indexed: set[tuple[str, int]]
 
+    @staticmethod
+    def _json(column: str, key: str) -> str:
+        return f"({column}::jsonb)->>'{key}'"
+
     def _begin(self) -> None:
         self.check_writable()
         self._lex = [0, 0]

@@ -9,7 +9,6 @@ from collections.abc import Iterable
 from overlay.store.ledger import CoactRow, SQLiteLedger
 from overlay.store.log import SQLiteLog
 from overlay.store.postgres.connection import PGConnection
-from overlay.store.records import Event
 
 
 class PGLedger(SQLiteLedger, PGConnection):
@@ -48,10 +47,6 @@ class PGLedger(SQLiteLedger, PGConnection):
 
 class PGLog(SQLiteLog, PGConnection):
     """`Log` on PostgreSQL."""
-
-    def feedback_events(self, trace_id: str) -> list[Event]:
-        return self._events("WHERE kind = 'feedback' AND (payload::jsonb)->>'trace' = ?"
-                            " ORDER BY id", (trace_id,))
 
     def find_traces(self, prefix: str, limit: int = 10) -> list[str]:
         rows = self.db.execute("SELECT id FROM traces WHERE id >= ? AND starts_with(id, ?)"

@@ -3,7 +3,8 @@ written as the project's own stems and scored as FTS5's BM25.
 
 SQLite's FTS5 indexes `overlay.lexical.terms` (space-joined stems) with its unicode61
 tokenizer and ranks with `bm25(fts, 2.0, 1.0)`. Here the same tokens go to `postings` (per
-node and term, the title's occurrences counted twice), each node's token count to `lex_docs`,
+node and term, the title's occurrences counted twice, with the node's token count), each
+node's token count to `lex_docs`,
 and the totals to `lex_stats`; `lexical_search` computes the same formula (k1 = 1.2,
 b = 0.75, IDF floored at 1e-6), so both backends rank alike.
 """
@@ -13,7 +14,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 
-from overlay.graph import Node, Within
+from overlay.graph import Node
 from overlay.lexical import analyze
 from overlay.store.connection import NODE_COLS, chunks, to_node
 from overlay.store.nodes import SQLiteNodes
@@ -28,8 +29,8 @@ WITH st AS (SELECT docs::float8 AS n, tokens::float8 / greatest(docs, 1) AS avgd
 w AS (SELECT p.term, greatest(ln((st.n - count(*) + 0.5) / (count(*) + 0.5)), 1e-6) AS idf
       FROM postings p, st WHERE p.term = ANY(?) GROUP BY p.term, st.n),
 r AS (SELECT p.key, sum(w.idf * p.freq * 2.2
-                        / (p.freq + 1.2 * (0.25 + 0.75 * d.len / st.avgdl))) AS s
-      FROM postings p JOIN w ON w.term = p.term JOIN lex_docs d ON d.key = p.key, st
+                        / (p.freq + 1.2 * (0.25 + 0.75 * p.len / st.avgdl))) AS s
+      FROM postings p JOIN w ON w.term = p.term, st
       {among} GROUP BY p.key ORDER BY s DESC, p.key LIMIT ?)
 SELECT n.id, r.s FROM r JOIN nodes n ON n.key = r.key ORDER BY r.s DESC, r.key
 """
@@ -44,6 +45,9 @@ def tokens(text: str) -> list[str]:
 class PGNodes(SQLiteNodes, PGConnection):
     """`NodeStore` on PostgreSQL."""
 
+    def _time(self) -> str:
+        return TIME
+
     def _index_texts(self, rows: Sequence[tuple[int, str, str]]) -> None:
         rows = list({key: (key, title, text) for key, title, text in rows}.values())  # last wins
         if not rows:
@@ -55,10 +59,11 @@ class PGNodes(SQLiteNodes, PGConnection):
             head, body = tokens(title), tokens(text)
             freq = Counter({t: 2 * n for t, n in Counter(head).items()})
             freq.update(body)
-            docs.append((key, len(head) + len(body)))
-            postings += [(t, key, n) for t, n in sorted(freq.items())]
+            size = len(head) + len(body)
+            docs.append((key, size))
+            postings += [(t, key, n, size) for t, n in sorted(freq.items())]
         self.db.copy("lex_docs", ("key", "len"), docs)
-        self.db.copy("postings", ("term", "key", "freq"), postings)
+        self.db.copy("postings", ("term", "key", "freq", "len"), postings)
         self._lex[0] += len(docs) - len(old)
         self._lex[1] += sum(n for _, n in docs) - sum(int(o[0]) for o in old)
 
@@ -77,22 +82,6 @@ class PGNodes(SQLiteNodes, PGConnection):
                                " starts_with(id, ?) ORDER BY id LIMIT ?", (prefix, prefix, limit))
         return [to_node(r) for r in rows]
 
-    def move_prefix(self, old: str, new: str, vault_id: str | None, *, reread: bool = False
-                    ) -> int:
-        self._writing()
-        n, like = len(old) + 2, old.replace("%", r"\%").replace("_", r"\_") + "/%"
-        moved = self.db.execute(
-            "UPDATE files SET path = ? || substr(path, ?), vault = ?,"
-            " hash = CASE WHEN ? THEN '' ELSE hash END,"
-            " mtime_ns = CASE WHEN ? THEN 0 ELSE mtime_ns END WHERE path LIKE ? ESCAPE '\\'",
-            (new + "/", n, vault_id, reread, reread, like)).rowcount
-        self.db.execute("UPDATE nodes SET source_path = ? || substr(source_path, ?)"
-                        " WHERE source_path LIKE ? ESCAPE '\\'", (new + "/", n, like))
-        self.db.execute("UPDATE edges SET target = ? || substr(target, ?) WHERE target LIKE ?"
-                        " ESCAPE '\\' AND (meta::jsonb)->>'style' = 'path'",
-                        (new + "/", n, like))
-        return int(moved)
-
     def lexical_search(self, stems: Sequence[str], limit: int,
                        keys: Sequence[int] | None = None) -> list[tuple[str, float]]:
         """BM25 over stems (title weighted 2×), as SQLite's FTS5 scores it."""
@@ -104,23 +93,6 @@ class PGNodes(SQLiteNodes, PGConnection):
             among, params = "WHERE p.key = ANY(?)", [terms, list(keys), limit]
         rows = self.db.execute(BM25.replace("{among}", among), params)
         return [(r[0], float(r[1])) for r in rows]
-
-    def time_span(self) -> tuple[str, str] | None:
-        first, last = self.db.execute(
-            f"SELECT min({TIME}), max({TIME}) FROM nodes WHERE {TIME} IS NOT NULL").fetchone()
-        return None if first is None else (str(first), str(last))
-
-    def keys_within(self, within: Within) -> list[int]:
-        where, params = ["true"], list[str]()
-        if within.speaker is not None:
-            where.append("(meta::jsonb)->>'speaker' IS NOT NULL")
-        for op, value in ((">=", within.since), ("<", within.until)):
-            if value is not None:  # the index nodes_time serves these
-                where.append(f"{TIME} {op} ?")
-                params.append(value)
-        rows = self.db.execute(f"SELECT key, (meta::jsonb)->>'speaker' FROM nodes WHERE"
-                               f" {' AND '.join(where)}", params)
-        return [int(k) for k, who in rows if within.said_by(who)]
 
     def doc_freqs(self, stems: Sequence[str]) -> tuple[int, dict[str, int]]:
         uniq = list(dict.fromkeys(stems))

@@ -108,10 +108,12 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
             key BIGINT PRIMARY KEY REFERENCES nodes(key) ON DELETE CASCADE,
             len INTEGER NOT NULL
         );
+        -- len repeats the node's length (lex_docs) so scoring a term reads its postings only
         CREATE TABLE postings (
             term TEXT {C} NOT NULL,
             key BIGINT NOT NULL REFERENCES lex_docs(key) ON DELETE CASCADE,
             freq REAL NOT NULL,
+            len INTEGER NOT NULL,
             PRIMARY KEY (term, key)
         );
         CREATE INDEX postings_key ON postings(key);
