@@ -361,3 +361,15 @@ def test_a_server_left_by_a_killed_run_is_stopped_at_the_next_start() -> None:
     gone = [p for p in left() if p.is_running()]
     psutil.wait_procs(gone, timeout=30)
     assert not [p for p in gone if p.is_running()] and not Path(folder).exists()
+
+
+def test_a_database_url_stays_a_url_and_a_path_stays_a_path(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    url = "postgresql://me:pw@db.example:5432/overlay?sslmode=require"
+    assert Settings.make(db=url).db == url  # a Path would fold its '//'
+    assert Settings.make(db=str(tmp_path / "o.db")).db == tmp_path / "o.db"
+    monkeypatch.setenv("OVERLAY_DB", "postgres://db.example/overlay")
+    assert Settings.make().db == "postgres://db.example/overlay"
+    from overlay.store.postgres.connection import shown
+
+    assert shown(url) == "postgresql://me@db.example:5432/overlay?sslmode=require"

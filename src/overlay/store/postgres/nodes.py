@@ -4,9 +4,8 @@ written as the project's own stems and scored as FTS5's BM25.
 SQLite's FTS5 indexes `overlay.lexical.terms` (space-joined stems) with its unicode61
 tokenizer and ranks with `bm25(fts, 2.0, 1.0)`. Here the same tokens go to `postings` (per
 node and term, the title's occurrences counted twice, with the node's token count), each
-node's token count to `lex_docs`,
-and the totals to `lex_stats`; `lexical_search` computes the same formula (k1 = 1.2,
-b = 0.75, IDF floored at 1e-6), so both backends rank alike.
+node's token count to `lex_docs` and the totals to `lex_stats`; `lexical_search` computes the
+same formula (k1 = 1.2, b = 0.75, IDF floored at 1e-6), so both backends rank alike.
 """
 
 from __future__ import annotations
