@@ -86,6 +86,15 @@ class VectorIndex:
         self.seq = -1  # vector-log position the index in memory reflects
         self.saved = -1  # ... and the one the file on disk reflects
         self._lock = threading.RLock()
+        self._counted = (-1e9, 0)  # when the store's vectors were counted, and how many
+
+    def _small(self, store: Store) -> bool:
+        """Whether the store holds fewer than `exact_below` of this model's vectors (counted
+        again after a minute), so that its own index is searched exactly."""
+        now = time.monotonic()
+        if now - self._counted[0] > 60:
+            self._counted = (now, store.count_vectors(self.model))
+        return self._counted[1] < self.exact_below
 
     def _new(self, dim: int) -> Index:
         # connectivity 16 / expansion_add 64 builds 2.4× faster than 128 for the same recall
@@ -182,7 +191,8 @@ class VectorIndex:
     def search(self, query: Vector, k: int, store: Store | None = None) -> list[tuple[int, float]]:
         """(store key, cosine similarity) of the k nearest vectors."""
         if self.store.indexes_vectors:
-            return (store or self.store).nearest(self.model, query, k, self.expansion)
+            where = store or self.store
+            return where.nearest(self.model, query, k, self.expansion, self._small(where))
         with self._lock:
             self._sync(None, store or self.store)
             if self.index is None or len(self.index) == 0:

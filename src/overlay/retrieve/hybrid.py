@@ -121,16 +121,16 @@ class Retriever:
         vec = self.vector(query) if self.index is not None else None
         if vec is None or self.index is None:
             return []
-        if keys is None:
-            pairs = self.index.search(vec, limit, self.store)
-        else:
-            found, vecs = self.store.get_vectors(keys, self.index.model)
-            if not found:
-                return []
-            norms = np.linalg.norm(vecs, axis=1) * float(np.linalg.norm(vec))
-            sims = (vecs @ vec) / np.maximum(norms, 1e-12)
-            pairs = [(found[i], float(sims[i]))
-                     for i in np.argsort(-sims, kind="stable")[:limit]]
+        if keys is None:  # the index finds them; their cosines are computed here, below
+            keys = [k for k, _ in self.index.search(vec, limit, self.store)]
+        found, vecs = self.store.get_vectors(keys, self.index.model)
+        if not found:
+            return []
+        # one computation of the cosine, whichever index found the vectors, and ties in key
+        # order: both stores give the same list
+        norms = np.linalg.norm(vecs, axis=1) * float(np.linalg.norm(vec))
+        sims = ((vecs @ vec) / np.maximum(norms, 1e-12)).tolist()
+        pairs = sorted(zip(found, sims, strict=True), key=lambda p: (-p[1], p[0]))[:limit]
         ids = self.store.ids_of_keys([k for k, _ in pairs])
         return [(ids[k], sim) for k, sim in pairs if k in ids]
 

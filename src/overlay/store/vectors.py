@@ -36,10 +36,10 @@ class VectorStore(Protocol):
     # without (SQLite) is searched through the HNSW file beside it (`overlay.retrieve.dense`)
     indexes_vectors: bool
 
-    def nearest(self, model: str, query: Vector, k: int, expansion: int = 256
-                ) -> list[tuple[int, float]]:
+    def nearest(self, model: str, query: Vector, k: int, expansion: int = 256,
+                exact: bool = False) -> list[tuple[int, float]]:
         """(key, cosine similarity) of the k vectors of `model` nearest `query`; `expansion`
-        is the index's search breadth (pgvector's `hnsw.ef_search`)."""
+        is the index's search breadth (pgvector's `hnsw.ef_search`); `exact` reads them all."""
         ...
 
     def ids_of_keys(self, keys: Sequence[int]) -> dict[int, str]: ...
@@ -129,8 +129,8 @@ class SQLiteVectors(Connection):
 
     indexes_vectors = False
 
-    def nearest(self, model: str, query: Vector, k: int, expansion: int = 256
-                ) -> list[tuple[int, float]]:
+    def nearest(self, model: str, query: Vector, k: int, expansion: int = 256,
+                exact: bool = True) -> list[tuple[int, float]]:
         """Exact: every vector of `model` is read (the HNSW file beside the store is the fast
         path; this one needs nothing beside it)."""
         q = np.asarray(query, dtype=np.float32)

@@ -19,9 +19,11 @@ class PGVectors(SQLiteVectors, PGConnection):
     indexes_vectors = True
     _ef_search = 40  # pgvector's default, until a search asks for another
 
-    def nearest(self, model: str, query: Vector, k: int, expansion: int = 256
-                ) -> list[tuple[int, float]]:
-        """Through the model's HNSW index; `expansion` is `hnsw.ef_search` (at least k)."""
+    def nearest(self, model: str, query: Vector, k: int, expansion: int = 256,
+                exact: bool = False) -> list[tuple[int, float]]:
+        """Through the model's HNSW index; `expansion` is `hnsw.ef_search` (at least k).
+        `exact` reads every vector instead (ordered by an expression the index does not
+        cover), as SQLite's search does below `retrieve.exact_below` vectors."""
         vec = np.ascontiguousarray(query, dtype=np.float32)
         ef = max(k, min(expansion, 1000))
         if ef != self._ef_search:
@@ -31,8 +33,9 @@ class PGVectors(SQLiteVectors, PGConnection):
         cast = sql.SQL("vec::vector({})").format(dim)
         query_sql = sql.SQL(
             "SELECT key, 1 - ({cast} <=> %s::vector({dim})) FROM vectors WHERE model = {model}"
-            " ORDER BY {cast} <=> %s::vector({dim}) LIMIT %s").format(
-                cast=cast, dim=dim, model=sql.Literal(model))
+            " ORDER BY ({cast} <=> %s::vector({dim})){plus} LIMIT %s").format(
+                cast=cast, dim=dim, model=sql.Literal(model),
+                plus=sql.SQL(" + 0" if exact else ""))
         rows = self.db.conn.execute(query_sql, (vec, vec, k))
         return [(int(key), float(sim)) for key, sim in rows]
 
