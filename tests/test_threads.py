@@ -3,6 +3,7 @@ ones, and a small task beside a large one never halves it."""
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from overlay import threads
@@ -20,3 +21,23 @@ def test_thread_counts_follow_the_running_tasks() -> None:
             assert second == max(1, cores // 2)
         assert threads.last() == max(1, cores // 2)
     assert torch.get_num_threads() == cores
+
+
+def test_the_setting_and_omp_num_threads_cap_the_cores(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    available = threads.cores()
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    assert threads.cores() == 1
+    with threads.task(threads.LARGE) as large:
+        assert large == 1 and torch.get_num_threads() == 1
+    monkeypatch.setenv("OMP_NUM_THREADS", "not a number")
+    assert threads.cores() == available
+    monkeypatch.delenv("OMP_NUM_THREADS")
+    try:
+        threads.limit(1)
+        assert threads.cores() == 1
+        threads.limit(10_000)  # more than the machine has: what it has
+        assert threads.cores() == available
+    finally:
+        threads.limit(None)
+    assert threads.cores() == available

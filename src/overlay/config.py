@@ -354,6 +354,9 @@ class Settings(BaseModel):
     retrieve: RetrieveConfig = Field(default_factory=RetrieveConfig, description="Retrieval.")
     lm: LMConfig = Field(default_factory=LMConfig, description="Language model.")
     select: SelectConfig = Field(default_factory=SelectConfig, description="Selector.")
+    threads: int | None = Field(None, ge=1, description=(
+        "Cores the models (embedding, scoring) may use at most [default: $OMP_NUM_THREADS, "
+        "else every core this process may run on]."))
 
     @field_validator("db", mode="before")
     @classmethod

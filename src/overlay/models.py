@@ -7,6 +7,7 @@ benchmark, the lab's arms), so a model is never loaded twice in one process.
 
 from __future__ import annotations
 
+from overlay import threads
 from overlay.config import Settings
 from overlay.errors import LimitError
 from overlay.lm.base import LM, SCORE, TOKENIZE
@@ -29,6 +30,8 @@ class Models:
         self._lm = lm
         self._others: dict[str, LM] = {}
         self.priors: dict[str, float] = {}  # the selector's cache of the scorer's priors
+        if settings.threads is not None:  # torch's threads are the process's: set once here
+            threads.limit(settings.threads)
 
     @property
     def embedder(self) -> Embedder | None:

@@ -8,6 +8,9 @@ large one (a scoring pass, an ingest's embeddings) on the cores shared among the
 running at that moment. torch's setting is one for the whole process: while a large task runs
 it is that share (a query embedding beside a scoring pass must not halve the pass, which is
 what every ask waits for); with only small tasks running it is one thread.
+
+The cores are those the process may run on, capped by the `threads` setting (`limit`) or else
+by `$OMP_NUM_THREADS`: a person who gives the overlay one core gets one core.
 """
 
 from __future__ import annotations
@@ -24,13 +27,31 @@ _lock = threading.Lock()
 _ids = itertools.count()
 _running: dict[int, int] = {}  # task → the threads it asked for (0: a share of the cores)
 _last = threading.local()
+_limit: list[int | None] = [None]  # the `threads` setting, where one was given
+
+
+def limit(count: int | None) -> None:
+    """Cap the cores torch may use at `count` (None: `$OMP_NUM_THREADS`, else all)."""
+    with _lock:
+        _limit[0] = count
+        if _running:
+            _apply()
+
+
+def _environment() -> int | None:
+    text = os.environ.get("OMP_NUM_THREADS", "").strip()
+    return int(text) if text.isdigit() and int(text) > 0 else None
 
 
 def cores() -> int:
+    """The cores torch may use: those this process may run on, capped by the setting or
+    `$OMP_NUM_THREADS`."""
     try:
-        return len(os.sched_getaffinity(0))
+        available = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
+        available = os.cpu_count() or 1
+    cap = _limit[0] or _environment()
+    return max(1, min(available, cap)) if cap else available
 
 
 def _apply() -> int:

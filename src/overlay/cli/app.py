@@ -11,7 +11,14 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 from overlay.cli.options import given_options, option
 from overlay.config import LMConfig, RetrieveConfig, Settings, default_db_path
@@ -40,6 +47,7 @@ CreateOpt = Annotated[
                  "missing --db is an error: a mistyped path makes nothing)."),
 ]
 EmbedderOpt = Annotated[str | None, option(RetrieveConfig, "embedder")]
+ThreadsOpt = Annotated[int | None, option(Settings, "threads", min=1)]
 # what a search or ask keeps to, among conversations' turns (see overlay.memories)
 SpeakerOpt = Annotated[str | None, typer.Option(
     "--speaker", help="Only what this speaker said (as the export names them; case aside).")]
@@ -61,9 +69,12 @@ def open_overlay(
     model: str | None = None,
     models: dict[str, Any] | None = None,
     encoding: str | None = None,
+    threads: int | None = None,
 ) -> Overlay:
-    """The overlay at `db` with the embedder and models the command line chose."""
+    """The overlay at `db` with the embedder, models and cores the command line chose."""
     values: dict[str, Any] = {"db": db or default_db_path()}
+    if threads:
+        values["threads"] = threads
     if embedder:
         values["retrieve"] = {"embedder": embedder}
     if encoding:
@@ -83,7 +94,8 @@ def emit(data: Any) -> None:
 
 @contextmanager
 def progress(enabled: bool) -> Iterator[Callable[[str, int, int], None]]:
-    """A Rich progress bar per stage on stderr; silent when stderr is not a terminal."""
+    """A Rich progress bar per stage on stderr, with the time it has taken and an estimate of
+    the time left; silent when stderr is not a terminal."""
     if not enabled or not err.is_terminal:
         yield lambda *_: None
         return
@@ -92,6 +104,8 @@ def progress(enabled: bool) -> Iterator[Callable[[str, int, int], None]]:
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
+        TextColumn("eta"),
+        TimeRemainingColumn(),
         console=err,
         transient=True,
     ) as bar:

@@ -16,6 +16,7 @@ from overlay.cli.app import (
     JsonOpt,
     SinceOpt,
     SpeakerOpt,
+    ThreadsOpt,
     UntilOpt,
     app,
     emit,
@@ -47,10 +48,12 @@ def ingest(
     encoding: Annotated[str | None, option(IngestConfig, "encoding")] = None,
     json_out: JsonOpt = False,
     embedder: EmbedderOpt = None,
+    threads: ThreadsOpt = None,
 ) -> None:
     """Read notes into the overlay; re-running touches only what changed."""
     with (
-        open_overlay(db, create=create, embedder=embedder, encoding=encoding) as overlay,
+        open_overlay(db, create=create, embedder=embedder, encoding=encoding,
+                     threads=threads) as overlay,
         progress(True) as bar,
     ):
         report = overlay.ingest(paths, bar)
@@ -79,10 +82,14 @@ def reembed(
     db: DbOpt = None,
     json_out: JsonOpt = False,
     embedder: EmbedderOpt = None,
+    threads: ThreadsOpt = None,
 ) -> None:
     """Give every node a vector from --embedder (a store made with another, e.g. MiniLM before
     the multilingual default): afterwards searches and asks use it."""
-    with open_overlay(db, embedder=embedder) as overlay, progress(True) as bar:
+    with (
+        open_overlay(db, embedder=embedder, threads=threads) as overlay,
+        progress(True) as bar,
+    ):
         done = overlay.reembed(bar)
         name = overlay.embedder.name if overlay.embedder else ""
     if json_out:

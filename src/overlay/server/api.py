@@ -1,19 +1,14 @@
-"""The overlay's own routes: search, nodes, traces, feedback, learn, undo, history, insights,
-ingest. Each is a thin call into `Overlay`: reads on the thread's reader, writes on the writer
-(see `Guard`)."""
+"""The overlay's own routes: search, nodes, traces, feedback, learn, undo, history, insights
+(ingest has its own module, `ingest.py`). Each is a thin call into `Overlay`: reads on the
+thread's reader, writes on the writer (see `Guard`)."""
 
 from __future__ import annotations
 
-import time
-from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 
-from overlay import cancel
-from overlay.config import ServerConfig
-from overlay.errors import AccessError, ConfigError, NotFoundError
-from overlay.server.deps import Guard, guard, server_config
+from overlay.server.deps import Guard, guard
 from overlay.server.schemas import (
     DecisionIn,
     Event,
@@ -21,7 +16,6 @@ from overlay.server.schemas import (
     Graph,
     HistoryRow,
     HitOut,
-    IngestIn,
     Insight,
     Json,
     LearnIn,
@@ -127,40 +121,6 @@ def decide(g: G, insight_id: str, body: DecisionIn) -> dict[str, Any]:
     """Accept (the link is learned) or reject a proposed link."""
     with g.writing() as overlay:
         return overlay.decide_insight(insight_id, body.accept)
-
-
-def inside_roots(path: str, roots: list[Path]) -> Path:
-    """`path` resolved (symlinks followed) if it lies inside a vault root; else AccessError."""
-    if not roots:
-        raise AccessError("ingest is off: start the server with --vault DIR to allow a folder")
-    if "\x00" in path:
-        raise ConfigError("the path contains a NUL byte")
-    target = Path(path)
-    if not target.is_absolute():
-        target = roots[0] / target
-    try:
-        resolved = target.resolve()
-    except (OSError, RuntimeError) as exc:  # a symlink loop, an unreadable folder
-        raise AccessError(f"{path}: cannot be resolved ({exc})") from None
-    for root in roots:
-        if resolved == root.resolve() or resolved.is_relative_to(root.resolve()):
-            if not resolved.exists():
-                raise NotFoundError(f"{path}: no such file or folder")
-            return resolved
-    raise AccessError(f"{path} is outside the vault roots this server may read")
-
-
-@router.post("/ingest", response_model=Json)
-def ingest(
-    g: G, body: IngestIn, config: Annotated[ServerConfig, Depends(server_config)]
-) -> dict[str, Any]:
-    """Ingest a file or folder inside the configured vault roots (others are refused). It runs
-    on a worker under its own time budget (`--ingest-seconds`) and stops between files when
-    that passes or its client leaves; reads and asks go on meanwhile."""
-    target = inside_roots(body.path, config.roots)
-    token = cancel.Token(time.monotonic() + config.ingest_seconds, parent=cancel.current())
-    with cancel.scope(token), g.writing() as overlay:
-        return overlay.ingest([target]).to_dict()
 
 
 @router.get("/stats", response_model=Json)

@@ -30,7 +30,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from overlay import __version__, cancel
 from overlay.config import ServerConfig, is_loopback
 from overlay.engine import Overlay
-from overlay.server import api, chat
+from overlay.server import api, chat, ingest
 from overlay.server.deps import ERRORS, Guard, error
 from overlay.server.schemas import ErrorBody, Health
 
@@ -234,6 +234,7 @@ def create_app(overlay: Overlay, config: ServerConfig | None = None) -> FastAPI:
 
     app.include_router(chat.router)
     app.include_router(api.router)
+    app.include_router(ingest.router)
 
     static = _static()
 

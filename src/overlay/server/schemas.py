@@ -160,6 +160,8 @@ class UndoIn(BaseModel):
 class IngestIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     path: str = Field(min_length=1, max_length=4096, description="A folder or file on the server.")
+    stream: bool = Field(False, description="Answer with server-sent events: each stage's "
+                         "progress with an estimate of the seconds left, then the report.")
 
 
 class DecisionIn(BaseModel):
