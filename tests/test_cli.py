@@ -331,3 +331,24 @@ def test_memories_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     assert found["questions"] == 3 and set(found["all"]) >= {"lexical", "dense", "hybrid", "ask"}
     table = run("eval", "memory", str(conversations), *fake)
     assert "3 questions over 6 turns" in table and "hybrid" in table
+
+
+def test_threads_caps_the_cores_the_embedder_uses(tmp_path: Path) -> None:
+    from overlay import threads
+
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "tea.md").write_text("# Tea\n\nGreen tea wants water at 80 °C.\n", "utf-8")
+    db = ["--db", str(tmp_path / "o.db")]
+    try:
+        report = json.loads(run("ingest", str(notes), *db, "--create", "--json",
+                                "--threads", "1"))
+        assert report["embedded"] == 3 and threads.cores() == 1
+        threads.limit(None)
+        again = json.loads(run("reembed", *db, "--json", "--embedder", "hashing",
+                               "--threads", "1"))
+        assert again["embedded"] == 3 and threads.cores() == 1
+    finally:
+        threads.limit(None)
+    bad = runner.invoke(cli.app, ["ingest", str(notes), *db, "--threads", "0"])
+    assert bad.exit_code != 0 and "Traceback" not in bad.output

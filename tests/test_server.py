@@ -148,6 +148,29 @@ def test_ingest_reads_only_inside_the_vault_roots(tmp_path: Path, fake_overlay: 
     assert "db" not in closed.get("/v1/stats").json()
 
 
+def test_a_streamed_ingest_reports_each_stage_with_an_eta(tmp_path: Path,
+                                                         fake_overlay: Overlay) -> None:
+    root = tmp_path / "vault"
+    root.mkdir()
+    for i in range(30):
+        (root / f"n{i}.md").write_text(f"# Note {i}\n\nRye dough number {i}.\n", "utf-8")
+    client = TestClient(create_app(fake_overlay, ServerConfig(roots=[root])), base_url=LOOPBACK)
+    r = client.post("/v1/ingest", json={"path": str(root), "stream": True})
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
+    lines = [ln.removeprefix("data: ") for ln in r.text.split("\n\n") if ln]
+    assert lines[-1] == "[DONE]"
+    events = [json.loads(ln) for ln in lines[:-1]]
+    progress = [e["progress"] for e in events[:-1]]
+    assert {p["stage"] for p in progress} >= {"read", "write"}
+    for p in progress:
+        assert set(p) == {"stage", "done", "total", "elapsed_s", "eta_s"}
+        assert 0 <= p["done"] <= p["total"] and (p["eta_s"] is None or p["eta_s"] >= 0)
+    assert any(p["done"] == p["total"] == 30 and p["eta_s"] == 0 for p in progress)
+    assert events[-1]["report"]["added"] == 30
+    again = client.post("/v1/ingest", json={"path": "nowhere", "stream": True})
+    assert again.status_code == 404  # refused before any event is sent
+
+
 # ------------------------------------------------------------------ errors
 def test_errors_are_json_with_the_right_status(fake_overlay: Overlay) -> None:
     client = TestClient(create_app(fake_overlay, ServerConfig(max_body=4096)), base_url=LOOPBACK)

@@ -41,3 +41,18 @@ def test_the_setting_and_omp_num_threads_cap_the_cores(monkeypatch: pytest.Monke
     finally:
         threads.limit(None)
     assert threads.cores() == available
+
+
+def test_eta_is_the_rate_so_far_over_what_is_left() -> None:
+    from overlay.progress import Eta
+
+    now = [10.0]
+    eta = Eta(lambda: now[0])
+    assert eta("embed", 0, 100)["eta_s"] is None  # nothing done: no rate yet
+    now[0] = 14.0
+    assert eta("embed", 25, 100) == {"stage": "embed", "done": 25, "total": 100,
+                                     "elapsed_s": 4.0, "eta_s": 12.0}
+    assert eta("read", 3, 3) == {"stage": "read", "done": 3, "total": 3,
+                                 "elapsed_s": 0.0, "eta_s": 0.0}  # its own clock
+    now[0] = 30.0
+    assert eta("embed", 100, 100)["eta_s"] == 0.0
