@@ -130,7 +130,15 @@ class Encoder:
         x = torch.from_numpy(dequantize(self.words[ids.reshape(-1)])).view(n, length, s.hidden)
         x = F.layer_norm(x + self.positions[:length] + self.type0, (s.hidden,), *self.norm0,
                          eps=s.eps)
-        keep = mask[:, None, None, :] if not bool(mask.all()) else None
+        x = self.layers_forward(x, mask[:, None, None, :] if not bool(mask.all()) else None)
+        held = mask.unsqueeze(-1).to(x.dtype)
+        return (x * held).sum(1) / held.sum(1)
+
+    def layers_forward(self, x: torch.Tensor, keep: torch.Tensor | None) -> torch.Tensor:
+        """The 12 layers over embedded tokens [n, length, hidden]; `keep` masks padding out
+        of attention ([n, 1, 1, length]; None where nothing is padded)."""
+        s = self.sizes
+        n, length = x.shape[0], x.shape[1]
         heads, size = s.heads, s.hidden // s.heads
         for ly in self.layers:
             qkv = F.linear(x, ly.qkv, ly.qkv_bias).view(n, length, 3, heads, size)
@@ -142,5 +150,4 @@ class Encoder:
             up = F.gelu(F.linear(x, ly.up, ly.up_bias))
             x = F.layer_norm(x + F.linear(up, ly.down, ly.down_bias), (s.hidden,), *ly.norm2,
                              eps=s.eps)
-        held = mask.unsqueeze(-1).to(x.dtype)
-        return (x * held).sum(1) / held.sum(1)
+        return x
