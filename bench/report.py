@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
+from report_embed import embed_table
 from report_stores import stores_eval_table, stores_table
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -446,6 +447,7 @@ def main() -> None:
         ("scale", scale_table),
         ("ranking", ranking_table),
         ("multilingual", multilingual_table),
+        ("embed", embed_table),
         ("memory", memory_table),
         ("dataset", dataset_table),
         ("server", server_table),
