@@ -5,7 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-from overlay.cli.app import DbOpt, EmbedderOpt, JsonOpt, app, emit, model_options, open_overlay, out
+from overlay.cli.app import (
+    DbOpt,
+    EmbedderOpt,
+    JsonOpt,
+    ThreadsOpt,
+    app,
+    emit,
+    model_options,
+    open_overlay,
+    out,
+)
 from overlay.cli.options import option
 from overlay.config import ServerConfig
 
@@ -25,6 +35,7 @@ def serve(
     db: DbOpt = None,
     json_out: JsonOpt = False,
     embedder: EmbedderOpt = None,
+    threads: ThreadsOpt = None,
     models: dict[str, str] | None = None,
 ) -> None:
     """Serve the overlay: /v1/chat/completions for chat clients, its API, and a web UI at /."""
@@ -38,7 +49,7 @@ def serve(
     config.check()
     shown = f"[{host}]" if ":" in host else host
     url = f"http://{shown}:{port}/" + (f"?token={token}" if token else "")
-    with open_overlay(db, embedder=embedder, models=models) as overlay:
+    with open_overlay(db, embedder=embedder, models=models, threads=threads) as overlay:
         if json_out:
             roots = [str(r) for r in config.roots]
             emit({"url": url, "db": str(overlay.path), "vault_roots": roots})
