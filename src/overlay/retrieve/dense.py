@@ -27,7 +27,11 @@ def embed_text(title: str, text: str, context: str = "") -> str:
     """What a node is embedded as: its title gives a paragraph its context, and a
     conversation's turn is read after the turn it answers (`context`): "Yes, every
     weekend!" means what it replies to. (On LoCoMo's first two conversations the dense list
-    alone finds 15 points more evidence turns in its ten so.)"""
+    alone finds 15 points more evidence turns in its ten so.) Both embed some words twice,
+    measured to pay: a note's title over its paragraphs costs e5 8–11% more tokens on the
+    example vaults and lifts the dense list's note hit@1 from 0.874 to 0.893 (English, 103
+    questions) and from 0.831 to 0.846 (Russian); a SciFact-sized vault embeds 1.12 tokens per
+    token of its notes (bench/embed.py)."""
     return "\n".join(p for p in (title if title != text else "", context, text) if p)
 
 
