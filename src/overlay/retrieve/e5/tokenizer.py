@@ -13,8 +13,8 @@ many pieces as the longest piece has bytes.
 
 from __future__ import annotations
 
+import functools
 import re
-from collections import OrderedDict
 
 import numpy as np
 
@@ -43,7 +43,8 @@ class Tokenizer:
         self.longest = max(map(len, self.ids))
         self.unk_score = np.float32(float(vocabulary.scores.min()) - 10.0)
         self.table = str.maketrans(vocabulary.normal)
-        self._cache: OrderedDict[bytes, list[int]] = OrderedDict()
+        # short words recur: their segmentations are kept (thread-safe, least recently used out)
+        self._cached = functools.lru_cache(maxsize=CACHE_WORDS)(self._viterbi)
 
     def normalize(self, text: str) -> str:
         """The text as the pieces spell it: normalised, spaces folded, `▁` for each space."""
@@ -57,20 +58,13 @@ class Tokenizer:
         data = self.normalize(text).encode("utf-8", "surrogatepass")
         ids: list[int] = []
         for word in data.split(META_BYTES)[1:]:
-            ids += self._word(META_BYTES + word)
+            ids.extend(self._word(META_BYTES + word))
         return ids
 
-    def _word(self, word: bytes) -> list[int]:
-        if len(word) > CACHED_WORD_BYTES:
-            return self._viterbi(word)
-        hit = self._cache.get(word)
-        if hit is None:
-            hit = self._cache[word] = self._viterbi(word)
-            if len(self._cache) > CACHE_WORDS:
-                self._cache.popitem(last=False)
-        return hit
+    def _word(self, word: bytes) -> tuple[int, ...]:
+        return self._viterbi(word) if len(word) > CACHED_WORD_BYTES else self._cached(word)
 
-    def _viterbi(self, word: bytes) -> list[int]:
+    def _viterbi(self, word: bytes) -> tuple[int, ...]:
         """The best segmentation of one `▁`-word. Scores are summed in float32 and a tie
         keeps the earlier piece, as the C engine does, so near-ties fall the same way."""
         starts = [i for i, b in enumerate(word) if b & 0xC0 != 0x80] + [len(word)]
@@ -98,5 +92,4 @@ class Tokenizer:
         while at > 0:
             piece, at = back[at]
             out.append(self.unk if piece < 0 else piece)
-        out.reverse()
-        return out
+        return tuple(reversed(out))
