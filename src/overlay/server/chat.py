@@ -13,7 +13,7 @@ import json
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
-from typing import Annotated, Any
+from typing import Annotated
 
 import anyio
 from fastapi import APIRouter, Depends
@@ -22,8 +22,8 @@ from fastapi.responses import StreamingResponse
 from overlay import cancel
 from overlay.config import ServerConfig
 from overlay.engine import Overlay
-from overlay.errors import ConfigError, OverlayError
-from overlay.server.deps import Guard, guard, kind_of, server_config
+from overlay.errors import ConfigError
+from overlay.server.deps import Guard, guard, server_config, settled, stream_error
 from overlay.server.schemas import (
     AssistantMessage,
     ChatCompletion,
@@ -169,19 +169,11 @@ async def _events(
         yield _chunk(cid, created, model, {}, "stop", usage=usage.model_dump(),
                      overlay=result.model_dump())
     except Exception as exc:  # the status is sent already: the stream says it, then ends
-        message = str(exc) if isinstance(exc, OverlayError) else \
-            f"internal error: {type(exc).__name__}"
-        yield f"data: {json.dumps({'error': {'message': message, 'type': kind_of(exc)}})}\n\n"
+        yield stream_error(exc)
     finally:
         token.cancel("its client went away")
-        job.add_done_callback(_settled)  # a stream closed early leaves no unretrieved error
+        job.add_done_callback(settled)
     yield "data: [DONE]\n\n"
-
-
-def _settled(job: asyncio.Future[Any]) -> None:
-    """Retrieve a finished job's outcome, so asyncio has nothing to complain of."""
-    if not job.cancelled():
-        job.exception()
 
 
 def _rest(trace: Trace, sent: str) -> list[str]:

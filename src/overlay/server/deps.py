@@ -3,9 +3,12 @@ and the one error shape. Routers import this module, never the application itsel
 
 from __future__ import annotations
 
+import asyncio
+import json
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from fastapi import Request
 from fastapi.responses import JSONResponse
@@ -38,6 +41,21 @@ ERRORS: list[tuple[type[OverlayError], int, str]] = [
 def kind_of(exc: Exception) -> str:
     """The error type `exc` is reported as (`internal_error` for one not raised on purpose)."""
     return next((kind for cls, _, kind in ERRORS if isinstance(exc, cls)), "internal_error")
+
+
+def stream_error(exc: Exception) -> str:
+    """The event a stream ends with when its work fails after the status was sent: the
+    message of an error raised on purpose, only the type of any other."""
+    message = str(exc) if isinstance(exc, OverlayError) else \
+        f"internal error: {type(exc).__name__}"
+    return f"data: {json.dumps({'error': {'message': message, 'type': kind_of(exc)}})}\n\n"
+
+
+def settled(job: asyncio.Future[Any]) -> None:
+    """Retrieve a finished job's outcome, so asyncio has nothing to complain of (a stream
+    closed early leaves no unretrieved error)."""
+    if not job.cancelled():
+        job.exception()
 
 
 class Guard:

@@ -19,9 +19,9 @@ from fastapi.responses import StreamingResponse
 
 from overlay import cancel
 from overlay.config import ServerConfig
-from overlay.errors import AccessError, ConfigError, NotFoundError, OverlayError
+from overlay.errors import AccessError, ConfigError, NotFoundError
 from overlay.progress import Eta, Progress
-from overlay.server.deps import Guard, guard, kind_of, server_config
+from overlay.server.deps import Guard, guard, server_config, settled, stream_error
 from overlay.server.schemas import IngestIn, Json
 
 router = APIRouter(prefix="/v1", tags=["overlay"])
@@ -110,10 +110,8 @@ async def _events(g: Guard, target: Path, token: cancel.Token) -> AsyncIterator[
             yield _event(event)
         yield _event({"report": await job})
     except Exception as exc:  # the status is sent already: the stream says it, then ends
-        message = str(exc) if isinstance(exc, OverlayError) else \
-            f"internal error: {type(exc).__name__}"
-        yield _event({"error": {"message": message, "type": kind_of(exc)}})
+        yield stream_error(exc)
     finally:
         token.cancel("its client went away")
-        job.add_done_callback(lambda j: None if j.cancelled() else j.exception())
+        job.add_done_callback(settled)
     yield "data: [DONE]\n\n"
