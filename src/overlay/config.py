@@ -55,18 +55,24 @@ class IngestConfig(BaseModel):
         "a conversation export.",
     )
     max_file_bytes: int = Field(
-        5_000_000, gt=0, description="Files larger than this are skipped with a warning."
+        5_000_000, gt=0, description="Notes larger than this are skipped with a warning."
+    )
+    max_export_bytes: int = Field(
+        2_000_000_000, gt=0,
+        description="Conversation exports (.json) larger than this are skipped with a warning. "
+        "An export is read one conversation at a time, so a whole ChatGPT history fits.",
     )
     max_frontmatter_bytes: int = Field(
         256_000, gt=0, description="A note whose YAML frontmatter is larger is skipped."
     )
     max_blocks: int = Field(
         10_000, gt=0,
-        description="Blocks (sections, callouts, paragraphs) read from one note; past it the "
-        "note keeps its first blocks and a warning names the file.",
+        description="Blocks (sections, callouts, paragraphs) read from one note, or turns from "
+        "one conversation of an export; past it the note or conversation keeps its first ones "
+        "and a warning names it.",
     )
     max_nodes: int = Field(
-        250_000, gt=0,
+        2_000_000, gt=0,
         description="Nodes one ingest writes; the file that would pass it and the files after "
         "it are skipped with one warning, and their stored versions are kept.",
     )
@@ -396,6 +402,10 @@ class ServerConfig(BaseModel):
         1 << 20, ge=1024, description="Largest request body, in bytes (a larger one gets 413)."
     )
     model_name: str = Field("overlay", description="The model id /v1/models lists.")
+    body_seconds: float = Field(
+        10.0, gt=0, description="Seconds a request's body may take to arrive; a slower "
+        "client gets 408 and its connection back.",
+    )
     request_seconds: float = Field(
         120.0,
         gt=0,

@@ -7,8 +7,9 @@ written: text that orders as time does, so a range filter is a comparison of str
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
+
+from overlay.patterns import END, START, S, linear
 
 MONTHS = {  # English names and Russian stems ("ма" is May: май, мая, мае)
     "january": 1, "february": 2, "march": 3, "april": 4, "may": 5, "june": 6, "july": 7,
@@ -23,26 +24,28 @@ MONTH = (r"(?P<month>january|february|march|april|may|june|july|august|september
          r"январ[а-я]{0,3}|феврал[а-я]{0,3}|март[а-я]{0,2}|апрел[а-я]{0,3}|ма[йяе]|"
          r"июн[а-я]{0,3}|июл[а-я]{0,3}|август[а-я]{0,2}|сентябр[а-я]{0,3}|"
          r"октябр[а-я]{0,3}|ноябр[а-я]{0,3}|декабр[а-я]{0,3})")
-DAY_FORMS = [  # (form, pattern): a whole date, most specific first
-    ("iso", re.compile(r"\b(?P<y>\d{4})-(?P<m>\d{1,2})-(?P<d>\d{1,2})")),
-    ("dotted", re.compile(r"\b(?P<d>\d{1,2})\.(?P<m>\d{1,2})\.(?P<y>\d{4})\b")),
-    ("dmy", re.compile(rf"\b(?P<d>\d{{1,2}})(?:st|nd|rd|th)?\s+{MONTH},?\s+(?P<y>\d{{4}})\b",
-                       re.IGNORECASE)),
-    ("mdy", re.compile(rf"\b{MONTH}\s+(?P<d>\d{{1,2}})(?:st|nd|rd|th)?,?\s+(?P<y>\d{{4}})\b",
-                       re.IGNORECASE)),
+DAY_FORMS = [  # (form, pattern): a whole date, most specific first, read from group "at"
+    ("iso", linear(rf"{START}(?P<at>(?P<y>\d{{4}})-(?P<m>\d{{1,2}})-(?P<d>\d{{1,2}}))")),
+    ("dotted", linear(rf"{START}(?P<at>(?P<d>\d{{1,2}})\.(?P<m>\d{{1,2}})\.(?P<y>\d{{4}})){END}")),
+    ("dmy", linear(rf"(?i){START}(?P<at>(?P<d>\d{{1,2}})(?:st|nd|rd|th)?[{S}]+{MONTH},?[{S}]+"
+                   rf"(?P<y>\d{{4}})){END}")),
+    ("mdy", linear(rf"(?i){START}(?P<at>{MONTH}[{S}]+(?P<d>\d{{1,2}})(?:st|nd|rd|th)?,?[{S}]+"
+                   rf"(?P<y>\d{{4}})){END}")),
 ]
-CLOCK = re.compile(r"(?<!\d)(?P<h>\d{1,2}):(?P<mi>\d{2})(?:\s*(?P<ampm>[ap]\.?m\.?))?",
-                   re.IGNORECASE)
+CLOCK = linear(rf"(?i)(?:^|\D)(?P<h>\d{{1,2}}):(?P<mi>\d{{2}})(?:[{S}]*(?P<ampm>[ap]\.?m\.?))?")
+_MAY = linear(r"ма[йяе]")
 
 
-def month_of(word: str) -> int:
-    """The month a name or Russian form names ("May", "мая", "сентябре")."""
-    word = word.lower()
+def month_of(word: str) -> int | None:
+    """The month a name or Russian form names ("May", "мая", "сентябре"); None for a word
+    that only looks like one."""
+    word = word.casefold()  # RE2 matched it case-blind: "ſeptember" is September
     if word in MONTHS:
         return MONTHS[word]
-    if re.fullmatch(r"ма[йяе]", word):
+    if _MAY.fullmatch(word):
         return 5
-    return next(m for stem, m in MONTHS.items() if not stem.isascii() and word.startswith(stem))
+    return next((m for stem, m in MONTHS.items() if not stem.isascii()
+                 and word.startswith(stem)), None)
 
 
 def when_of(text: str) -> datetime | None:
@@ -54,14 +57,16 @@ def when_of(text: str) -> datetime | None:
         if m is None:
             continue
         month = int(m.group("m")) if form in ("iso", "dotted") else month_of(m.group("month"))
-        rest = text[: m.start()] + " " + text[m.end():]
+        if month is None:
+            continue
+        rest = text[: m.start("at")] + " " + text[m.end("at"):]
         hour = minute = 0
         clock = CLOCK.search(rest)
         if clock is not None:
             hour, minute = int(clock.group("h")), int(clock.group("mi"))
             ampm = (clock.group("ampm") or "").lower().replace(".", "")
             hour = hour % 12 + (12 if ampm == "pm" else 0) if ampm else hour
-        try:
+        try:  # a date out of the calendar (31 February, year 0, 25:00) is no date
             return datetime(int(m.group("y")), month, int(m.group("d")), hour, minute)
         except ValueError:
             return None

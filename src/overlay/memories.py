@@ -9,16 +9,16 @@ dropped, and the trace says which range was used.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from overlay.errors import ConfigError
 from overlay.graph import Within
+from overlay.patterns import linear
 from overlay.retrieve.hybrid import Retriever
 from overlay.retrieve.when import Range, find, month_span, names_time, resolve
 
-ISO_PART = re.compile(r"(?P<y>\d{4})(?:-(?P<m>\d{1,2})(?:-(?P<d>\d{1,2}))?)?")
+ISO_PART = linear(r"(?P<y>\d{4})(?:-(?P<m>\d{1,2})(?:-(?P<d>\d{1,2}))?)?")
 
 
 @dataclass(frozen=True)
@@ -38,13 +38,17 @@ def anchor(retriever: Retriever) -> date | None:
 def bound(text: str, latest: date | None) -> tuple[date, date]:
     """The days a `--since` / `--until` value names: "2023", "2023-05", "2023-05-08", or
     anything a question may say ("May 2023", "last week")."""
+    try:  # years 1 to 9999: "9999" has no year after it to end at, "0000" none at all
+        return _bound(text, latest)
+    except (ValueError, OverflowError):
+        raise ConfigError(f"{text!r} is not a date between the years 1 and 9999") from None
+
+
+def _bound(text: str, latest: date | None) -> tuple[date, date]:
     m = ISO_PART.fullmatch(text.strip())
     if m is not None:
         y, mo, d = int(m["y"]), int(m["m"] or 1), int(m["d"] or 1)
-        try:
-            start = date(y, mo, d)
-        except ValueError:
-            raise ConfigError(f"{text!r} is not a date (YYYY, YYYY-MM or YYYY-MM-DD)") from None
+        start = date(y, mo, d)
         if m["d"]:
             return start, start + timedelta(days=1)
         if m["m"]:
@@ -68,6 +72,9 @@ def scope(retriever: Retriever, question: str, speaker: str | None = None,
     if since is not None or until is not None:
         start = bound(since, latest)[0].isoformat() if since is not None else None
         end = bound(until, latest)[1].isoformat() if until is not None else None
+        if start is not None and end is not None and start >= end:
+            raise ConfigError(f"the range is reversed: since {since!r} starts after until "
+                              f"{until!r} ends")
         return Scope(Within(speaker, start, end))
     named = _named(retriever, question, latest) if latest is not None else None
     if named is not None:

@@ -15,7 +15,6 @@ condition holding or not. Loops are bounded (`max_visits` per step, `max_steps` 
 
 from __future__ import annotations
 
-import re
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -23,22 +22,24 @@ from dataclasses import dataclass, field
 from overlay.config import SelectConfig
 from overlay.errors import MethodError, NotFoundError
 from overlay.graph import EdgeKind, NodeKind, new_id
+from overlay.patterns import START, S, linear
 from overlay.select.passages import NOTHING, passages
 from overlay.select.selector import CHOOSE_LM, Selector, plain
 from overlay.store.base import Store
 from overlay.trace import Span, Step, Trace
 
 # a method's lines are untrusted text: each pattern is unambiguous, so it never backtracks badly
-_STEP = re.compile(r"^\s{0,3}(\d+)[.)]\s+(\S(?:.*\S)?)\s*$")
+_STEP = linear(rf"^[{S}]{{0,3}}(\d+)[.)][{S}]+([^{S}](?:.*[^{S}])?)[{S}]*$")
 _ARROW = r"(?:→|->|=>)"
 # the grammar reads English and Russian: If/Если … → step/шаг N, otherwise/иначе → end/конец
-_TARGET = r"(?:(?:step|шаг)\s+(\d+)|(end|stop|конец))"
-_BRANCH = re.compile(
-    rf"^(?:if|если)\s+(?P<cond>.*?\S)\s*{_ARROW}\s*{_TARGET}\s*(?:[,;]\s*)?"
-    rf"(?:otherwise|else|иначе)\s*(?:,\s*)?"
-    rf"{_ARROW}\s*(?:(?:step|шаг)\s+(?P<no>\d+)|(?P<noend>end|stop|конец))\s*(?P<rest>.*)$",
-    re.I,
+_TARGET = rf"(?:(?:step|шаг)[{S}]+(\d+)|(end|stop|конец))"
+_SP = f"[{S}]"
+_BRANCH = linear(
+    rf"(?i)^(?:if|если){_SP}+(?P<cond>.*?[^{S}]){_SP}*{_ARROW}{_SP}*{_TARGET}{_SP}*(?:[,;]{_SP}*)?"
+    rf"(?:otherwise|else|иначе){_SP}*(?:,{_SP}*)?"
+    rf"{_ARROW}{_SP}*(?:(?:step|шаг){_SP}+(?P<no>\d+)|(?P<noend>end|stop|конец)){_SP}*(?P<rest>.*)$"
 )
+_BRANCH_LIKE = linear(rf"(?i){_ARROW}|{START}(?:step|шаг){_SP}+\d")
 _ENDS = {"stop", "end", "done", "конец", "готово"} | {f"{w}." for w in
                                                      ("stop", "end", "done", "конец", "готово")}
 
@@ -147,7 +148,7 @@ def _branch(step: MethodStep, path: str | None) -> Branch | None:
         return None
     m = _BRANCH.match(body)
     if not m:
-        if re.search(_ARROW, body) or re.search(r"\b(?:step|шаг)\s+\d", body, re.I):
+        if _BRANCH_LIKE.search(body):
             raise MethodError(
                 f"step {step.number} reads as a branch but does not follow "
                 "'If CONDITION → step N, otherwise → step M'",

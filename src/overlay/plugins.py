@@ -5,7 +5,6 @@ and installed entry points of the `overlay` group. Registration validates and sa
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -15,6 +14,7 @@ import pluggy
 from overlay import builtins
 from overlay.errors import PluginError
 from overlay.hookspecs import Hooks
+from overlay.patterns import linear
 from overlay.served import is_url
 
 if TYPE_CHECKING:
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from overlay.retrieve.embed import Embedder
     from overlay.store.base import Store
 
-_NAME = re.compile(r"^[a-z][a-z0-9_.-]*$")
+_NAME = linear(r"^[a-z][a-z0-9_.-]*$")
 
 
 @dataclass

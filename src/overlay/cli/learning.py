@@ -72,7 +72,8 @@ def feedback(
 
 @app.command()
 def history(
-    limit: Annotated[int, typer.Option("-n", "--limit", min=1, help="How many events.")] = 30,
+    limit: Annotated[int, typer.Option("-n", "--limit", min=1, max=100_000,
+                                       help="How many events.")] = 30,
     db: DbOpt = None,
     json_out: JsonOpt = False,
 ) -> None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import random
-import re
 import shutil
 from collections import Counter
 from dataclasses import asdict, dataclass, field
@@ -25,7 +24,10 @@ from overlay.dataset.text import normalise, stopwords
 from overlay.errors import OverlayError
 from overlay.files import write_atomic
 from overlay.lm.base import LM
+from overlay.patterns import S, linear
 from overlay.progress import Progress
+
+_LABEL = linear(rf"(?i)^(rewrite|simpler|paraphrase|sentence)[{S}]*:[{S}]*")
 
 VERSION = 1  # of the generator: part of every chunk's key, so old parts are never reused
 CHUNK = 256  # nodes per resumable part
@@ -113,7 +115,7 @@ def _chat(question: str, answer: str) -> list[dict[str, str]]:
     return [{"role": "user", "content": question}, {"role": "assistant", "content": answer}]
 
 
-_TOKEN = re.compile(r"\S+")
+_TOKEN = linear(rf"[^{S}]+")
 _EDGE_PUNCT = "\"'“”‘’.,;:!?()[]{}"
 
 
@@ -147,7 +149,7 @@ def _lower_first(text: str) -> str:
     return text if text[1:2].isupper() else text[:1].lower() + text[1:]
 
 
-_NUMBER = re.compile(r"\d+(?:[.,]\d+)?")
+_NUMBER = linear(r"\d+(?:[.,]\d+)?")
 
 
 def keeps_facts(original: str, rewrite: str, title: str = "") -> bool:
@@ -308,7 +310,7 @@ class Generator:
         prompt = self.lm.chat_template([{"role": "user", "content": ask}])
         text = self.lm.generate(prompt, max_tokens=max_tokens, stop=["\n"]).text
         text = text.strip().strip('"“”').strip()
-        text = re.sub(r"^(rewrite|simpler|paraphrase|sentence)\s*:\s*", "", text, flags=re.I)
+        text = _LABEL.sub("", text)
         if keeps_facts(statement, text, title):
             self.stats["lm_kept"] += 1
             return _sentence(text)

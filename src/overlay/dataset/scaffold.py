@@ -10,7 +10,6 @@ notes outside the selection are left out and counted in the header, so the spec 
 from __future__ import annotations
 
 import itertools
-import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
@@ -21,12 +20,14 @@ import yaml
 from overlay.dataset import templates as T
 from overlay.errors import ConfigError, OverlayError
 from overlay.graph import EdgeKind, Node, NodeKind
+from overlay.patterns import S, W, linear
 from overlay.store.base import Store
 
-_LINK = re.compile(r"!?\[\[([^\[\]|#^]*)(?:[#^][^\[\]|]*)?(?:\|([^\[\]]*))?\]\]")
-_MDLINK = re.compile(r"\[([^\[\]]*)\]\([^()\[\]]*\)")
-_SENTENCE = re.compile(r"(?<=[.!?…])\s+(?=[\"“(]?[A-ZА-ЯЁ0-9])")
-_LIST_MARK = re.compile(r"^[ \t]*(?:[-*+]|\d+[.)])[ \t]+", re.MULTILINE)
+_LINK = linear(r"!?\[\[([^\[\]|#^]*)(?:[#^][^\[\]|]*)?(?:\|([^\[\]]*))?\]\]")
+_MDLINK = linear(r"\[([^\[\]]*)\]\([^()\[\]]*\)")
+_SENTENCE = linear(rf"([.!?…])[{S}]+([\"“(]?[A-ZА-ЯЁ0-9])")
+_NONWORD = linear(rf"[^{W}]+")
+_LIST_MARK = linear(r"(?m)^[ \t]*(?:[-*+]|\d+[.)])[ \t]+")
 _TEXT_ROLES = {"paragraph", "list", "callout", "quote", "item", "step"}
 
 Grouping = Literal["folder", "tag"]
@@ -78,18 +79,29 @@ def plain(text: str) -> str:
     return " ".join(text.replace("**", "").replace("__", "").split())
 
 
+def _split_sentences(text: str) -> list[str]:
+    """`text` cut after an end mark followed by space and a capital, digit, quote or bracket
+    (RE2 has no lookaround: the mark and the next sentence's first character are groups)."""
+    out, start = [], 0
+    for m in _SENTENCE.finditer(text):
+        out.append(text[start:m.end(1)])
+        start = m.start(2)
+    out.append(text[start:])
+    return out
+
+
 def sentences(text: str, limit: int) -> list[str]:
     """The statements of a block: sentences with at least three real words (not a header line
     such as 'User - 03.07.2025 at 6:06')."""
     out = []
-    for s in _SENTENCE.split(plain(text)):
+    for s in _split_sentences(plain(text)):
         if sum(1 for w in s.split() if w.isalpha() and len(w) >= 3) >= 3:
             out.append(s.strip())
     return out[:limit]
 
 
 def slug(text: str) -> str:
-    value = re.sub(r"[^\w]+", "-", text.casefold()).strip("-_")
+    value = _NONWORD.sub("-", text.casefold()).strip("-_")
     return value or "node"
 
 

@@ -10,7 +10,6 @@ schema (pydantic, so `overlay dataset schema` prints a JSON Schema) and referenc
 from __future__ import annotations
 
 import hashlib
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -19,10 +18,11 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from overlay.config import DatasetConfig
 from overlay.errors import SpecError
+from overlay.patterns import linear
 from overlay.yamlfile import Positions, load
 
 SLUG = r"^[A-Za-z0-9][A-Za-z0-9_-]*$"
-_WIKILINK = re.compile(r"^\[\[([^\]|#^]+)(?:[#^][^\]|]*)?(?:\|[^\]]*)?\]\]$")
+_WIKILINK = linear(r"^\[\[([^\]|#^]+)(?:[#^][^\]|]*)?(?:\|[^\]]*)?\]\]$")
 
 
 class _Strict(BaseModel):

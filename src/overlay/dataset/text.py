@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import re
 import unicodedata
 from functools import cache
 
 from overlay.errors import ConfigError
+from overlay.patterns import W, linear
 
-_WORD = re.compile(r"\w+(?:[.,'’]\w+)*", re.UNICODE)
+_WORD = linear(rf"[{W}]+(?:[.,'’][{W}]+)*")
 _DASHES = str.maketrans({"–": "-", "—": "-", "−": "-", "’": "'"})
 
 

@@ -21,7 +21,6 @@ overlay is never changed.
 from __future__ import annotations
 
 import json
-import re
 import statistics
 import time
 from collections import defaultdict
@@ -146,7 +145,18 @@ def produces(answer: str, target: str) -> bool:
     def norm(s: str) -> str:
         return " ".join(s.casefold().split())
 
-    return re.search(rf"(?<!\w){re.escape(norm(target))}(?!\w)", norm(answer)) is not None
+    said, wanted = norm(answer), norm(target)
+    at = said.find(wanted)
+    while at >= 0 and wanted:  # an occurrence not inside a longer word
+        end = at + len(wanted)
+        if not (at and _word(said[at - 1])) and not (end < len(said) and _word(said[end])):
+            return True
+        at = said.find(wanted, at + 1)
+    return False
+
+
+def _word(char: str) -> bool:
+    return char.isalnum() or char == "_"
 
 
 def _answer(ov: Overlay, prompt: str) -> str:

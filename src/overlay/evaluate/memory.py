@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 import statistics
 import tempfile
 import time
@@ -28,12 +27,14 @@ from overlay.engine import Overlay
 from overlay.errors import ConfigError
 from overlay.evaluate.arms import scratch
 from overlay.evaluate.ranking import read_json
+from overlay.patterns import W, linear
 from overlay.progress import Progress, quiet
 
 ARMS = ("lexical", "dense", "hybrid", "ask")
 POOL = 50  # what a list alone is asked for: enough to fill 10 turns after sections drop
 SHOWN = 10  # what `overlay search` shows by default
-TURN = re.compile(r"D(\d+):(\d+)")
+TURN = linear(r"D(\d+):(\d+)")
+_UNSAFE = linear(rf"[^{W}-]")
 CATEGORIES = {1: "multi-hop", 2: "temporal", 3: "open-domain", 4: "single-hop",
               5: "adversarial"}  # LoCoMo's categories, as its paper numbers them
 
@@ -103,7 +104,7 @@ def _conversation(ov: Overlay, sample: dict[str, Any], folder: Path,
                   rows: list[dict[str, Any]], tick: Callable[[], None]) -> tuple[float, int]:
     """Ingest one sample and rank every question with evidence; returns the ingest's
     seconds and how many turns it made."""
-    name = re.sub(r"[^\w-]", "_", str(sample.get("sample_id") or "conversation"))
+    name = _UNSAFE.sub("_", str(sample.get("sample_id") or "conversation"))
     file = folder / f"{name}.json"
     file.write_text(json.dumps({k: sample[k] for k in ("sample_id", "conversation")
                                 if k in sample}, ensure_ascii=False), encoding="utf-8")

@@ -1,8 +1,8 @@
 """Conversation exports read as sessions of turns: who said what, when, in which session.
 
 Recognised (anything else is read as a note):
-- ChatGPT's `conversations.json`: each conversation a session, its messages along the branch
-  the user last saw, each with its own time;
+- ChatGPT's `conversations.json` (read by `chatgpt.py`, one conversation at a time): each
+  conversation a session, its messages along the branch the user last saw, each with its time;
 - LoCoMo's JSON (one sample or a list): `session_N` lists of turns, dated by
   `session_N_date_time`; an image a turn shares is kept as its caption;
 - a plain transcript: `Speaker: text` lines under dated session headers ("## Session 2 —
@@ -19,17 +19,18 @@ already there.
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from overlay.dates import minutes, when_of
 from overlay.ingest.markdown import Block, Note
+from overlay.patterns import S, W, linear
 
-SPEAKER_LINE = re.compile(r"(?P<who>[^\W\d_][\w .'’-]{0,40}?):\s+(?P<text>\S.*)")
-HEADER = re.compile(r"#{1,6}\s+(?P<title>\S.*)|(?P<session>(?:session|сессия|день|day)\b.*)",
-                    re.IGNORECASE)
+SPEAKER_LINE = linear(rf"(?P<who>\p{{L}}[{W} .'’-]{{0,40}}?):[{S}]+(?P<text>[^{S}].*)")
+HEADER = linear(rf"(?i)#{{1,6}}[{S}]+(?P<title>[^{S}].*)|"
+                rf"(?P<session>(?:session|сессия|день|day)(?:[^{W}].*)?)")
+SESSION_KEY = linear(r"session_(\d+)")
 MIN_TURNS = 2
 
 
@@ -57,9 +58,9 @@ def read(text: str, path: str, title: str) -> Note | None:
     if path.lower().endswith(".json"):
         try:
             data = json.loads(text)
-        except json.JSONDecodeError:
+        except (ValueError, RecursionError):  # not JSON, or nested past Python's stack
             return None
-        sessions = _chatgpt(data, text) or _locomo(data, text)
+        sessions = _locomo(data, text)
     else:
         sessions = _transcript(text)
     if not sessions or sum(len(s.turns) for s in sessions) < MIN_TURNS:
@@ -88,57 +89,20 @@ def note(title: str, sessions: list[Session]) -> Note:
 
 
 class _Lines:
-    """Line numbers of pieces of a JSON text, found in order."""
+    """Line numbers of pieces of a JSON text, found in order: the cursor only moves forward
+    and the newlines before it are counted once, so finding them all is linear."""
 
     def __init__(self, text: str) -> None:
-        self.text, self.at = text, 0
+        self.text, self.at, self.line = text, 0, 1
 
     def of(self, piece: str) -> int:
         found = self.text.find(json.dumps(piece, ensure_ascii=False)[1:-1], self.at)
         if found < 0:
             found = self.text.find(json.dumps(piece)[1:-1], self.at)
         if found >= 0:
+            self.line += self.text.count("\n", self.at, found)
             self.at = found
-        return self.text.count("\n", 0, self.at) + 1
-
-
-def _chatgpt(data: Any, text: str) -> list[Session]:
-    """ChatGPT's export: a list of conversations, each a tree of messages (`mapping`)."""
-    if not (isinstance(data, list) and data and all(
-            isinstance(c, dict) and isinstance(c.get("mapping"), dict) for c in data)):
-        return []
-    lines, sessions = _Lines(text), []
-    for i, conv in enumerate(data, 1):
-        mapping, node = conv["mapping"], conv.get("current_node")
-        chain: list[dict[str, Any]] = []
-        while isinstance(node, str) and node in mapping and len(chain) <= len(mapping):
-            chain.append(mapping[node])
-            node = mapping[node].get("parent")
-        if not chain:  # no current node: the order the export lists them in
-            chain = list(reversed(list(mapping.values())))
-        started = _epoch(conv.get("create_time"))
-        name = str(conv.get("title") or f"Conversation {i}")
-        title = f"{name} · {started:%d %b %Y}" if started else name
-        session = Session(str(conv.get("id") or conv.get("conversation_id") or i), title,
-                          started, lines.of(name))
-        for entry in reversed(chain):
-            msg = entry.get("message") or {}
-            role = (msg.get("author") or {}).get("role")
-            parts = (msg.get("content") or {}).get("parts") or []
-            said = "\n".join(p for p in parts if isinstance(p, str)).strip()
-            if role not in ("user", "assistant") or not said:
-                continue
-            session.turns.append(Turn(str(msg.get("id") or entry.get("id")), role, said,
-                                      _epoch(msg.get("create_time")) or started,
-                                      lines.of(said[:200])))
-        sessions.append(session)
-    return sessions
-
-
-def _epoch(value: Any) -> datetime | None:
-    if isinstance(value, int | float) and value > 0:
-        return datetime.fromtimestamp(value, tz=UTC)
-    return None
+        return self.line
 
 
 def _locomo(data: Any, text: str) -> list[Session]:
@@ -152,15 +116,20 @@ def _locomo(data: Any, text: str) -> list[Session]:
         conv = sample["conversation"]
         sample_id = str(sample.get("sample_id") or k)
         numbers = sorted(int(m.group(1)) for key in conv
-                         if (m := re.fullmatch(r"session_(\d+)", key)))
+                         if (m := SESSION_KEY.fullmatch(key)))
         for n in numbers:
-            stamp = str(conv.get(f"session_{n}_date_time") or "")
+            turns = conv[f"session_{n}"]
+            if not isinstance(turns, list):  # a session given as text or a number: none
+                continue
+            stamp = str(conv.get(f"session_{n}_date_time") or "")[:200]
             when = when_of(stamp)
             title = f"Session {n}" + (f" · {when.day} {when:%B %Y}" if when else "")
             if len(samples) > 1:
                 title = f"{sample_id} · {title}"
             session = Session(f"{sample_id}:{n}", title, when, lines.of(f"session_{n}"))
-            for j, turn in enumerate(conv[f"session_{n}"] or [], 1):
+            for j, turn in enumerate(turns, 1):
+                if not isinstance(turn, dict):  # a turn must say who said what
+                    continue
                 said = str(turn.get("text") or "").strip()
                 if turn.get("blip_caption"):
                     said += f" [shares {turn['blip_caption']}]"

@@ -2,15 +2,15 @@
 
 Block structure comes from markdown-it-py (CommonMark + tables); the Obsidian syntax on top of
 it (frontmatter, wikilinks, embeds, callouts, block ids, inline tags, UID markers) is this
-module's own small set of rules. Code blocks and code spans never yield links or tags.
+module's own small set of rules (inline ones in `inline.py`). Code blocks and code spans never
+yield links or tags.
 """
 
 from __future__ import annotations
 
-import re
+import contextlib
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import unquote
 
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
@@ -18,6 +18,14 @@ from markdown_it.token import Token
 from overlay.dates import minutes, when_of
 from overlay.errors import IngestError, SpecError
 from overlay.graph import NodeKind
+from overlay.ingest.inline import (
+    WIKILINK,
+    Link,
+    comment_only,
+    parse_link,
+    scan_inline,
+)
+from overlay.patterns import S, W, linear
 from overlay.yamlfile import compose, construct
 
 # block structure only: inline text is read by this module's own rules, so markdown-it's
@@ -26,21 +34,16 @@ _MD = MarkdownIt("commonmark").enable("table").disable("inline")
 # a note may declare itself any kind but a block (a part of a note is not a note)
 DECLARABLE_KINDS = frozenset(k.value for k in NodeKind) - {NodeKind.BLOCK.value}
 
-# Every pattern here reads untrusted text, so none may backtrack badly: no part of one match
-# attempt can scan past the next place another attempt starts (a bracket, a backtick, a '<'),
-# which keeps a line's work linear in its length (tests/test_regex_growth.py measures it).
-WIKILINK = re.compile(r"(!?)\[\[([^\[\]\n]+?)\]\]")
-MDLINK = re.compile(
-    r"(!?)\[([^\[\]\n]*)\]\(\s*<?([^()\[\]\s<>]+)>?(?:\s+\"[^\"\n]*\")?\s*\)")
-URL_SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*:")
-TAG = re.compile(r"(?<![\w#&/=\[\]\(\)])#([\w][\w/-]*)")
-BACKTICKS = re.compile(r"`+")
-CALLOUT = re.compile(r"^\s*\[!([\w-]+)\]([+-]?)[ \t]*(.*)$")
-BLOCK_ID = re.compile(r"(?:^|\s)\^([A-Za-z0-9-]+)\s*$")
-UID = re.compile(r"<!--\s*UID:\s*([^\s<>]+)\s*-->")
-QUOTE_PREFIX = re.compile(r"^ {0,3}> ?")
-FRONTMATTER_FENCE = re.compile(r"^---\s*$")
+# Every pattern here reads untrusted text and runs on RE2 (overlay.patterns): linear in it.
+CALLOUT = linear(rf"^[{S}]*\[!([{W}-]+)\]([+-]?)[ \t]*(.*)$")
+BLOCK_ID = linear(rf"(?:^|[{S}])\^([A-Za-z0-9-]+)[{S}]*$")
+UID = linear(rf"<!--[{S}]*UID:[{S}]*([^{S}<>]+)[{S}]*-->")
+QUOTE_PREFIX = linear(r"^ {0,3}> ?")
+FRONTMATTER_FENCE = linear(rf"^---[{S}]*$")
+LIST_SEP = linear(r"[,\n]")
+LONE_BLOCK_ID = linear(r"\^([A-Za-z0-9-]+)")
 
+MAX_NESTING = 16  # callouts inside callouts read as blocks; deeper, as the text they hold
 # callout types written by chat exports: who said what
 SPEAKERS = {"nexus_user": "user", "nexus_agent": "assistant", "user": "user",
             "assistant": "assistant"}
@@ -54,18 +57,6 @@ ROLE_OF_TOKEN = {
     "blockquote_open": "quote",
     "html_block": "html",
 }
-
-
-@dataclass(frozen=True)
-class Link:
-    """A link as written. `anchor` is a heading or `^block-id`; `style` is wiki or markdown."""
-
-    target: str
-    anchor: str | None
-    alias: str | None
-    embed: bool
-    line: int
-    style: str = "wiki"
 
 
 @dataclass
@@ -134,75 +125,10 @@ def _strings(value: Any) -> list[str]:
     if value is None:
         return []
     if isinstance(value, str):
-        return [v.strip() for v in re.split(r"[,\n]", value) if v.strip()]
+        return [v.strip() for v in LIST_SEP.split(value) if v.strip()]
     if isinstance(value, list | tuple):
         return [str(v).strip() for v in value if v is not None and str(v).strip()]
     return [str(value)]
-
-
-def parse_link(inner: str, embed: bool, line: int) -> Link:
-    """`Note#Heading|alias` → Link. A bare `#Heading` links inside the same note."""
-    target, _, alias = inner.partition("|")
-    target, _, anchor = target.partition("#")
-    return Link(target.strip(), anchor.strip() or None, alias.strip() or None, embed, line)
-
-
-def comment_only(text: str) -> bool:
-    """Whether `text` is nothing but HTML comments and white space (one pass, no regex)."""
-    at, end, seen = 0, len(text), False
-    while True:
-        while at < end and text[at].isspace():
-            at += 1
-        if not text.startswith("<!--", at):
-            return seen and at == end
-        close = text.find("-->", at + 4)
-        if close < 0:
-            return False
-        at, seen = close + 3, True
-
-
-def blank_code_spans(line: str) -> str:
-    """`line` with its code spans blanked: a run of n backticks opens one, the next run of
-    exactly n closes it (CommonMark). Each run is looked at once."""
-    runs = [(m.start(), m.end()) for m in BACKTICKS.finditer(line)]
-    closer: list[int | None] = [None] * len(runs)
-    later: dict[int, int] = {}  # run length -> index of the nearest such run to the right
-    for i in range(len(runs) - 1, -1, -1):
-        size = runs[i][1] - runs[i][0]
-        closer[i], later[size] = later.get(size), i
-    out, at, i = [], 0, 0
-    while i < len(runs):
-        j = closer[i]
-        if j is None:
-            i += 1
-            continue
-        out += [line[at : runs[i][0]], " " * (runs[j][1] - runs[i][0])]
-        at, i = runs[j][1], j + 1
-    return "".join(out) + line[at:] if out else line
-
-
-def scan_inline(text: str, first_line: int) -> tuple[list[Link], list[str]]:
-    """Links and tags in text (code spans removed), with the line each sits on."""
-    links: list[Link] = []
-    tags: list[str] = []
-    for offset, line in enumerate(text.split("\n")):
-        line = blank_code_spans(line)
-        number = first_line + offset
-        for m in WIKILINK.finditer(line):
-            links.append(parse_link(m.group(2), bool(m.group(1)), number))
-        for m in MDLINK.finditer(line):
-            href = m.group(3)
-            if URL_SCHEME.match(href) or href.startswith("#"):
-                continue
-            path, _, anchor = unquote(href).partition("#")
-            links.append(
-                Link(path, anchor or None, m.group(2) or None, bool(m.group(1)), number, "markdown")
-            )
-        for m in TAG.finditer(WIKILINK.sub(" ", MDLINK.sub(" ", line))):
-            tag = m.group(1).rstrip("/-")
-            if tag and not re.fullmatch(r"[\d_/-]+", tag):
-                tags.append(tag)
-    return links, tags
 
 
 def _unquote_lines(lines: list[str]) -> list[str]:
@@ -244,15 +170,23 @@ class _At:
         return self.offset + self.stop
 
 
+class _Full(Exception):
+    """The note holds more blocks than will be kept: the walk stops."""
+
+
 class _Builder:
     """Walks markdown-it tokens and appends blocks with their parents and anchors."""
 
-    def __init__(self, path: str) -> None:
-        self.path = path
+    def __init__(self, path: str, most: int | None = None) -> None:
+        self.path, self.most = path, most
         self.blocks: list[Block] = []
         self.turns = 0  # chat turns (speaker callouts) so far
+        self.warnings: list[str] = []
+        self.depth = 0  # callouts the walk is inside
 
     def add(self, block: Block) -> int:
+        if self.most is not None and len(self.blocks) > self.most:
+            raise _Full  # one past the limit: the caller sees there were more, and warns
         self.blocks.append(block)
         return len(self.blocks) - 1
 
@@ -320,6 +254,11 @@ class _Builder:
             headings.clear()
             parent = at.container
         cmeta = {**at.meta, "callout": kind}
+        if self.depth >= MAX_NESTING:  # deeper is read as text: bounded recursion and work
+            if not self.warnings:
+                self.warnings.append(f"{self.path}:{at.first}: callouts nested over "
+                                     f"{MAX_NESTING} deep; the deeper ones kept as text")
+            return self._leaf("quote", span, at, parent) or parent or 0
         if kind in SPEAKERS:  # a turn: who, when (its title's date), and where in the chat
             self.turns += 1
             cmeta.update(speaker=SPEAKERS[kind], turn=self.turns)
@@ -328,7 +267,11 @@ class _Builder:
         if fold:
             cmeta["folded"] = fold == "-"
         idx = self._titled("callout", title or kind, at, parent, cmeta)
-        self.walk(inner[1:], at.offset + at.start + 1, idx, cmeta)
+        self.depth += 1
+        try:
+            self.walk(inner[1:], at.offset + at.start + 1, idx, cmeta)
+        finally:
+            self.depth -= 1
         return idx
 
     def _leaf(self, role: str, span: list[str], at: _At, parent: int | None) -> int | None:
@@ -348,7 +291,7 @@ class _Builder:
         elif (
             role in ("list", "table", "quote")
             and at.stop < len(at.lines)
-            and (bid := re.fullmatch(r"\^([A-Za-z0-9-]+)", at.lines[at.stop].strip()))
+            and (bid := LONE_BLOCK_ID.fullmatch(at.lines[at.stop].strip()))
         ):
             bmeta["block_id"] = bid.group(1)  # Obsidian: id on the line after a list/table
         if not text:
@@ -389,14 +332,43 @@ def _assign_anchors(blocks: list[Block]) -> None:
         block.anchor = anchor if count == 1 else f"{anchor}~{count}"
 
 
+def _cut(lines: list[str], most: int) -> int | None:
+    """The line before which a note surely holds `most` + 1 blocks or fewer, when it may hold
+    more: every block starts at a line after a blank one, or at a heading, quote, list or
+    table line, so counting such lines over-counts blocks and never under-counts them."""
+    starts, blank = 0, True
+    for n, line in enumerate(lines):
+        text = line.lstrip()
+        if not text:
+            blank = True
+            continue
+        if blank or text[0] in "#>-*+|`~" or text[0].isdigit():
+            starts += 1
+            if starts > 2 * most + 1:  # twice: a list's items each count, the list is one
+                return n
+        blank = False
+    return None
+
+
 def parse_note(
-    text: str, path: str, title: str, max_frontmatter: int = 256_000, anchors: bool = False
+    text: str, path: str, title: str, max_frontmatter: int = 256_000, anchors: bool = False,
+    max_blocks: int | None = None,
 ) -> Note:
-    """Parse a note. Raises IngestError (with file and line) for malformed frontmatter."""
+    """Parse a note. Raises IngestError (with file and line) for malformed frontmatter. Past
+    `max_blocks` blocks the walk stops (the caller warns), before the rest is parsed."""
     frontmatter, body, fm_lines = split_frontmatter(text, path, max_frontmatter, anchors)
-    warnings: list[str] = []
-    builder = _Builder(path)
-    builder.walk(body.split("\n"), 0, None, {})
+    builder = _Builder(path, max_blocks)
+    lines = body.split("\n")
+    cut = _cut(lines, max_blocks) if max_blocks is not None else None
+    if cut is not None:  # bounded before markdown-it sees it: its work grows with the blocks
+        builder.warnings.append(f"{path}:{cut + fm_lines + 1}: over {max_blocks:,} blocks, "
+                                f"only the first {max_blocks:,} kept (ingest.max_blocks)")
+        del lines[cut:]
+    with contextlib.suppress(_Full):
+        builder.walk(lines, 0, None, {})
+    if cut is not None and max_blocks is not None:
+        del builder.blocks[max_blocks:]  # warned about once, above
+    warnings = builder.warnings
     builder.close_spans()
     blocks = builder.blocks
     _assign_anchors(blocks)

@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from overlay.graph import Edge, EdgeKind, Node, NodeKind, content_hash, stable_id
+from overlay.ingest.inline import Link
 from overlay.ingest.links import Resolver, anchors_of, make_anchor_lookup
-from overlay.ingest.markdown import Link, Note
+from overlay.ingest.markdown import Note
 from overlay.store.base import FileRecord, Store
 
 CONTEXT_CHARS = 500  # how much of the turn before a turn is embedded with it

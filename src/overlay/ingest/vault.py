@@ -23,9 +23,9 @@ from overlay import cancel
 from overlay.config import IngestConfig
 from overlay.errors import ConfigError, IngestError
 from overlay.graph import stable_id
-from overlay.ingest import conversations, identity
+from overlay.ingest import chatgpt, conversations, identity
 from overlay.ingest.links import strip_suffix
-from overlay.ingest.markdown import parse_note
+from overlay.ingest.markdown import Note, parse_note
 from overlay.ingest.notes import Parsed, build, resolve_links, write
 from overlay.ingest.repair import NotText, decode
 from overlay.progress import Progress, quiet
@@ -309,10 +309,13 @@ def _read(
         if known is not None and (known.size, known.mtime_ns) == (size, mtime_ns):
             _unchanged(path, known, report)  # same size and time: not even read
             return None
-        if size > config.max_file_bytes:
+        export = file.suffix.lower() == ".json"
+        limit = config.max_export_bytes if export else config.max_file_bytes
+        if size > limit:
+            setting = "max_export_bytes" if export else "max_file_bytes"
             report.warnings.append(
-                f"{file}: skipped, {size:,} bytes is over the {config.max_file_bytes:,}-byte limit"
-            )
+                f"{file}: skipped, {size:,} bytes is over the {limit:,}-byte limit "
+                f"(ingest.{setting})")
             return None
         raw = file.read_bytes()
     except OSError as exc:
@@ -322,32 +325,53 @@ def _read(
     if known is not None and known.hash == digest:
         _unchanged(path, known, report)
         return None
-    try:
-        decoded = decode(raw, identity.encoding_of(file, scope.root, config.encoding))
+    try:  # a reader that fails on a file costs that file, with a warning that names it
+        found = _parse(raw, file, config, report, path, scope.root)
     except (NotText, ConfigError) as exc:
         report.warnings.append(f"{file}: skipped, {exc}")
         return None
+    except IngestError as exc:
+        report.warnings.append(f"{exc}; file skipped, its stored version kept")
+        return None
+    except (RecursionError, MemoryError, ValueError, TypeError) as exc:
+        report.warnings.append(f"{file}: skipped, it could not be read ({type(exc).__name__}); "
+                               "its stored version kept")
+        return None
+    if found is None:
+        return None
+    note, repaired = found
+    report.warnings += note.warnings
+    return Parsed(path, digest, size, mtime_ns, repaired, note, vault=scope.vault)
+
+
+def _parse(raw: bytes, file: Path, config: IngestConfig, report: IngestReport, path: str,
+           root: Path) -> tuple[Note, str | None] | None:
+    """The note a file's bytes hold and the repair its text needed, or None (warned about)."""
+    title = strip_suffix(file.name)
+    if file.suffix.lower() == ".json" and chatgpt.looks_like(raw):
+        sessions, warnings = chatgpt.read(raw, str(file), config.max_blocks)
+        report.warnings += warnings
+        if not sessions:
+            report.warnings.append(f"{file}: skipped, no conversation in it could be read")
+            return None
+        return conversations.note(title, sessions), None
+    decoded = decode(raw, identity.encoding_of(file, root, config.encoding))
     if decoded.encoding != "utf-8" and not config.encoding:
         report.warnings.append(f"{file}: not UTF-8; read as {decoded.encoding}")
     if decoded.repaired:
         report.repaired[path] = decoded.repaired
     if not decoded.text.strip():
         report.warnings.append(f"{file}: empty note; kept as a title only")
-    note = conversations.read(decoded.text, str(file), strip_suffix(file.name))
+    note = conversations.read(decoded.text, str(file), title)
     if note is None and file.suffix.lower() == ".json":
         report.warnings.append(f"{file}: skipped, not a conversation export (ChatGPT's "
                                "conversations.json or LoCoMo's JSON)")
         return None
-    try:
-        note = note or parse_note(decoded.text, str(file), strip_suffix(file.name),
-                                  config.max_frontmatter_bytes, config.frontmatter_anchors)
-    except IngestError as exc:
-        report.warnings.append(f"{exc}; file skipped, its stored version kept")
-        return None
-    report.warnings += note.warnings
+    note = note or parse_note(decoded.text, str(file), title, config.max_frontmatter_bytes,
+                              config.frontmatter_anchors, config.max_blocks)
     if len(note.blocks) > config.max_blocks:
         report.warnings.append(
             f"{file}: {len(note.blocks):,} blocks, only the first {config.max_blocks:,} kept "
             "(ingest.max_blocks)")
         del note.blocks[config.max_blocks :]
-    return Parsed(path, digest, size, mtime_ns, decoded.repaired, note, vault=scope.vault)
+    return note, decoded.repaired

@@ -8,15 +8,15 @@ depend on what a model knows.
 from __future__ import annotations
 
 import hashlib
-import re
 import time
 from collections.abc import Generator, Sequence
 from typing import Any
 
 from overlay.errors import ModelError
 from overlay.lm.base import IN_PROCESS, Generation, OnText, Scored
+from overlay.patterns import S, W, linear
 
-_PIECE = re.compile(r"\s*\w+|\s*[^\w\s]|\s+$")
+_PIECE = linear(rf"[{S}]*[{W}]+|[{S}]*[^{W}{S}]|[{S}]+$")
 
 
 def _unit(*parts: object) -> float:

@@ -3,7 +3,6 @@ rank, then one hop along the graph's edges. Every hit keeps the parts of its sco
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -11,7 +10,7 @@ import numpy as np
 
 from overlay.config import RetrieveConfig
 from overlay.graph import EdgeKind, Node, Within
-from overlay.lexical import analyze
+from overlay.lexical import WORD, analyze
 from overlay.retrieve.dense import VectorIndex
 from overlay.retrieve.embed import Embedder, queries
 from overlay.retrieve.fusion import coverage, relative, script_share, weighted_rrf
@@ -61,7 +60,7 @@ def snippet(text: str, query_stems: set[str], width: int = 220) -> str:
     if len(flat) <= width:
         return flat
     start = 0
-    for m in re.finditer(r"\w+", flat):
+    for m in WORD.finditer(flat):
         stems = analyze(m.group(0))
         if stems and stems[0] in query_stems:
             start = max(0, m.start() - width // 4)

@@ -19,26 +19,38 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Any
 
 from overlay.dates import MONTH, month_of
+from overlay.patterns import END, START, S, linear
 
 _UNIT = (r"(?P<unit>days?|weeks?|months?|years?|дн[а-я]{0,2}|день|недел[а-я]{0,2}|"
          r"месяц[а-я]{0,2}|год[а-я]{0,2}|лет)")
 _LAST = r"(?P<rel>last|this|previous|past|прошл[а-я]{0,3}|этом|эту|этот|текущ[а-я]{0,3})"
 _SPAN = r"(?P<span>year|month|week|году|год|месяце|месяц|неделе|неделю|неделя)"
-DATE_FORMS = [
-    ("iso", re.compile(r"\b(?P<y>\d{4})-(?P<m>\d{1,2})-(?P<d>\d{1,2})\b")),
-    ("dmy", re.compile(rf"\b(?P<d>\d{{1,2}})(?:st|nd|rd|th)?\s+{MONTH},?\s+(?P<y>\d{{4}})\b")),
-    ("mdy", re.compile(rf"\b{MONTH}\s+(?P<d>\d{{1,2}})(?:st|nd|rd|th)?,?\s+(?P<y>\d{{4}})\b")),
-    ("my", re.compile(rf"\b{MONTH}\s+(?P<y>\d{{4}})\b")),
-    ("m", re.compile(rf"\b(?:(?P<last>last|прошл[а-я]{{0,3}})\s+)?{MONTH}\b")),
-    ("y", re.compile(r"\b(?P<y>(?:19|20)\d{2})\b")),
-    ("ago", re.compile(rf"\b(?P<n>\d+|a|an|one|two|three)\s+{_UNIT}\s+(?:ago|назад)\b")),
-    ("rel", re.compile(rf"\b{_LAST}\s+{_SPAN}\b")),
-    ("day", re.compile(r"\b(?P<day>yesterday|today|вчера|сегодня|позавчера)\b")),
+_SP = f"[{S}]+"
+
+
+def _form(body: str) -> re.Pattern[str]:
+    """A date form as a whole word or words, its words in group "said"."""
+    return linear(rf"{START}(?P<said>{body}){END}")
+
+
+DATE_FORMS = [  # (form, pattern), most specific first; read from lowercased text
+    ("iso", _form(r"(?P<y>\d{4})-(?P<m>\d{1,2})-(?P<d>\d{1,2})")),
+    ("dmy", _form(rf"(?P<d>\d{{1,2}})(?:st|nd|rd|th)?{_SP}{MONTH},?{_SP}(?P<y>\d{{4}})")),
+    ("mdy", _form(rf"{MONTH}{_SP}(?P<d>\d{{1,2}})(?:st|nd|rd|th)?,?{_SP}(?P<y>\d{{4}})")),
+    ("my", _form(rf"{MONTH}{_SP}(?P<y>\d{{4}})")),
+    ("m", _form(rf"(?:(?P<last>last|прошл[а-я]{{0,3}}){_SP})?{MONTH}")),
+    ("y", _form(r"(?P<y>(?:19|20)\d{2})")),
+    # at most six digits: "99999999999 days ago" names no day a calendar holds
+    ("ago", _form(rf"(?P<n>\d{{1,6}}|a|an|one|two|three){_SP}{_UNIT}{_SP}(?:ago|назад)")),
+    ("rel", _form(rf"{_LAST}{_SP}{_SPAN}")),
+    ("day", _form(r"(?P<day>yesterday|today|вчера|сегодня|позавчера)")),
 ]
-BOUND = re.compile(r"\b(?P<bound>before|after|since|until|до|после|с тех пор как|перед)\s+"
-                   r"(?P<rest>.+)$", re.IGNORECASE)
+_MAY_MONTH = _form(rf"(?:in|of|during|since|before|after|until|в){_SP}may")  # not the verb
+BOUND = linear(rf"(?i){START}(?P<bound>before|after|since|until|до|после|с тех пор как|перед)"
+               rf"{_SP}(?P<rest>.+)$")
 WORDS = {"a": 1, "an": 1, "one": 1, "two": 2, "three": 3}
 
 
@@ -57,18 +69,24 @@ def month_span(y: int, m: int) -> tuple[date, date]:
 
 
 def _span(form: str, m: re.Match[str], anchor: date) -> tuple[date, date] | None:
-    g = m.groupdict()
-    if form == "iso" or form in ("dmy", "mdy"):
-        month = int(g["m"]) if form == "iso" else month_of(g["month"])
-        try:
-            day = date(int(g["y"]), month, int(g["d"]))
-        except ValueError:
-            return None
+    """The days `m` names, or None when they fall outside the calendar (years 1 to 9999):
+    "in December 9999", "5000 years ago", "on 2023-02-30" name no time."""
+    try:
+        return _days(form, m.groupdict(), anchor)
+    except (ValueError, OverflowError):  # date() and timedelta() check the calendar's range
+        return None
+
+
+def _days(form: str, g: dict[str, Any], anchor: date) -> tuple[date, date] | None:
+    month = (month_of(g["month"]) if g.get("month") else int(g.get("m") or 0)) or 0
+    if form in ("iso", "dmy", "mdy"):
+        day = date(int(g["y"]), month, int(g["d"]))
         return day, day + timedelta(days=1)
     if form == "my":
-        return month_span(int(g["y"]), month_of(g["month"]))
+        return month_span(int(g["y"]), month)
     if form == "m":  # the latest such month at or before the anchor's (before it, if "last")
-        month = month_of(g["month"])
+        if not month:
+            return None
         late = month > anchor.month or (g.get("last") and month == anchor.month)
         return month_span(anchor.year - (1 if late else 0), month)
     if form == "y":
@@ -100,18 +118,20 @@ def _ago(n: int, unit: str, anchor: date) -> tuple[date, date]:
 
 def find(text: str, anchor: date) -> tuple[tuple[date, date], str] | None:
     """The time `text` names, as a range of dates, with the words that named it: the forms
-    are tried most specific first, and the first that reads as a date wins."""
+    are tried most specific first, and the first found decides: outside the calendar, the
+    text names no time."""
     low = text.lower()
     for form, pattern in DATE_FORMS:
         m = pattern.search(low)
         if m is None:
             continue
-        if form == "m" and m.group("month") == "may" and not m.group("last") and not re.search(
-                r"\b(?:in|of|during|since|before|after|until|в)\s+may\b", low):
+        if form == "m" and m.group("month") == "may" and not m.group("last") and (
+                _MAY_MONTH.search(low) is None):
             continue  # "may" as a verb
         span = _span(form, m, anchor)
-        if span is not None:
-            return span, text[m.start():m.end()]
+        if span is None:  # "in December 9999": no date, not the December the rest names
+            return None
+        return span, text[m.start("said"):m.end("said")]
     return None
 
 

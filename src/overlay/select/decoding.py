@@ -22,7 +22,10 @@ import torch
 from transformers import LogitsProcessor, PrefixConstrainedLogitsProcessor
 
 from overlay.lm.base import LM
+from overlay.patterns import S, linear
 from overlay.trace import Span
+
+_SENTENCE_GAP = linear(rf"[.!?][{S}]+")
 
 MAX_MATCH = 16
 MIN_FREE = 3
@@ -216,7 +219,12 @@ def attribute(
 
 def sentences_of(text: str) -> list[str]:
     """A statement's sentences, as strict mode over a server lets them be written."""
-    return [s.strip() for s in re.split(r"(?<=[.!?])\s+", text) if s.strip()]
+    out, start = [], 0
+    for m in _SENTENCE_GAP.finditer(text):  # a sentence keeps its end mark (no lookbehind)
+        out.append(text[start:m.start() + 1])
+        start = m.end()
+    out.append(text[start:])
+    return [s.strip() for s in out if s.strip()]
 
 
 def strict_pattern(statements: Sequence[str], connectives: Sequence[str]) -> str:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import math
 import random
-import re
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -27,6 +26,7 @@ from overlay.graph import Within, new_id
 from overlay.lexical import analyze
 from overlay.lm.base import LM, PROCESSORS, TOKENIZE, OnText
 from overlay.modulation import BOOST_WEIGHT, Modulation
+from overlay.patterns import S, linear
 from overlay.retrieve.about import is_about
 from overlay.retrieve.activation import spread
 from overlay.retrieve.hybrid import Hit, Retriever
@@ -48,8 +48,8 @@ PRIOR_CACHE = 20_000
 NEAR = 0.7  # questions this close (cosine) are alike, for an embedder that says no scale
 RELEVANT = 0.3  # the relevance gate's cosine, for an embedder that says no scale
 SKIP_ROLES = {"source", "section"}
-_WIKILINK = re.compile(r"!?\[\[([^\[\]|#]*)(?:#[^\[\]|]*)?(?:\|([^\[\]]*))?\]\]")
-_MARKS = re.compile(r"(\*\*|__|`|^#+[ \t]*|^>[ \t]*(\[![^\[\]\n]*\][+-]?)?\s*)", re.M)
+_WIKILINK = linear(r"!?\[\[([^\[\]|#]*)(?:#[^\[\]|]*)?(?:\|([^\[\]]*))?\]\]")
+_MARKS = linear(rf"(?m)(\*\*|__|`|^#+[ \t]*|^>[ \t]*(\[![^\[\]\n]*\][+-]?)?[{S}]*)")
 
 
 def plain(text: str, limit: int | None = None) -> str:

@@ -30,6 +30,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from overlay import __version__, cancel
 from overlay.config import ServerConfig, is_loopback
 from overlay.engine import Overlay
+from overlay.patterns import linear
 from overlay.server import api, chat, ingest
 from overlay.server.deps import ERRORS, Guard, error
 from overlay.server.schemas import ErrorBody, Health
@@ -46,6 +47,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         (403, "Outside what this server may read."),
         (404, "No such node, trace, event or insight."),
         (409, "Conflicts with the current state."),
+        (408, "The body did not arrive in time."),
         (413, "The body, or the question in it, is over a limit the server sets."),
         (503, "The request was stopped: past its time budget, or the server is stopping."),
         (422, "The body or a parameter does not fit the schema."),
@@ -62,14 +64,19 @@ class Requests:
     model work of any request, streaming or not, stops at its next step. The application
     still sees the disconnect when it asks for it."""
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
-        self.app, self.limit = app, limit
+    def __init__(self, app: ASGIApp, limit: int, seconds: float = 10.0) -> None:
+        self.app, self.limit, self.seconds = app, limit, seconds
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        messages = await self._body(scope, receive, send)
+        with anyio.move_on_after(self.seconds) as reading:  # a slow client holds nothing long
+            messages = await self._body(scope, receive, send)
+        if reading.cancelled_caught:
+            await error(408, f"the request body did not arrive within {self.seconds:g} s",
+                        "timeout")(scope, receive, send)
+            return
         if messages is None:
             return
         token = cancel.Token()
@@ -144,13 +151,15 @@ class Stopping:
                         scope, receive, send)
 
 
+HOST = linear(r"(?i)(?:\[(?P<v6>[0-9a-f:.]+)\]|(?P<name>[a-z0-9._-]+))(?::\d{1,5})?")
+
+
 def host_of(header: str) -> str:
     """The host name in a Host header, without its port: `[::1]:8765` → `::1`,
-    `LOCALHOST` → `localhost`."""
-    header = header.strip().lower()
-    if header.startswith("["):
-        return header[1 : header.find("]")] if "]" in header else ""
-    return header.rsplit(":", 1)[0] if header.count(":") == 1 else header
+    `LOCALHOST` → `localhost`; "" for a header that is not a host and port (one with user
+    info, `localhost:80@evil.com`, above all)."""
+    m = HOST.fullmatch(header.strip().lower())
+    return (m.group("v6") or m.group("name") or "") if m is not None else ""
 
 
 def _static() -> Path:
@@ -163,7 +172,8 @@ def _refusal(request: Request, config: ServerConfig) -> Response | None:
     if is_loopback(config.host):  # DNS rebinding: a loopback server answers loopback names
         host = host_of(request.headers.get("host", ""))
         if not host:
-            return error(400, "a Host header is required", "invalid_request_error")
+            return error(400, "a Host header naming a host (and a port) is required",
+                         "invalid_request_error")
         if not is_loopback(host):
             return error(403, f"host {host!r} is not this machine", "forbidden")
     path = request.url.path
@@ -243,5 +253,5 @@ def create_app(overlay: Overlay, config: ServerConfig | None = None) -> FastAPI:
         return FileResponse(static / "index.html")
 
     app.mount("/static", StaticFiles(directory=static), name="static")
-    app.add_middleware(Requests, limit=config.max_body)
+    app.add_middleware(Requests, limit=config.max_body, seconds=config.body_seconds)
     return app

@@ -90,6 +90,7 @@ def _ask(g: Guard, body: ChatRequest, token: cancel.Token,
     question, opts = question_of(body.messages), body.overlay
     overlay = g.reader()
     with cancel.scope(token):
+        overlay.check_question(question)  # the length first: nothing reads a refused question
         scope = overlay.scope(question, opts.speaker, opts.since, opts.until)
         trace = overlay.ask(question, goal=opts.goal, mode=opts.mode, strict=opts.strict,
                             on_text=on_text, scope=scope)

@@ -6,11 +6,44 @@ trace id and citations travel in an `overlay` extension field that such clients 
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 Text = str
+MESSAGE_CHARS = 20_000  # one chat message; the question in it is then held to its token limit
+
+
+def _whole(value: Any) -> None:
+    """Refuse text that holds a lone surrogate (valid JSON, but no Unicode text): every
+    string of a body, at any depth."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError("text holds a lone surrogate (e.g. \\ud800), which is not "
+                             "Unicode text") from None
+    elif isinstance(value, BaseModel):
+        for item in vars(value).values():
+            _whole(item)
+        for item in (value.__pydantic_extra__ or {}).values():
+            _whole(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            _whole(item)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _whole(key)
+            _whole(item)
+
+
+class Body(BaseModel):
+    """A request body: its strings are checked to be Unicode text (422 if not)."""
+
+    @model_validator(mode="after")
+    def _text(self) -> Body:
+        _whole(self)
+        return self
 
 
 class ErrorDetail(BaseModel):
@@ -29,14 +62,15 @@ class ErrorBody(BaseModel):
 # ------------------------------------------------------------------ chat
 class ContentPart(BaseModel):
     model_config = ConfigDict(extra="allow")
-    type: str = "text"
-    text: str | None = None
+    type: str = Field("text", max_length=100)
+    text: str | None = Field(None, max_length=MESSAGE_CHARS)
 
 
 class ChatMessage(BaseModel):
     model_config = ConfigDict(extra="allow")
     role: Literal["system", "user", "assistant", "tool", "developer"]
-    content: str | list[ContentPart] | None = None
+    content: Annotated[str, Field(max_length=MESSAGE_CHARS)] | Annotated[
+        list[ContentPart], Field(max_length=100)] | None = None
 
 
 class OverlayOptions(BaseModel):
@@ -57,7 +91,7 @@ class OverlayOptions(BaseModel):
                               description="Only memories up to the end of this date.")
 
 
-class ChatRequest(BaseModel):
+class ChatRequest(Body):
     """OpenAI chat completion request; unknown sampling fields are accepted and ignored."""
 
     model_config = ConfigDict(extra="allow")
@@ -136,7 +170,7 @@ class ModelList(BaseModel):
 
 
 # --------------------------------------------------------------- overlay
-class FeedbackIn(BaseModel):
+class FeedbackIn(Body):
     model_config = ConfigDict(extra="forbid")
     trace_id: str = Field(min_length=1, max_length=64)
     verdict: Literal["good", "bad"]
@@ -144,7 +178,7 @@ class FeedbackIn(BaseModel):
     goal: str | None = Field(None, max_length=200)
 
 
-class LearnIn(BaseModel):
+class LearnIn(Body):
     model_config = ConfigDict(extra="forbid")
     text: str = Field(min_length=1, max_length=20_000)
     goal: str | None = Field(None, max_length=200)
@@ -152,19 +186,19 @@ class LearnIn(BaseModel):
     source: str | None = Field(None, max_length=500)
 
 
-class UndoIn(BaseModel):
+class UndoIn(Body):
     model_config = ConfigDict(extra="forbid")
     event_id: int = Field(ge=1, le=2**62)
 
 
-class IngestIn(BaseModel):
+class IngestIn(Body):
     model_config = ConfigDict(extra="forbid")
     path: str = Field(min_length=1, max_length=4096, description="A folder or file on the server.")
     stream: bool = Field(False, description="Answer with server-sent events: each stage's "
                          "progress with an estimate of the seconds left, then the report.")
 
 
-class DecisionIn(BaseModel):
+class DecisionIn(Body):
     model_config = ConfigDict(extra="forbid")
     accept: bool
 

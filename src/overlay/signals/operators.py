@@ -8,7 +8,6 @@ the selector's next trace carries its effect: signals act on the overlay only th
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,10 @@ from overlay.config import DEFAULT_DB
 from overlay.engine import Overlay
 from overlay.errors import ConflictError, NotFoundError
 from overlay.modulation import GOAL_PREFIX
+from overlay.patterns import W, linear
 from overlay.signals.rules import Operator
+
+_UNLABEL = linear(rf"[^{W}.-]+")
 
 
 @dataclass
@@ -72,7 +74,7 @@ def apply(overlay: Overlay, op: Operator, fired: Fired) -> Fired:
             fired.note = str(exc)
             return fired
     else:
-        label = op.target or re.sub(r"[^\w.-]+", "-", fired.rule)[:40]
+        label = op.target or _UNLABEL.sub("-", fired.rule)[:40]
         fired.event = overlay.snapshot(snapshots_folder(overlay), label, **why)["event"]
     if fired.event is None:
         fired.note = "already in force"

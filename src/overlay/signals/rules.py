@@ -23,18 +23,18 @@ Operators: `gain(x)`, `temperature(x)`, `boost(NODE|goal:NAME, x)`, `damp(NODE|g
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
+from overlay.patterns import S, W, linear
 from overlay.signals.features import NAMES, Features
 from overlay.yamlfile import load
 
-_CALL = re.compile(r"^\s*([a-z_]+)\s*(?:\((.*)\))?\s*$")
-_LABEL = re.compile(r"^[\w.-]{1,40}$")
+_CALL = linear(rf"^[{S}]*([a-z_]+)[{S}]*(?:\((.*)\))?[{S}]*$")
+_LABEL = linear(rf"^[{W}.-]{{1,40}}$")
 KINDS = ("gain", "temperature", "boost", "damp", "mark", "snapshot")
 
 

@@ -14,16 +14,16 @@ many pieces as the longest piece has bytes.
 from __future__ import annotations
 
 import functools
-import re
 
 import numpy as np
 
 from overlay.errors import ModelError
+from overlay.patterns import bounded
 from overlay.retrieve.e5.pack import Vocabulary
 
 META = "\u2581"
 META_BYTES = META.encode()
-SPACES = re.compile(" {2,}")  # one quantifier over one character: linear
+SPACES = bounded(" {2,}", "one quantifier over one character; run on every text embedded")
 CACHED_WORD_BYTES = 64  # longer words are rare; caching them would let one text fill memory
 CACHE_WORDS = 1 << 16
 

@@ -14,10 +14,10 @@ writers never wait on each other in a cycle.
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
 from typing import Any
+from urllib.parse import unquote
 
 import numpy as np
 import psycopg
@@ -36,9 +36,43 @@ def is_database_url(value: object) -> bool:
     return isinstance(value, str) and value.startswith(SCHEMES)
 
 
+def _secrets(url: str) -> list[str]:
+    """The password an address holds, as written and percent-decoded: in its user part
+    (which may itself hold `@`, `:` or `%`) or as a `password=` parameter."""
+    rest = url.split("://", 1)[-1]
+    found = []
+    netloc = rest.split("?", 1)[0]
+    if "@" in netloc:
+        user = netloc.rsplit("@", 1)[0]
+        if ":" in user:
+            found.append(user.split(":", 1)[1])
+    query = rest.split("?", 1)[1] if "?" in rest else ""
+    found += [part.split("=", 1)[1] for part in query.split("&")
+              if part.lower().startswith("password=")]
+    return [s for raw in found for s in {raw, unquote(raw)} if s]
+
+
+def redact(text: str, url: str) -> str:
+    """`text` (a message from the driver, say) with `url`'s password taken out."""
+    for secret in sorted(_secrets(url), key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return text
+
+
 def shown(url: str) -> str:
     """The address without its password, for messages and views."""
-    return re.sub(r"^(\w+://[^:@/]*):[^@/]*@", r"\1@", url)
+    rest = url.split("://", 1)
+    if len(rest) == 2 and "@" in rest[1].split("?", 1)[0]:
+        user, host = rest[1].split("?", 1)[0].rsplit("@", 1)
+        tail = rest[1][len(user) + 1 + len(host):]
+        url = f"{rest[0]}://{user.split(':', 1)[0]}@{host}{tail}"
+    return redact(url, url) if "password=" in url.lower() else url
+
+
+def failed(exc: psycopg.Error, url: str) -> StoreError:
+    """A driver error as one line that never shows the password."""
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return StoreError(f"{shown(url)}: {redact(first, url)}")
 
 
 @lru_cache(maxsize=2048)
@@ -66,6 +100,13 @@ class Qmark:
             return self.conn.execute(_marks(query), tuple(params))
         except psycopg.DataError as exc:
             raise refused(exc) from None
+        except psycopg.OperationalError as exc:  # the server went away, the disk is full
+            raise self.lost(exc) from None
+
+    def lost(self, exc: psycopg.OperationalError) -> StoreError:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        secret = self.conn.info.password
+        return StoreError("PostgreSQL: " + (first.replace(secret, "***") if secret else first))
 
     def executemany(self, query: str, rows: Iterable[Iterable[Any]]) -> psycopg.Cursor[Any]:
         cursor = self.conn.cursor()
@@ -75,6 +116,8 @@ class Qmark:
                 cursor.executemany(_marks(query), batch)
         except psycopg.DataError as exc:
             raise refused(exc) from None
+        except psycopg.OperationalError as exc:
+            raise self.lost(exc) from None
         return cursor
 
     def copy(self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
@@ -87,6 +130,8 @@ class Qmark:
                     copy.write_row(row)
         except psycopg.DataError as exc:
             raise refused(exc) from None
+        except psycopg.OperationalError as exc:
+            raise self.lost(exc) from None
 
     def close(self) -> None:
         self.conn.close()
@@ -98,8 +143,7 @@ def connect(url: str, readonly: bool) -> psycopg.Connection[Any]:
     try:
         conn = psycopg.connect(url, autocommit=True, connect_timeout=10)
     except psycopg.Error as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise StoreError(f"cannot connect to {shown(url)}: {first}") from None
+        raise StoreError(f"cannot connect to {failed(exc, url)}") from None
     try:
         if not conn.execute("SELECT 1 FROM pg_extension WHERE extname = 'vector'").fetchone():
             if readonly:
@@ -111,7 +155,8 @@ def connect(url: str, readonly: bool) -> psycopg.Connection[Any]:
             conn.execute("SET default_transaction_read_only = on")
     except psycopg.Error as exc:
         conn.close()
-        raise StoreError(f"{shown(url)}: pgvector is needed and could not be enabled ({exc}); "
+        raise StoreError(f"{shown(url)}: pgvector is needed and could not be enabled "
+                         f"({redact(str(exc), url)}); "
                          "run CREATE EXTENSION vector as the database's owner") from None
     except StoreError:
         conn.close()
