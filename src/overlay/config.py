@@ -29,6 +29,9 @@ def validated(model: type[M], values: dict[str, Any]) -> M:
 
 
 DATABASE_SCHEMES = ("postgresql://", "postgres://")
+# the longest text a face takes in one piece (a question, a query, a statement, a message):
+# bounded before anything parses it
+TEXT_CHARS = 20_000
 
 
 def store_address(value: str | Path) -> Path | str:

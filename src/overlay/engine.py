@@ -139,12 +139,13 @@ class Overlay:
 
     # ------------------------------------------------------------- knowledge
     def ingest(self, paths: list[Path], progress: Progress | None = None) -> IngestReport:
-        """Read vaults/files, embed new nodes and bring the vector index up to date."""
-        report = ingest(self.store, paths, self.settings.ingest, progress or quiet)
-        if self.embedder is not None:
-            report.embedded, report.seconds["embed"], took = self._embed(progress)
-            report.seconds["index"] = report.seconds.get("index", 0.0) + took
-        return report
+        """Read vaults/files, embed new nodes, bring the vector index up to date: all of it in
+        the ingest's turn, so a second ingest finds everything written and embedded."""
+        def embed(report: IngestReport) -> None:
+            if self.embedder is not None:
+                report.embedded, report.seconds["embed"], took = self._embed(progress)
+                report.seconds["index"] = report.seconds.get("index", 0.0) + took
+        return ingest(self.store, paths, self.settings.ingest, progress or quiet, embed)
 
     def reembed(self, progress: Progress | None = None) -> int:
         """Give every node a vector from this overlay's embedder (a store made with another

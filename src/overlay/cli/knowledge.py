@@ -25,7 +25,7 @@ from overlay.cli.app import (
     out,
     progress,
 )
-from overlay.cli.options import option
+from overlay.cli.options import bounded, option
 from overlay.config import IngestConfig
 
 
@@ -100,7 +100,8 @@ def reembed(
 
 @app.command()
 def search(
-    query: Annotated[str, typer.Argument(help="What to look for, in any language.")],
+    query: Annotated[str, typer.Argument(
+        callback=bounded, help="What to look for, in any language.")],
     k: Annotated[int, typer.Option("-k", "--top", min=1, help="How many hits.")] = 10,
     speaker: SpeakerOpt = None,
     since: SinceOpt = None,

@@ -18,11 +18,13 @@ from overlay.cli.app import (
     open_overlay,
     out,
 )
+from overlay.cli.options import bounded
 
 
 @app.command()
 def learn(
-    statement: Annotated[str, typer.Argument(help="The statement, as you would write it.")],
+    statement: Annotated[str, typer.Argument(
+        callback=bounded, help="The statement, as you would write it.")],
     goal: Annotated[str | None, typer.Option("--goal", help="Goal it is verified for.")] = None,
     link: Annotated[
         list[str] | None, typer.Option("--link", help="Node id it relates to (repeatable).")

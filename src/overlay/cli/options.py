@@ -13,7 +13,8 @@ from typing import Annotated, Any, TypeVar
 import typer
 from pydantic import BaseModel
 
-from overlay.config import validated
+from overlay.config import TEXT_CHARS, validated
+from overlay.errors import ConfigError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -90,3 +91,11 @@ def given_options(model: type[BaseModel], fields: list[str], keep: str) -> Calla
     return _with_fields(model, fields, keep,
                         lambda values: {k: v for k, v in values.items() if v is not None},
                         optional=True)
+
+
+def bounded(value: str | None) -> str | None:
+    """A text argument, refused in one line past `TEXT_CHARS` before anything reads it."""
+    if value is not None and len(value) > TEXT_CHARS:
+        raise ConfigError(f"the text given is {len(value):,} characters; at most "
+                          f"{TEXT_CHARS:,} are taken")
+    return value

@@ -25,6 +25,7 @@ from overlay.cli.app import (
     open_overlay,
     out,
 )
+from overlay.cli.options import bounded
 from overlay.engine import Overlay
 from overlay.trace import Trace, render
 
@@ -115,7 +116,8 @@ def _show(overlay: Overlay, trace: Trace, limit: int = 6) -> None:
 @app.command()
 @model_options
 def ask(
-    question: Annotated[str, typer.Argument(help="The question, in plain words.")],
+    question: Annotated[str, typer.Argument(
+        callback=bounded, help="The question, in plain words.")],
     goal: GoalOpt = "answer",
     mode: Annotated[
         str, typer.Option("--mode", help="statement: cite chosen notes; compose: write with them.")
@@ -145,7 +147,8 @@ def ask(
 @app.command()
 @model_options
 def choose(
-    prompt: Annotated[str, typer.Argument(help="The text the options would continue.")],
+    prompt: Annotated[str, typer.Argument(
+        callback=bounded, help="The text the options would continue.")],
     option: Annotated[
         list[str], typer.Option("--option", "-o", help="An option; give two or more.")
     ],

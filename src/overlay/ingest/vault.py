@@ -15,6 +15,7 @@ import hashlib
 import os
 import posixpath
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -184,16 +185,21 @@ def ingest(
     paths: list[Path],
     config: IngestConfig | None = None,
     progress: Progress = quiet,
+    then: Callable[[IngestReport], None] | None = None,
 ) -> IngestReport:
-    """Read the given folders (vaults) or files into the store, incrementally. Ingests of one
-    store take turns: the second waits, then finds the files the first wrote unchanged."""
+    """Read the given folders (vaults) or files into the store, incrementally, then do `then`
+    (embedding what is new) in the same turn. Ingests of one store take turns: the second
+    waits, then finds the files the first wrote unchanged."""
     config = config or IngestConfig()
     for given in paths:
         if not given.exists():
             raise IngestError("no such file or folder", given)
     store.check_writable()  # before the lock file, which a read-only folder cannot hold
     with store.lock("ingest"):
-        return _ingest(store, paths, config, progress)
+        report = _ingest(store, paths, config, progress)
+        if then is not None:
+            then(report)
+        return report
 
 
 def _ingest(

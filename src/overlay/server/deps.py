@@ -66,7 +66,8 @@ class Guard:
     thread's reader, with its own read-only connection: they never wait for a write or the
     model. Asks run on a reader too (the model through its scheduler, or a served model
     concurrently), and their traces are written through the writer. Writes — learn, feedback,
-    undo, ingest, insight decisions — run on the writer, one at a time."""
+    undo, insight decisions — run on the writer, one at a time; an ingest runs apart, on an
+    overlay of its own (`apart`)."""
 
     def __init__(self, overlay: Overlay) -> None:
         self.overlay = overlay
@@ -88,6 +89,20 @@ class Guard:
         """The writer, held for one whole write (its checks and its change)."""
         with self.overlay.commits.lock:
             yield self.overlay
+
+    @contextmanager
+    def apart(self) -> Iterator[Overlay]:
+        """An overlay of its own for a long write (an ingest): its own connection and write
+        path over the same store and models. Asks, learns and verdicts go on meanwhile through
+        the writer; they wait at most for one file's transaction, never for the whole ingest.
+        The vector index catches up with what it wrote on its next search."""
+        base = self.overlay
+        other = Overlay(settings=base.settings, plugins=base.plugins, models=base.models,
+                        create=False)
+        try:
+            yield other
+        finally:
+            other.close()
 
     def close(self) -> None:
         with self._lock:

@@ -51,7 +51,7 @@ def inside_roots(path: str, roots: list[Path]) -> Path:
 
 def _ingest(g: Guard, target: Path, token: cancel.Token,
             progress: Progress | None = None) -> dict[str, Any]:
-    with cancel.scope(token), g.writing() as overlay:
+    with cancel.scope(token), g.apart() as overlay:  # chats and learns go on meanwhile
         return overlay.ingest([target], progress).to_dict()
 
 

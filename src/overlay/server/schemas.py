@@ -10,8 +10,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from overlay.config import TEXT_CHARS
+
 Text = str
-MESSAGE_CHARS = 20_000  # one chat message; the question in it is then held to its token limit
+MESSAGE_CHARS = TEXT_CHARS  # one chat message; the question in it is then held to its token limit
 
 
 def _whole(value: Any) -> None:

@@ -6,6 +6,7 @@ Each family (`nodes.py`, `vectors.py`, `ledger.py`, `log.py`) is a mixin over th
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import threading
@@ -87,6 +88,15 @@ class Connection:
 
     def _before_commit(self) -> None:
         """Writes a backend keeps for the end of a transaction (none on SQLite)."""
+
+    def _rollback(self) -> None:
+        """Undo the open transaction. The database may have ended it already (SQLite does on a
+        full disk; a lost server takes it along): then there is nothing to undo, and the error
+        that ended it, raised next by the caller, is the one the user reads."""
+        if not getattr(self.db, "in_transaction", True):
+            return
+        with contextlib.suppress(*self._failures, StoreError):  # the connection itself is gone
+            self.db.execute("ROLLBACK")
 
     def _vector_index(self, model: str, dim: int) -> None:
         """Make sure `model`'s vectors of `dim` are indexed in the database, where the

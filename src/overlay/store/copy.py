@@ -110,7 +110,7 @@ class SQLTables(Connection):
                 self._before_commit()
                 self.db.execute("COMMIT")
             except BaseException:
-                self.db.execute("ROLLBACK")
+                self._rollback()
                 raise
             finally:
                 self._depth = 0

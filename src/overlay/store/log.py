@@ -62,7 +62,7 @@ class SQLiteLog(Connection):
                 self._before_commit()
                 self.db.execute("COMMIT")
             except BaseException:
-                self.db.execute("ROLLBACK")
+                self._rollback()
                 raise
             finally:
                 self._batch = False
@@ -94,14 +94,14 @@ class SQLiteLog(Connection):
                 self.db.execute("COMMIT")
         except self._failures as exc:  # disk full, I/O, a lost server: nothing of it is kept
             if own:
-                self.db.execute("ROLLBACK")
+                self._rollback()
             if isinstance(exc, self._conflicts):
                 raise StoreBusyError(f"{self.path}: the change met another writer's and was "
                                      "not written; try it again") from None
             raise StoreError(f"{self.path}: the change was not written ({exc})") from None
         except BaseException:
             if own:
-                self.db.execute("ROLLBACK")
+                self._rollback()
             raise
         finally:
             self._depth = 0

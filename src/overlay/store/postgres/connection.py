@@ -133,6 +133,10 @@ class Qmark:
         except psycopg.OperationalError as exc:
             raise self.lost(exc) from None
 
+    @property
+    def in_transaction(self) -> bool:
+        return self.conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE
+
     def close(self) -> None:
         self.conn.close()
 
