@@ -8,6 +8,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 from report_embed import embed_table
+from report_size import real_size_table
 from report_stores import stores_eval_table, stores_table
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -448,6 +449,7 @@ def main() -> None:
         ("ranking", ranking_table),
         ("multilingual", multilingual_table),
         ("embed", embed_table),
+        ("real_size", real_size_table),
         ("memory", memory_table),
         ("dataset", dataset_table),
         ("server", server_table),

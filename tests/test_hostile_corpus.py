@@ -181,3 +181,49 @@ def test_a_full_disk_is_named_and_nothing_half_written(tmp_path: Path) -> None:
         ov.ingest([big])
     assert ov.stats()["nodes"] == before
     ov.close()
+
+
+def test_the_second_of_two_ingests_at_once_reports_what_it_did(tmp_path: Path) -> None:
+    """Ingests of one store take turns, embedding included: the second finds every file
+    unchanged and every node embedded, and says it wrote and embedded nothing."""
+    import threading
+
+    vault = tmp_path / "v"
+    shutil.copytree(Path(__file__).resolve().parents[1] / "examples" / "vault", vault)
+    settings = Settings.make(db=tmp_path / "o.db", retrieve={"embedder": "hashing"},
+                             lm={"model": "fake"})
+    Overlay(settings=settings).close()
+    reports: list[Any] = []
+
+    def ingest() -> None:
+        with Overlay(settings=settings, create=False) as ov:
+            reports.append(ov.ingest([vault]))
+
+    threads = [threading.Thread(target=ingest) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    first, second = sorted(reports, key=lambda r: -r.added)
+    assert first.added > 0 and first.embedded > 0
+    assert second.added == 0 and second.nodes_written == 0 and second.embedded == 0
+
+
+@pytest.mark.parametrize("secret", ["S3cret%PW", "p@ss:w%rd", "a:b@c%41"])
+def test_no_error_shows_a_password(secret: str) -> None:
+    """A URL's password, written with %, @ and :, in no message: a driver's error that quotes
+    it, the address shown, the CLI's one line."""
+    import subprocess
+    import sys
+
+    from overlay.store.postgres.connection import redact, shown
+
+    url = f"postgresql://postgres:{secret}@/ov1?host=/nowhere"
+    assert secret not in shown(url) and "%" not in shown(url).split("@")[0]
+    assert secret not in redact(f'invalid percent-encoded token: "{secret}"', url)
+    done = subprocess.run([sys.executable, "-c", "from overlay.cli import main; main()",
+                           "stats", "--db", url], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1 and done.stderr.count("\n") == 1, done.stderr
+    told = done.stderr.split("postgres@", 1)[-1]  # what follows the user's name
+    assert not any(len(piece) > 1 and piece in told
+                   for piece in secret.replace("@", " ").replace(":", " ").split()), told

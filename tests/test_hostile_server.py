@@ -120,9 +120,13 @@ def test_a_question_over_its_limit_is_refused_before_a_stream_starts(
     overlay, lm = slow
     with live_server(overlay) as url:
         answer = httpx.post(url + "/v1/chat/completions", timeout=120,
-                            json=ask("word " * 120_000, stream=True))  # 600 KB
+                            json=ask("word " * 3_000, stream=True))  # 15 KB, 3,000 tokens
+        huge = httpx.post(url + "/v1/chat/completions", timeout=120,
+                          json=ask("before " * 140_000 + "\nx"))  # 980 KB: once froze it
+        assert httpx.get(url + "/health", timeout=10).status_code == 200
     assert answer.status_code == 413, answer.text[:200]
     assert "select.max_question_tokens" in answer.json()["error"]["message"]
+    assert huge.status_code == 422 and "20000 characters" in huge.text, huge.text[:200]
     assert lm.scored == 0 and lm.tokens == 0
 
 

@@ -69,11 +69,17 @@ def test_a_long_question_is_refused_before_any_model_work(overlay: Overlay) -> N
 
 @pytest.mark.slow
 def test_a_long_question_on_the_cli_is_one_line(tmp_path: Path) -> None:
-    """62 KB once ran for minutes; now the default model's tokenizer counts it and refuses."""
+    """62 KB once ran for minutes; now the command line refuses it unread, and a question
+    short enough to read but over the token limit is counted by the default model's tokenizer
+    and refused."""
     db = tmp_path / "o.db"
     with Overlay(settings=Settings.make(db=db, retrieve={"embedder": "hashing"})) as ov:
         ov.ingest([VAULT])
     done = subprocess.run([*CLI, "ask", LONG, "--db", str(db), "--embedder", "hashing"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1 and done.stderr.count("\n") == 1, done.stderr
+    assert "at most 20,000" in done.stderr
+    done = subprocess.run([*CLI, "ask", LONG[:15_000], "--db", str(db), "--embedder", "hashing"],
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 1, done.stderr
     assert done.stderr.count("\n") == 1 and "select.max_question_tokens" in done.stderr
@@ -161,18 +167,20 @@ def test_a_busy_server_stops_within_seconds(tmp_path: Path, sig: signal.Signals)
                            timeout=60)
 
         streamed: list[str] = []
+        started = threading.Event()
 
         def stream() -> None:
             with contextlib.suppress(httpx.HTTPError), httpx.stream(
                     "POST", url + "/v1/chat/completions", timeout=60,
                     json=chat("What is a levain?", stream=True)) as events:
+                started.set()  # its status is sent: the stream is under way
                 streamed.extend(ln for ln in events.iter_lines() if ln.startswith("data: "))
 
         clients = [threading.Thread(target=ask) for _ in range(3)]
         clients.append(threading.Thread(target=stream))
         for c in clients:
             c.start()
-        time.sleep(2.0)  # the model is busy now
+        assert started.wait(120)  # an event, not a time: a busy machine only takes longer
         proc.send_signal(sig)
         proc.wait(timeout=120)
     finally:

@@ -373,3 +373,19 @@ def test_a_database_url_stays_a_url_and_a_path_stays_a_path(
     from overlay.store.postgres.connection import shown
 
     assert shown(url) == "postgresql://me@db.example:5432/overlay?sslmode=require"
+
+
+def test_a_server_gone_mid_ingest_is_one_store_error(pg_url: str, tmp_path: Path) -> None:
+    """The connection is cut under an open overlay (as when the server is killed): the ingest
+    fails with one StoreError that says PostgreSQL lost it, not an OperationalError."""
+    settings = Settings.make(db=pg_url, retrieve={"embedder": "hashing"}, lm={"model": "fake"})
+    vault = tmp_path / "v"
+    vault.mkdir()
+    (vault / "a.md").write_text("# A\n\nA levain floats when it is ready.\n")
+    with Overlay(settings=settings) as ov:
+        pid = ov.store.db.conn.info.backend_pid
+        with psycopg.connect(pg_url, autocommit=True) as other:
+            other.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        with pytest.raises(StoreError, match="PostgreSQL") as caught:
+            ov.ingest([vault])
+        assert "\n" not in str(caught.value)

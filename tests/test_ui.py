@@ -61,10 +61,16 @@ def ui_overlay(tmp_path_factory: pytest.TempPathFactory, smol: object) -> Iterat
 
 
 def _open(pw: Any, chromium: str, errors: list[str]) -> tuple[Any, Any]:
-    """Headless Chromium and a page whose script errors land in `errors`."""
+    """Headless Chromium and a page whose script errors land in `errors`. Every wait is for
+    an event (an element shown, a text changed) with a minute's cap, not Playwright's five
+    seconds, which a busy machine can pass."""
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=60_000)
     browser = pw.chromium.launch(executable_path=chromium, headless=True,
                                  args=["--no-sandbox", "--disable-gpu"])
     page = browser.new_page(viewport={"width": 1200, "height": 900})
+    page.set_default_timeout(60_000)
     page.on("pageerror", lambda e: errors.append(str(e)))
     return browser, page
 

@@ -49,7 +49,8 @@ def feedback(
     trace_id: Annotated[str, typer.Argument(help="The trace id an ask printed.")],
     verdict: Annotated[str, typer.Argument(help="good or bad.")],
     correct: Annotated[
-        str | None, typer.Option("--correct", help="The right answer, learned as a node.")
+        str | None, typer.Option("--correct", callback=bounded,
+                                 help="The right answer, learned as a node.")
     ] = None,
     goal: Annotated[str | None, typer.Option("--goal", help="Goal to count toward.")] = None,
     db: DbOpt = None,

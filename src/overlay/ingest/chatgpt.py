@@ -24,6 +24,7 @@ from typing import Any
 
 import ijson
 
+from overlay import cancel
 from overlay.ingest.conversations import Session, Turn
 
 # ijson's pure-Python parser: its C parser (yajl) exhausts memory on deeply nested lists and
@@ -84,6 +85,7 @@ def read(raw: bytes, path: str, max_turns: int) -> tuple[list[Session], list[str
     try:
         items = _PARSER.items(io.BufferedReader(reader, 1 << 16), "item", use_float=True)
         for count, conv in enumerate(items, 1):
+            cancel.check()  # a server shutting down stops between conversations
             _add(conv, count, lines, sessions, warnings, path, max_turns)
     except (ijson.JSONError, *BAD_SHAPE) as exc:
         if len(raw) > FALLBACK_BYTES or not _whole(raw, count, lines, sessions, warnings, path,

@@ -25,10 +25,12 @@ from pgvector.psycopg import register_vector
 from psycopg import sql
 
 from overlay.errors import StoreError
+from overlay.patterns import linear
 from overlay.store.connection import Connection
 from overlay.store.records import Vector
 
 SCHEMES = ("postgresql://", "postgres://")
+_QUOTED = linear(r'"[^"]*"')
 
 
 def is_database_url(value: object) -> bool:
@@ -53,10 +55,13 @@ def _secrets(url: str) -> list[str]:
 
 
 def redact(text: str, url: str) -> str:
-    """`text` (a message from the driver, say) with `url`'s password taken out."""
-    for secret in sorted(_secrets(url), key=len, reverse=True):
+    """`text` (a message from the driver, say) with `url`'s password taken out. A password
+    holding `@`, `:` or `%` may be cut where the driver parsed the address otherwise, and
+    quoted in pieces: with a password in the address, every quoted token goes too."""
+    secrets = _secrets(url)
+    for secret in sorted(secrets, key=len, reverse=True):
         text = text.replace(secret, "***")
-    return text
+    return _QUOTED.sub('"***"', text) if secrets else text
 
 
 def shown(url: str) -> str:
