@@ -2,7 +2,7 @@
 
 Three inputs, each made here (seeded) and ingested by `Overlay.ingest` in a fresh process, so
 the peak RSS read back (`os.wait4`) is that one ingest's:
-- a ChatGPT `conversations.json`: at 16×, 5,000 conversations of 60 messages (300,000 turns,
+- a ChatGPT `conversations.json`: at 16×, 4,992 conversations of 60 messages (299,520 turns,
   about 200 MB), one branch each, as ChatGPT writes them;
 - a vault of Markdown notes with links and tags: 20,000 notes at 16×;
 - one long note: 5,000 paragraphs of about 10 KB at 16× (50 MB), read under a raised
@@ -29,18 +29,15 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import save
+from common import save, vocabulary, zipf_sentence
 
 SCALES = (1, 4, 16)
-PROSE = ("the starter rose overnight and the crumb was open but the crust burned at the edges "
-         "again so we lowered the oven to two hundred and thirty degrees with steam for twenty "
-         "minutes then let the loaf cool on a rack before slicing it for the market stall")
-WORDS = PROSE.split(" ")
+VOCAB = vocabulary(20_000)  # made-up words drawn with a Zipf law, as real text's are
 MESSAGES = 60
 
 
 def _text(rng: random.Random, words: int) -> str:
-    return " ".join(rng.choice(WORDS) for _ in range(words))
+    return zipf_sentence(rng, VOCAB, words)
 
 
 def export(path: Path, conversations: int, seed: int = 1) -> int:
@@ -58,7 +55,7 @@ def export(path: Path, conversations: int, seed: int = 1) -> int:
                     "id": mid, "author": {"role": "user" if m % 2 == 0 else "assistant"},
                     "create_time": 1.7e9 + c * 3600 + m * 30,
                     "content": {"content_type": "text",
-                                "parts": [_text(rng, rng.randint(30, 110))]}}}
+                                "parts": [_text(rng, rng.randint(30, 120))]}}}
                 if parent is not None:
                     mapping[parent]["children"].append(mid)
                 parent = mid
@@ -100,6 +97,7 @@ def child(path: str, db: str, max_file_bytes: int) -> None:
         report = ov.ingest([Path(path)])
         seconds = time.perf_counter() - t0
         print(json.dumps({"seconds": seconds, "nodes": ov.stats()["nodes"],
+                          "stages": {k: round(v, 2) for k, v in report.seconds.items()},
                           "turns": ov.store.db.execute(
                               "SELECT count(*) FROM nodes WHERE json_extract(meta, '$.speaker')"
                               " IS NOT NULL").fetchone()[0],
@@ -136,7 +134,8 @@ def measure(kind: str, scale: int, base: int, tmp: Path) -> dict[str, Any]:
         assert done["turns"] == units, f"{done['turns']} of {units} turns ingested"
     row = {"kind": kind, "scale": scale, "units": units, "mb": round(nbytes / 1e6, 1),
            "seconds": round(done["seconds"], 2), "peak_rss_mb": round(usage.ru_maxrss / 1024),
-           "nodes": done["nodes"], "turns": done["turns"], "warnings": done["warnings"]}
+           "nodes": done["nodes"], "turns": done["turns"], "stages": done["stages"],
+           "warnings": done["warnings"]}
     print(json.dumps(row), flush=True)
     return row
 
