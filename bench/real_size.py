@@ -3,9 +3,9 @@
 Three inputs, each made here (seeded) and ingested by `Overlay.ingest` in a fresh process, so
 the peak RSS read back (`os.wait4`) is that one ingest's:
 - a ChatGPT `conversations.json`: at 16×, 4,992 conversations of 60 messages (299,520 turns,
-  about 200 MB), one branch each, as ChatGPT writes them;
+  about 250 MB), one branch each, as ChatGPT writes them;
 - a vault of Markdown notes with links and tags: 20,000 notes at 16×;
-- one long note: 5,000 paragraphs of about 10 KB at 16× (50 MB), read under a raised
+- one long note: 4,992 paragraphs of about 15 KB at 16× (74 MB), read under a raised
   `ingest.max_file_bytes` (the default skips a note over 5 MB with a warning).
 
 The store is SQLite and the embedder the hashing one (`--embedder hashing`): what is measured

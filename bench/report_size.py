@@ -13,8 +13,8 @@ def real_size_table(data: dict) -> list[str]:
             f"{data['embedder']} (reading, parsing, writing and indexing; embedding goes as "
             f"the tokens, see embed), {data['cores']} cores. Linear work grows 4× from one "
             "row to the next.", "",
-            "| input | scale | size | MB | seconds | peak RSS MB | nodes | time growth | "
-            "RSS growth |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+            "| input | scale | size | MB | seconds | parse / write+index / embed s "
+            "| peak RSS MB | nodes | time growth | RSS growth |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for kind in ("export", "vault", "note"):
         if kind not in data:
             continue
@@ -23,7 +23,13 @@ def real_size_table(data: dict) -> list[str]:
             t = growth.get(f"time_{r['scale']}x_over_{previous}x") if previous else None
             m = growth.get(f"rss_{r['scale']}x_over_{previous}x") if previous else None
             rows.append(f"| {NAMES[kind]} | {r['scale']}× | {r['units']:,} {UNITS[kind]} | "
-                        f"{r['mb']} | {r['seconds']} | {r['peak_rss_mb']:,} | {r['nodes']:,} | "
+                        f"{r['mb']} | {r['seconds']} | {_stages(r)} | {r['peak_rss_mb']:,} | "
+                        f"{r['nodes']:,} | "
                         f"{f'{t}×' if t else ''} | {f'{m}×' if m else ''} |")
             previous = r["scale"]
     return rows
+
+
+def _stages(row: dict) -> str:
+    stages = row.get("stages") or {}
+    return " / ".join(f"{stages.get(k, 0):.1f}" for k in ("parse", "index", "embed"))

@@ -239,3 +239,21 @@ def test_an_empty_search_is_refused(slow: tuple[Overlay, SlowLM]) -> None:
     with live_server(slow[0]) as url:
         answer = httpx.get(url + "/v1/search", params={"q": " "})
     assert answer.status_code == 400 and "empty" in answer.json()["error"]["message"]
+
+
+def test_a_body_that_does_not_arrive_gets_408(slow: tuple[Overlay, SlowLM]) -> None:
+    """A client that declares a body and sends a few bytes of it is answered 408 once the
+    body's time has passed, and its connection is let go; others are answered meanwhile."""
+    with live_server(slow[0], ServerConfig(body_seconds=0.5)) as url:
+        port = int(url.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port), timeout=60) as raw:
+            raw.sendall(b"POST /v1/learn HTTP/1.1\r\nHost: localhost\r\nContent-Type: "
+                        b"application/json\r\nContent-Length: 100\r\n\r\n{\"te")
+            assert httpx.get(url + "/health", timeout=30).status_code == 200
+            answer = b""
+            while b"\r\n\r\n" not in answer:
+                chunk = raw.recv(4096)
+                if not chunk:
+                    break
+                answer += chunk
+        assert answer.startswith(b"HTTP/1.1 408"), answer[:200]
