@@ -14,7 +14,8 @@ def real_size_table(data: dict) -> list[str]:
             f"the tokens, see embed), {data['cores']} cores. Linear work grows 4× from one "
             "row to the next.", "",
             "| input | scale | size | MB | seconds | parse / write+index / embed s "
-            "| peak RSS MB | nodes | time growth | RSS growth |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+            "| peak RSS MB | nodes | time growth | RSS growth |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for kind in ("export", "vault", "note"):
         if kind not in data:
             continue
