@@ -95,8 +95,3 @@ def bounded(pattern: str, why: str, flags: int = 0) -> re.Pattern[str]:
     compiled = re.compile(pattern, flags)
     REGISTRY.append(Entry(pattern, "re", why, compiled))
     return compiled
-
-
-def escape(text: str) -> str:
-    """`text` as a literal inside a pattern of either engine."""
-    return re.escape(text)

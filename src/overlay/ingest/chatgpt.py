@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import io
 import json
-import math
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -181,6 +180,6 @@ def epoch(value: Any) -> datetime | None:
     """A Unix time as a datetime; None for anything that is not one a calendar holds."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
-    if not (0 < float(value) <= LATEST) or (isinstance(value, float) and math.isnan(value)):
+    if not 0 < float(value) <= LATEST:  # NaN compares false: it is no time either
         return None
     return datetime.fromtimestamp(float(value), tz=UTC)
